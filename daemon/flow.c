@@ -1,0 +1,98 @@
+/*
+ * flow: the canonical flow key, the per-flow history string and address
+ * formatting.  Small helpers shared by the table, the daemon and the CLI.
+ */
+#include "hs_flow.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+void hs_flow_key_from_packet(const struct hs_packet *pkt, struct hs_flow_key *key, bool *src_is_0)
+{
+	/*
+	 * Order endpoints by address, then port, so that both directions
+	 * build the same key.  IPv4 addresses are zero-padded, so one memcmp
+	 * serves both families.
+	 */
+	int cmp = memcmp(pkt->src.bytes, pkt->dst.bytes, sizeof(pkt->src.bytes));
+	bool src_low = cmp < 0 || (cmp == 0 && pkt->sport <= pkt->dport);
+
+	if (src_low) {
+		key->addr[0] = pkt->src;
+		key->addr[1] = pkt->dst;
+		key->port[0] = pkt->sport;
+		key->port[1] = pkt->dport;
+	} else {
+		key->addr[0] = pkt->dst;
+		key->addr[1] = pkt->src;
+		key->port[0] = pkt->dport;
+		key->port[1] = pkt->sport;
+	}
+	*src_is_0 = src_low;
+}
+
+static unsigned history_get(const struct hs_flow *flow, unsigned i)
+{
+	return (flow->history[i / 2] >> ((i % 2) * 4)) & 0xf;
+}
+
+void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event)
+{
+	unsigned code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
+
+	for (unsigned i = 0; i < HS_HISTORY_MAX; i++) {
+		unsigned cur = history_get(flow, i);
+
+		if (cur == code)
+			return;
+		if (cur == 0) {
+			flow->history[i / 2] |= (uint8_t)(code << ((i % 2) * 4));
+			return;
+		}
+	}
+	/* Full: the first events are the ones that tell how it started; keep them. */
+}
+
+size_t hs_flow_history_format(const struct hs_flow *flow, char *buf, size_t size)
+{
+	static const char letters[] = "?SHADFRI";
+	size_t n = 0;
+
+	if (size == 0)
+		return 0;
+	for (unsigned i = 0; i < HS_HISTORY_MAX && n + 1 < size; i++) {
+		unsigned code = history_get(flow, i);
+
+		if (code == 0)
+			break;
+		char c = letters[code & 7];
+		if (code & 8)
+			c = (char)(c - 'A' + 'a');
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+const char *hs_addr_format(const struct hs_addr *addr, uint8_t family, char *buf, size_t size)
+{
+	if (!inet_ntop(family == HS_FAMILY_IPV6 ? AF_INET6 : AF_INET, addr->bytes, buf, (socklen_t)size)) {
+		if (size > 0)
+			buf[0] = '\0';
+	}
+	return buf;
+}
+
+bool hs_addr_parse(const char *text, struct hs_addr *addr, uint8_t *family)
+{
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(AF_INET, text, addr->bytes) == 1) {
+		*family = HS_FAMILY_IPV4;
+		return true;
+	}
+	if (inet_pton(AF_INET6, text, addr->bytes) == 1) {
+		*family = HS_FAMILY_IPV6;
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,765 @@
+/*
+ * table: the flow table.
+ *
+ * Records are preallocated in one array and found through a chained hash
+ * index (bucket heads and chain links are 32-bit indices, not pointers, to
+ * keep each record at 128 bytes).  The hash is SipHash with a random key,
+ * so chains stay short whatever addresses an attacker picks.
+ *
+ * Expiry uses two timer wheels of 4096 slots of 100 ms: one for flows that
+ * never completed their handshake, one for the rest.  Filing is lazy: a
+ * packet only stamps last_seen, and when a slot comes due each flow in it
+ * is checked against its real deadline and either expired or filed again.
+ * A flow is moved eagerly only when its deadline gets earlier (a state
+ * change to a shorter timeout), so the per-packet cost is a store, and the
+ * expiry cost follows the number of flows that come due, never the table.
+ *
+ * The half-open wheel also drives eviction: when the table is full, due
+ * flows are expired first, then the half-open flow nearest its deadline is
+ * evicted, and only when none remains the established flow nearest its
+ * deadline, which among flows in one state is the one idle the longest.
+ */
+#include "hs_table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "hs_siphash.h"
+
+#define TICK_MS 10u                     /* resolution of the times stored in a flow */
+#define SLOT_TICKS 10u                  /* one wheel slot spans 100 ms */
+#define WHEEL_SLOTS 4096u
+#define WHEEL_WORDS (WHEEL_SLOTS / 64)
+#define EVICT_REFILE_LIMIT 64           /* lazily filed flows skipped per eviction */
+
+enum { WHEEL_HALF_OPEN = 0, WHEEL_SETTLED = 1 };
+
+struct wheel {
+	uint32_t head[WHEEL_SLOTS];
+	uint64_t nonempty[WHEEL_WORDS];
+};
+
+struct hs_table {
+	struct hs_table_config config;
+	uint32_t capacity;
+	uint32_t bucket_mask;
+	uint32_t *buckets;              /* index + 1 of the first flow; 0 = empty */
+	struct hs_flow *flows;
+	size_t flows_bytes, buckets_bytes;
+	uint32_t free_head;             /* index + 1; the free list runs through hash_next */
+	uint32_t next_id;
+	uint64_t epoch_ms;
+	uint32_t processed;             /* wheel tick (slot time) up to which slots are processed */
+	uint32_t timeout_ticks[HS_TIMEOUT_CLASS_COUNT];
+	struct wheel wheel[2];
+	hs_table_remove_hook remove_hook;
+	void *remove_ctx;
+	struct hs_table_stats stats;
+};
+
+static inline uint32_t to_ticks(const struct hs_table *t, uint64_t now_ms)
+{
+	return (uint32_t)((now_ms - t->epoch_ms) / TICK_MS);
+}
+
+static inline uint32_t flow_index(const struct hs_table *t, const struct hs_flow *f)
+{
+	return (uint32_t)(f - t->flows);
+}
+
+static void set_timeouts(struct hs_table *t, const struct hs_table_config *config)
+{
+	for (int i = 0; i < HS_TIMEOUT_CLASS_COUNT; i++) {
+		uint32_t ticks = config->timeout_ms[i] / TICK_MS;
+		t->timeout_ticks[i] = ticks ? ticks : 1;
+	}
+}
+
+#define HUGE_PAGE (2u << 20)
+
+/*
+ * Large arrays come from mmap, aligned to 2 MiB and advised to use huge
+ * pages: with a million flows, 4 KiB pages would cost a TLB miss (and a
+ * page walk that itself misses the cache) on nearly every packet.
+ * Untouched pages cost nothing until used.
+ */
+static void *alloc_zeroed(size_t bytes)
+{
+	size_t len = bytes + HUGE_PAGE;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	uint8_t *aligned = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	size_t head = (size_t)(aligned - p), tail = len - head - bytes;
+
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap(aligned + bytes, tail);
+	if (bytes >= HUGE_PAGE)
+		(void)madvise(aligned, bytes, MADV_HUGEPAGE);
+	return aligned;
+}
+
+struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t now_ms)
+{
+	if (config->max_flows == 0 || config->max_flows > HS_TABLE_MAX_FLOWS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct hs_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->config = *config;
+	if (t->config.id_first == 0)
+		t->config.id_first = 1;
+	if (t->config.id_step == 0)
+		t->config.id_step = 1;
+	t->capacity = config->max_flows;
+	uint32_t buckets = 1;
+	while (buckets < t->capacity)
+		buckets <<= 1;
+	t->bucket_mask = buckets - 1;
+	t->buckets_bytes = (size_t)buckets * sizeof(uint32_t);
+	t->flows_bytes = (size_t)t->capacity * sizeof(struct hs_flow);
+	t->buckets = alloc_zeroed(t->buckets_bytes);
+	t->flows = alloc_zeroed(t->flows_bytes);
+	if (!t->buckets || !t->flows) {
+		hs_table_destroy(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Free list in index order, so a young table fills its array front to back. */
+	for (uint32_t i = 0; i < t->capacity; i++)
+		t->flows[i].hash_next = i + 2 <= t->capacity ? i + 2 : 0;
+	t->free_head = 1;
+	t->next_id = t->config.id_first;
+	t->epoch_ms = now_ms;
+	t->processed = 0;
+	for (int w = 0; w < 2; w++)
+		for (uint32_t s = 0; s < WHEEL_SLOTS; s++)
+			t->wheel[w].head[s] = HS_NIL;
+	set_timeouts(t, config);
+	return t;
+}
+
+void hs_table_destroy(struct hs_table *t)
+{
+	if (!t)
+		return;
+	if (t->buckets)
+		munmap(t->buckets, t->buckets_bytes);
+	if (t->flows)
+		munmap(t->flows, t->flows_bytes);
+	free(t);
+}
+
+void hs_table_reconfigure(struct hs_table *t, const struct hs_table_config *config)
+{
+	t->config.pickup = config->pickup;
+	memcpy(t->config.timeout_ms, config->timeout_ms, sizeof(t->config.timeout_ms));
+	set_timeouts(t, config);
+}
+
+void hs_table_set_remove_hook(struct hs_table *t, hs_table_remove_hook hook, void *ctx)
+{
+	t->remove_hook = hook;
+	t->remove_ctx = ctx;
+}
+
+/* ---- hashing ---- */
+
+static uint32_t key_hash(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
+{
+	/* Hash only the bytes that can differ: IPv4 keys are mostly padding. */
+	uint8_t buf[sizeof(key->addr) + sizeof(key->port) + 1];
+	size_t alen = family == HS_FAMILY_IPV6 ? 16 : 4, n = 0;
+
+	memcpy(buf + n, key->addr[0].bytes, alen);
+	n += alen;
+	memcpy(buf + n, key->addr[1].bytes, alen);
+	n += alen;
+	memcpy(buf + n, key->port, sizeof(key->port));
+	n += sizeof(key->port);
+	buf[n++] = family;
+	return (uint32_t)hs_siphash(t->config.hash_key, buf, n);
+}
+
+static struct hs_flow *lookup_in_bucket(struct hs_table *t, uint32_t bucket,
+					const struct hs_flow_key *key, uint8_t family)
+{
+	for (uint32_t i = t->buckets[bucket]; i != 0; i = t->flows[i - 1].hash_next) {
+		struct hs_flow *f = &t->flows[i - 1];
+
+		if (f->family == family && memcmp(&f->key, key, sizeof(*key)) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+struct hs_flow *hs_table_lookup(struct hs_table *t, const struct hs_flow_key *key)
+{
+	/* The family is implied by the key bytes only up to padding; try both. */
+	struct hs_flow *f = lookup_in_bucket(t, key_hash(t, key, HS_FAMILY_IPV4) & t->bucket_mask,
+					     key, HS_FAMILY_IPV4);
+	if (f)
+		return f;
+	return lookup_in_bucket(t, key_hash(t, key, HS_FAMILY_IPV6) & t->bucket_mask, key, HS_FAMILY_IPV6);
+}
+
+static void hash_unlink(struct hs_table *t, struct hs_flow *f)
+{
+	uint32_t bucket = key_hash(t, &f->key, f->family) & t->bucket_mask;
+	uint32_t want = flow_index(t, f) + 1;
+	uint32_t *link = &t->buckets[bucket];
+
+	while (*link != 0 && *link != want)
+		link = &t->flows[*link - 1].hash_next;
+	if (*link == want)
+		*link = f->hash_next;
+}
+
+/* ---- timer wheels ---- */
+
+static inline int flow_wheel(const struct hs_flow *f)
+{
+	return (f->flags & HS_FLOW_ESTABLISHED) ? WHEEL_SETTLED : WHEEL_HALF_OPEN;
+}
+
+static inline uint32_t flow_due(const struct hs_table *t, const struct hs_flow *f)
+{
+	return f->last_seen + t->timeout_ticks[hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER])];
+}
+
+/* Absolute slot time of a filed flow, from its slot index and the processing point. */
+static inline uint32_t filed_time(const struct hs_table *t, const struct hs_flow *f)
+{
+	return t->processed + ((f->timer_slot - t->processed) & (WHEEL_SLOTS - 1));
+}
+
+static void timer_unlink(struct hs_table *t, struct hs_flow *f)
+{
+	struct wheel *w = &t->wheel[flow_wheel(f)];
+	uint32_t slot = f->timer_slot;
+
+	if (!(f->flags & HS_FLOW_TIMER_LINKED))
+		return;
+	if (f->timer_prev != HS_NIL)
+		t->flows[f->timer_prev].timer_next = f->timer_next;
+	else
+		w->head[slot] = f->timer_next;
+	if (f->timer_next != HS_NIL)
+		t->flows[f->timer_next].timer_prev = f->timer_prev;
+	if (w->head[slot] == HS_NIL)
+		w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
+	f->flags &= (uint8_t)~HS_FLOW_TIMER_LINKED;
+}
+
+/*
+ * Files a flow in the slot that comes due at or after its deadline, but
+ * never beyond the wheel's horizon (it is filed again when that comes) and
+ * never at or before the processing point (it would be skipped).
+ */
+static void timer_file(struct hs_table *t, struct hs_flow *f, uint32_t due_ticks)
+{
+	uint32_t when = (due_ticks + SLOT_TICKS - 1) / SLOT_TICKS;
+	int32_t ahead = (int32_t)(when - t->processed);
+
+	if (ahead < 1)
+		when = t->processed + 1;
+	else if ((uint32_t)ahead > WHEEL_SLOTS - 1)
+		when = t->processed + WHEEL_SLOTS - 1;
+
+	uint32_t slot = when & (WHEEL_SLOTS - 1);
+	struct wheel *w = &t->wheel[flow_wheel(f)];
+	uint32_t idx = flow_index(t, f);
+
+	f->timer_slot = (uint16_t)slot;
+	f->timer_prev = HS_NIL;
+	f->timer_next = w->head[slot];
+	if (f->timer_next != HS_NIL)
+		t->flows[f->timer_next].timer_prev = idx;
+	w->head[slot] = idx;
+	w->nonempty[slot / 64] |= 1ull << (slot % 64);
+	f->flags |= HS_FLOW_TIMER_LINKED;
+}
+
+/* ---- allocation and removal ---- */
+
+static void release(struct hs_table *t, struct hs_flow *f, enum hs_remove_reason reason)
+{
+	if (t->remove_hook)
+		t->remove_hook(t->remove_ctx, f, reason);
+	timer_unlink(t, f);
+	hash_unlink(t, f);
+	t->stats.flows_removed[reason]++;
+	t->stats.live--;
+	if (!(f->flags & HS_FLOW_ESTABLISHED))
+		t->stats.live_half_open--;
+	f->flags = 0;
+	f->hash_next = t->free_head;
+	t->free_head = flow_index(t, f) + 1;
+}
+
+void hs_table_delete(struct hs_table *t, struct hs_flow *f)
+{
+	if (f && (f->flags & HS_FLOW_IN_USE))
+		release(t, f, HS_REMOVE_DELETED);
+}
+
+static void expire_slot(struct hs_table *t, int wheel_no, uint32_t slot, uint32_t now, size_t *expired)
+{
+	struct wheel *w = &t->wheel[wheel_no];
+
+	/* Detach the whole list first: refiling may put flows back into this wheel. */
+	uint32_t i = w->head[slot];
+	w->head[slot] = HS_NIL;
+	w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
+	while (i != HS_NIL) {
+		struct hs_flow *f = &t->flows[i];
+		uint32_t next = f->timer_next;
+		uint32_t due = flow_due(t, f);
+
+		f->flags &= (uint8_t)~HS_FLOW_TIMER_LINKED;
+		if ((int32_t)(now - due) >= 0) {
+			release(t, f, HS_REMOVE_EXPIRED);
+			(*expired)++;
+		} else {
+			timer_file(t, f, due);
+		}
+		i = next;
+	}
+}
+
+size_t hs_table_expire(struct hs_table *t, uint64_t now_ms)
+{
+	uint32_t now = to_ticks(t, now_ms);
+	uint32_t target = now / SLOT_TICKS;
+	size_t expired = 0;
+
+	/* After a long pause one revolution visits every slot; more would repeat them. */
+	if ((int32_t)(target - t->processed) > (int32_t)WHEEL_SLOTS)
+		t->processed = target - WHEEL_SLOTS;
+	while ((int32_t)(target - t->processed) > 0) {
+		uint32_t slot = (t->processed + 1) & (WHEEL_SLOTS - 1);
+
+		t->processed++;
+		for (int w = 0; w < 2; w++) {
+			if (t->wheel[w].nonempty[slot / 64] & (1ull << (slot % 64)))
+				expire_slot(t, w, slot, now, &expired);
+		}
+	}
+	return expired;
+}
+
+/* The first non-empty slot of a wheel at or after the processing point. */
+static int first_filed_slot(const struct wheel *w, uint32_t from)
+{
+	for (uint32_t n = 0; n <= WHEEL_WORDS; n++) {
+		uint32_t word = ((from / 64) + n) % WHEEL_WORDS;
+		uint64_t bits = w->nonempty[word];
+
+		if (n == 0)
+			bits &= ~0ull << (from % 64);
+		if (bits)
+			return (int)(word * 64 + (uint32_t)__builtin_ctzll(bits));
+	}
+	return -1;
+}
+
+/* Evicts one flow from a wheel, the one nearest its real deadline. */
+static bool evict_from(struct hs_table *t, int wheel_no, uint32_t now)
+{
+	struct wheel *w = &t->wheel[wheel_no];
+
+	for (int tries = 0;; tries++) {
+		int slot = first_filed_slot(w, (t->processed + 1) & (WHEEL_SLOTS - 1));
+		if (slot < 0)
+			return false;
+		struct hs_flow *f = &t->flows[w->head[slot]];
+		uint32_t due = flow_due(t, f);
+		uint32_t when = (due + SLOT_TICKS - 1) / SLOT_TICKS;
+
+		/*
+		 * A flow filed earlier than its deadline saw traffic since; file
+		 * it where it belongs and look again, a bounded number of times.
+		 */
+		if (tries < EVICT_REFILE_LIMIT && (int32_t)(when - filed_time(t, f)) > 0) {
+			timer_unlink(t, f);
+			timer_file(t, f, due);
+			continue;
+		}
+		if (wheel_no == WHEEL_HALF_OPEN)
+			t->stats.evicted_half_open++;
+		else
+			t->stats.evicted_established++;
+		(void)now;
+		release(t, f, HS_REMOVE_EVICTED);
+		return true;
+	}
+}
+
+static struct hs_flow *alloc_flow(struct hs_table *t, uint64_t now_ms)
+{
+	if (t->free_head == 0) {
+		uint32_t now = to_ticks(t, now_ms);
+
+		hs_table_expire(t, now_ms);
+		if (t->free_head == 0 && !evict_from(t, WHEEL_HALF_OPEN, now))
+			evict_from(t, WHEEL_SETTLED, now);
+		if (t->free_head == 0)
+			return NULL;
+	}
+	struct hs_flow *f = &t->flows[t->free_head - 1];
+	t->free_head = f->hash_next;
+	return f;
+}
+
+/* ---- tracking ---- */
+
+static enum hs_history_event history_event(const struct hs_packet *pkt)
+{
+	uint8_t fl = pkt->flags;
+
+	if (fl & HS_TCP_RST)
+		return HS_HIST_RST;
+	if (fl & HS_TCP_SYN)
+		return (fl & HS_TCP_ACK) ? HS_HIST_SYNACK : HS_HIST_SYN;
+	if (fl & HS_TCP_FIN)
+		return HS_HIST_FIN;
+	return pkt->payload_len ? HS_HIST_DATA : HS_HIST_ACK;
+}
+
+static void record(struct hs_flow *f, enum hs_side side, const struct hs_packet *pkt, bool invalid)
+{
+	hs_flow_count(f, side, pkt->wire_len);
+	if (invalid) {
+		hs_flow_history_add(f, side, HS_HIST_INVALID);
+		return;
+	}
+	/* A FIN with data tells both things. */
+	if ((pkt->flags & (HS_TCP_FIN | HS_TCP_SYN | HS_TCP_RST)) == HS_TCP_FIN && pkt->payload_len)
+		hs_flow_history_add(f, side, HS_HIST_DATA);
+	hs_flow_history_add(f, side, history_event(pkt));
+}
+
+/* Sets up the non-TCP parts of a fresh (or reused) record. */
+static void init_record(struct hs_table *t, struct hs_flow *f, uint32_t now)
+{
+	f->first_seen = now;
+	f->last_seen = now;
+	f->state_since = now;
+	f->id = t->next_id;
+	t->next_id += t->config.id_step;
+	if (t->next_id < t->config.id_step)   /* wrapped: skip zero, which means "none" */
+		t->next_id = t->config.id_first;
+	memset(f->packets, 0, sizeof(f->packets));
+	memset(f->bytes_lo, 0, sizeof(f->bytes_lo));
+	memset(f->bytes_hi, 0, sizeof(f->bytes_hi));
+	memset(f->history, 0, sizeof(f->history));
+}
+
+/* Whether the sender should be taken for the client of a flow picked up mid-stream. */
+static bool pickup_sender_is_client(const struct hs_packet *pkt)
+{
+	/* Servers listen on the lower port, clients use ephemeral ones. */
+	return pkt->sport >= pkt->dport;
+}
+
+static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const struct hs_flow_key *key,
+			bool src_is_0, uint32_t bucket, uint64_t now_ms, struct hs_track_result *res)
+{
+	struct hs_flow scratch;
+	bool is_syn = (pkt->flags & (HS_TCP_SYN | HS_TCP_ACK)) == HS_TCP_SYN;
+	bool sender_client = is_syn || pickup_sender_is_client(pkt);
+	enum hs_side sender = sender_client ? HS_CLIENT : HS_SERVER;
+	enum hs_invalid_reason why;
+
+	memset(&scratch, 0, sizeof(scratch));
+	if (!hs_tcp_start(&scratch, sender, pkt, t->config.pickup, &why)) {
+		res->invalid = why;
+		res->hint = HS_HINT_INVALID;
+		t->stats.invalid[why]++;
+		return;
+	}
+	struct hs_flow *f = alloc_flow(t, now_ms);
+	if (!f) {
+		res->hint = HS_HINT_UNTRACKED;
+		t->stats.untracked_table_full++;
+		return;
+	}
+	uint32_t now = to_ticks(t, now_ms);
+	f->key = *key;
+	f->family = pkt->family;
+	f->flags = HS_FLOW_IN_USE;
+	if (src_is_0 == sender_client)
+		f->flags |= HS_FLOW_CLIENT_IS_0;
+	if (!is_syn)
+		f->flags |= HS_FLOW_PICKED_UP | HS_FLOW_ESTABLISHED;
+	memcpy(f->state, scratch.state, sizeof(f->state));
+	memcpy(f->wscale, scratch.wscale, sizeof(f->wscale));
+	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
+	memcpy(f->window, scratch.window, sizeof(f->window));
+	init_record(t, f, now);
+	record(f, sender, pkt, false);
+
+	/* Bucket heads may have moved if allocation evicted a flow: recompute. */
+	f->hash_next = t->buckets[bucket];
+	t->buckets[bucket] = flow_index(t, f) + 1;
+	timer_file(t, f, flow_due(t, f));
+
+	t->stats.flows_created++;
+	t->stats.live++;
+	if (!(f->flags & HS_FLOW_ESTABLISHED))
+		t->stats.live_half_open++;
+	res->flow = f;
+	res->sender = sender;
+	res->old_state[HS_CLIENT] = HS_TCP_CLOSED;
+	res->old_state[HS_SERVER] = HS_TCP_CLOSED;
+	res->new_state[HS_CLIENT] = f->state[HS_CLIENT];
+	res->new_state[HS_SERVER] = f->state[HS_SERVER];
+	res->events = HS_EVENT_NEW | HS_EVENT_STATE;
+}
+
+/* A SYN reopened a finished tuple: the sender is the new connection's client. */
+static void restart_flow(struct hs_table *t, struct hs_flow *f, enum hs_side sender,
+			 const struct hs_packet *pkt, uint32_t now)
+{
+	struct hs_flow scratch;
+	enum hs_invalid_reason why;
+	bool src_is_0 = hs_flow_key_index(f, sender) == 0;
+
+	memset(&scratch, 0, sizeof(scratch));
+	hs_tcp_start(&scratch, HS_CLIENT, pkt, false, &why);
+	timer_unlink(t, f);
+	if (f->flags & HS_FLOW_ESTABLISHED)
+		t->stats.live_half_open++;
+	f->flags = (uint8_t)(HS_FLOW_IN_USE | (src_is_0 ? HS_FLOW_CLIENT_IS_0 : 0));
+	memcpy(f->state, scratch.state, sizeof(f->state));
+	memcpy(f->wscale, scratch.wscale, sizeof(f->wscale));
+	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
+	memcpy(f->window, scratch.window, sizeof(f->window));
+	init_record(t, f, now);
+	timer_file(t, f, flow_due(t, f));
+	t->stats.restarts++;
+}
+
+static bool is_closed(uint8_t s)
+{
+	return s == HS_TCP_CLOSED || s == HS_TCP_TIME_WAIT;
+}
+
+/* The per-packet work once the key and bucket are known. */
+static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const struct hs_flow_key *key,
+			bool src_is_0, uint32_t bucket, uint64_t now_ms, struct hs_track_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	t->stats.packets++;
+	struct hs_flow *f = lookup_in_bucket(t, bucket, key, pkt->family);
+
+	if (!f) {
+		create_flow(t, pkt, key, src_is_0, bucket, now_ms, res);
+		return;
+	}
+
+	uint32_t now = to_ticks(t, now_ms);
+	enum hs_side sender = hs_flow_sender(f, src_is_0);
+	struct hs_tcp_update up;
+
+	res->flow = f;
+	res->old_state[HS_CLIENT] = f->state[HS_CLIENT];
+	res->old_state[HS_SERVER] = f->state[HS_SERVER];
+	hs_tcp_update(f, sender, pkt, &up);
+	if (up.restart) {
+		restart_flow(t, f, sender, pkt, now);
+		sender = HS_CLIENT;
+		res->events = HS_EVENT_NEW | HS_EVENT_RESTART | HS_EVENT_STATE;
+	}
+	res->sender = sender;
+	res->new_state[HS_CLIENT] = f->state[HS_CLIENT];
+	res->new_state[HS_SERVER] = f->state[HS_SERVER];
+
+	if (up.invalid != HS_INVALID_NONE) {
+		/* An invalid packet is counted but does not keep the flow alive. */
+		res->invalid = up.invalid;
+		res->hint = HS_HINT_INVALID;
+		t->stats.invalid[up.invalid]++;
+		record(f, sender, pkt, true);
+		return;
+	}
+	record(f, sender, pkt, false);
+	f->last_seen = now;
+	if (res->new_state[0] == res->old_state[0] && res->new_state[1] == res->old_state[1] && !up.restart)
+		return;
+
+	res->events |= HS_EVENT_STATE;
+	f->state_since = now;
+	if (is_closed(f->state[0]) && is_closed(f->state[1]) &&
+	    !(is_closed(res->old_state[0]) && is_closed(res->old_state[1])))
+		res->events |= HS_EVENT_CLOSED;
+
+	/* The first completed handshake moves the flow to the settled wheel. */
+	bool moved = false;
+	if (!(f->flags & HS_FLOW_ESTABLISHED) &&
+	    (f->state[HS_CLIENT] == HS_TCP_ESTABLISHED || f->state[HS_SERVER] == HS_TCP_ESTABLISHED)) {
+		timer_unlink(t, f);
+		f->flags |= HS_FLOW_ESTABLISHED;
+		t->stats.live_half_open--;
+		moved = true;
+	}
+	/* Lazy filing only errs early; a deadline that got earlier must be refiled now. */
+	uint32_t due = flow_due(t, f);
+	uint32_t when = (due + SLOT_TICKS - 1) / SLOT_TICKS;
+	if (moved || !(f->flags & HS_FLOW_TIMER_LINKED) || (int32_t)(when - filed_time(t, f)) < 0) {
+		timer_unlink(t, f);
+		timer_file(t, f, due);
+	}
+}
+
+void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t now_ms,
+		    struct hs_track_result *res)
+{
+	struct hs_flow_key key;
+	bool src_is_0;
+
+	hs_flow_key_from_packet(pkt, &key, &src_is_0);
+	track_keyed(t, pkt, &key, src_is_0, key_hash(t, &key, pkt->family) & t->bucket_mask, now_ms, res);
+}
+
+#define BATCH 32
+
+/*
+ * The batch path hides memory latency, which is most of a packet's cost in
+ * a large table: it hashes every packet and prefetches its bucket, then
+ * prefetches the first flow of each bucket, and only then runs the packets
+ * in order.  Processing may still change chains (new or evicted flows), so
+ * the prefetches are hints and every lookup reads the live chain.
+ */
+void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkts, size_t n,
+			  uint64_t now_ms, struct hs_track_result *res)
+{
+	struct hs_flow_key keys[BATCH];
+	uint32_t buckets[BATCH];
+	bool src_is_0[BATCH];
+
+	for (size_t base = 0; base < n; base += BATCH) {
+		size_t m = n - base < BATCH ? n - base : BATCH;
+
+		for (size_t i = 0; i < m; i++) {
+			hs_flow_key_from_packet(pkts[base + i], &keys[i], &src_is_0[i]);
+			buckets[i] = key_hash(t, &keys[i], pkts[base + i]->family) & t->bucket_mask;
+			__builtin_prefetch(&t->buckets[buckets[i]]);
+		}
+		for (size_t i = 0; i < m; i++) {
+			uint32_t head = t->buckets[buckets[i]];
+
+			if (head) {
+				const struct hs_flow *f = &t->flows[head - 1];
+				__builtin_prefetch(f, 1);
+				__builtin_prefetch((const uint8_t *)f + 64, 1);
+			}
+		}
+		for (size_t i = 0; i < m; i++)
+			track_keyed(t, pkts[base + i], &keys[i], src_is_0[i], buckets[i], now_ms, &res[base + i]);
+	}
+}
+
+/* ---- queries ---- */
+
+struct hs_flow *hs_table_find_id(struct hs_table *t, uint32_t id)
+{
+	if (id == 0)
+		return NULL;
+	for (uint32_t i = 0; i < t->capacity; i++) {
+		if ((t->flows[i].flags & HS_FLOW_IN_USE) && t->flows[i].id == id)
+			return &t->flows[i];
+	}
+	return NULL;
+}
+
+void hs_table_foreach(const struct hs_table *t, hs_table_visit_fn fn, void *ctx)
+{
+	for (uint32_t i = 0; i < t->capacity; i++) {
+		if ((t->flows[i].flags & HS_FLOW_IN_USE) && !fn(ctx, &t->flows[i]))
+			return;
+	}
+}
+
+void hs_flow_filter_init(struct hs_flow_filter *filter)
+{
+	memset(filter, 0, sizeof(*filter));
+	filter->state = -1;
+	filter->client_state = -1;
+	filter->server_state = -1;
+	filter->addr_side = -1;
+	filter->port_side = -1;
+}
+
+bool hs_flow_filter_match(const struct hs_flow_filter *flt, const struct hs_flow *f)
+{
+	if (flt->state >= 0 && f->state[HS_CLIENT] != flt->state && f->state[HS_SERVER] != flt->state)
+		return false;
+	if (flt->client_state >= 0 && f->state[HS_CLIENT] != flt->client_state)
+		return false;
+	if (flt->server_state >= 0 && f->state[HS_SERVER] != flt->server_state)
+		return false;
+	if (flt->family) {
+		if (f->family != flt->family)
+			return false;
+		if (flt->addr_side >= 0 &&
+		    memcmp(hs_flow_addr(f, (enum hs_side)flt->addr_side), &flt->addr, sizeof(flt->addr)) != 0)
+			return false;
+	}
+	if (flt->port && flt->port_side >= 0 && hs_flow_port(f, (enum hs_side)flt->port_side) != flt->port)
+		return false;
+	return true;
+}
+
+uint32_t hs_table_count(const struct hs_table *t, const struct hs_flow_filter *filter)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < t->capacity; i++) {
+		if ((t->flows[i].flags & HS_FLOW_IN_USE) && hs_flow_filter_match(filter, &t->flows[i]))
+			n++;
+	}
+	return n;
+}
+
+const struct hs_table_stats *hs_table_stats(const struct hs_table *t)
+{
+	return &t->stats;
+}
+
+uint32_t hs_table_capacity(const struct hs_table *t)
+{
+	return t->capacity;
+}
+
+size_t hs_table_memory(const struct hs_table *t)
+{
+	return sizeof(*t) + t->flows_bytes + t->buckets_bytes;
+}
+
+uint64_t hs_flow_age_ms(const struct hs_table *t, const struct hs_flow *f, uint64_t now_ms)
+{
+	return (uint64_t)(uint32_t)(to_ticks(t, now_ms) - f->first_seen) * TICK_MS;
+}
+
+uint64_t hs_flow_idle_ms(const struct hs_table *t, const struct hs_flow *f, uint64_t now_ms)
+{
+	return (uint64_t)(uint32_t)(to_ticks(t, now_ms) - f->last_seen) * TICK_MS;
+}
+
+uint64_t hs_flow_state_age_ms(const struct hs_table *t, const struct hs_flow *f, uint64_t now_ms)
+{
+	return (uint64_t)(uint32_t)(to_ticks(t, now_ms) - f->state_since) * TICK_MS;
+}
+
+uint32_t hs_flow_timeout_ms(const struct hs_table *t, const struct hs_flow *f)
+{
+	return t->config.timeout_ms[hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER])];
+}

@@ -1,0 +1,527 @@
+/*
+ * tcp_state: the per-endpoint TCP state machine and window tracking.
+ *
+ * A packet that passes between two endpoints tells us what its sender did
+ * and what its receiver is about to learn.  From that we infer the state of
+ * each endpoint's kernel, using the RFC 9293 names.  By convention the
+ * receiver of a SYN stays LISTEN until it answers, and the client becomes
+ * ESTABLISHED when its ACK of the SYN-ACK passes (that is when `ss` on the
+ * client would show it, give or take a round trip).
+ *
+ * Sequence tracking follows Guido van Rooij's "Real Stateful TCP Packet
+ * Filtering in IP Filter", as Linux conntrack implements it: for each
+ * direction we keep the highest sequence number sent (end), the highest the
+ * receiver allowed (maxend = its ack + window) and the largest window the
+ * sender advertised (maxwin).  A packet must start below maxend, end above
+ * end - the receiver's maxwin, and acknowledge nothing unsent and nothing
+ * too old.  An invalid packet changes no state.
+ */
+#include "hs_tcp_state.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hs_flow.h"
+#include "hs_packet.h"
+
+/* Linux conntrack's floor for the acceptable ACK window (MAXACKWINCONST). */
+#define MIN_ACK_WINDOW 66000u
+/* RFC 7323: the largest window scale shift. */
+#define MAX_WSCALE 14
+
+static const char *const state_names[HS_TCP_STATE_COUNT] = {
+	[HS_TCP_CLOSED] = "CLOSED",
+	[HS_TCP_LISTEN] = "LISTEN",
+	[HS_TCP_SYN_SENT] = "SYN_SENT",
+	[HS_TCP_SYN_RCVD] = "SYN_RCVD",
+	[HS_TCP_ESTABLISHED] = "ESTABLISHED",
+	[HS_TCP_FIN_WAIT_1] = "FIN_WAIT_1",
+	[HS_TCP_FIN_WAIT_2] = "FIN_WAIT_2",
+	[HS_TCP_CLOSING] = "CLOSING",
+	[HS_TCP_TIME_WAIT] = "TIME_WAIT",
+	[HS_TCP_CLOSE_WAIT] = "CLOSE_WAIT",
+	[HS_TCP_LAST_ACK] = "LAST_ACK",
+};
+
+static const char *const invalid_names[HS_INVALID_REASON_COUNT] = {
+	[HS_INVALID_NONE] = "none",
+	[HS_INVALID_BAD_FLAGS] = "bad_flags",
+	[HS_INVALID_NO_FLOW] = "no_flow",
+	[HS_INVALID_SEQ_ABOVE_WINDOW] = "seq_above_window",
+	[HS_INVALID_SEQ_BELOW_WINDOW] = "seq_below_window",
+	[HS_INVALID_ACK_ABOVE] = "ack_above_sent",
+	[HS_INVALID_ACK_BELOW] = "ack_below_window",
+	[HS_INVALID_RST_SEQ] = "rst_out_of_window",
+	[HS_INVALID_SYNACK_ACK] = "synack_bad_ack",
+	[HS_INVALID_UNEXPECTED_SYN] = "unexpected_syn",
+	[HS_INVALID_UNEXPECTED_ACK] = "unexpected_ack",
+};
+
+static const char *const timeout_names[HS_TIMEOUT_CLASS_COUNT] = {
+	[HS_TIMEOUT_SYN_SENT] = "syn_sent",
+	[HS_TIMEOUT_SYN_RCVD] = "syn_rcvd",
+	[HS_TIMEOUT_ESTABLISHED] = "established",
+	[HS_TIMEOUT_FIN_WAIT] = "fin_wait",
+	[HS_TIMEOUT_CLOSE_WAIT] = "close_wait",
+	[HS_TIMEOUT_LAST_ACK] = "last_ack",
+	[HS_TIMEOUT_TIME_WAIT] = "time_wait",
+	[HS_TIMEOUT_CLOSED] = "closed",
+};
+
+const char *hs_tcp_state_name(enum hs_tcp_state state)
+{
+	return (unsigned)state < HS_TCP_STATE_COUNT ? state_names[state] : "UNKNOWN";
+}
+
+int hs_tcp_state_parse(const char *name)
+{
+	char norm[16];
+	size_t n = strlen(name);
+
+	if (n == 0 || n >= sizeof(norm))
+		return -1;
+	for (size_t i = 0; i <= n; i++)
+		norm[i] = name[i] == '-' ? '_' : name[i];
+	for (int s = 0; s < HS_TCP_STATE_COUNT; s++) {
+		if (strcasecmp(norm, state_names[s]) == 0)
+			return s;
+	}
+	return -1;
+}
+
+const char *hs_invalid_reason_name(enum hs_invalid_reason reason)
+{
+	return (unsigned)reason < HS_INVALID_REASON_COUNT ? invalid_names[reason] : "unknown";
+}
+
+const char *hs_timeout_class_name(enum hs_timeout_class cls)
+{
+	return (unsigned)cls < HS_TIMEOUT_CLASS_COUNT ? timeout_names[cls] : "unknown";
+}
+
+static bool either(enum hs_tcp_state a, enum hs_tcp_state b, enum hs_tcp_state s)
+{
+	return a == s || b == s;
+}
+
+enum hs_timeout_class hs_tcp_timeout_class(enum hs_tcp_state client, enum hs_tcp_state server)
+{
+	/*
+	 * The timeout follows the least settled endpoint: a handshake in
+	 * progress, then a close in progress, then a half-closed connection.
+	 */
+	if (either(client, server, HS_TCP_SYN_RCVD))
+		return HS_TIMEOUT_SYN_RCVD;
+	if (either(client, server, HS_TCP_SYN_SENT))
+		return HS_TIMEOUT_SYN_SENT;
+	if (either(client, server, HS_TCP_LAST_ACK) || either(client, server, HS_TCP_CLOSING))
+		return HS_TIMEOUT_LAST_ACK;
+	if (either(client, server, HS_TCP_TIME_WAIT))
+		return HS_TIMEOUT_TIME_WAIT;
+	if (either(client, server, HS_TCP_FIN_WAIT_1))
+		return HS_TIMEOUT_FIN_WAIT;
+	if (either(client, server, HS_TCP_FIN_WAIT_2) || either(client, server, HS_TCP_CLOSE_WAIT))
+		return HS_TIMEOUT_CLOSE_WAIT;
+	if (client == HS_TCP_ESTABLISHED && server == HS_TCP_ESTABLISHED)
+		return HS_TIMEOUT_ESTABLISHED;
+	return HS_TIMEOUT_CLOSED;
+}
+
+/* Sequence number comparisons modulo 2^32 (RFC 1982 serial arithmetic). */
+static inline bool seq_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline bool seq_after(uint32_t a, uint32_t b)
+{
+	return (int32_t)(b - a) < 0;
+}
+
+static bool flags_valid(uint8_t flags)
+{
+	bool syn = flags & HS_TCP_SYN, ack = flags & HS_TCP_ACK;
+	bool fin = flags & HS_TCP_FIN, rst = flags & HS_TCP_RST;
+
+	if (rst)
+		return !syn && !fin;
+	if (syn)
+		return !fin;
+	/* Everything else, FIN included, must carry an ACK (RFC 9293 3.10.7.4). */
+	return ack;
+}
+
+/* Sequence space a segment occupies: payload plus one for SYN and for FIN. */
+static uint32_t segment_end(const struct hs_packet *pkt)
+{
+	uint32_t end = pkt->seq + pkt->payload_len;
+
+	if (pkt->flags & HS_TCP_SYN)
+		end++;
+	if (pkt->flags & HS_TCP_FIN)
+		end++;
+	return end;
+}
+
+/* Records what a side's SYN (or SYN-ACK) announced. */
+static void init_from_syn(struct hs_flow *flow, enum hs_side side, const struct hs_packet *pkt)
+{
+	struct hs_endpoint_window *w = &flow->window[side];
+
+	w->end = segment_end(pkt);
+	w->maxend = w->end;
+	w->maxwin = pkt->window ? pkt->window : 1;
+	flow->ep_flags[side] = (uint8_t)((flow->ep_flags[side] & ~(HS_EP_WSCALE | HS_EP_SACK_PERM | HS_EP_FIN)) | HS_EP_SYN);
+	if (pkt->wscale != HS_WSCALE_NONE) {
+		flow->ep_flags[side] |= HS_EP_WSCALE;
+		flow->wscale[side] = pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale;
+	} else {
+		flow->wscale[side] = 0;
+	}
+	if (pkt->sack_permitted)
+		flow->ep_flags[side] |= HS_EP_SACK_PERM;
+}
+
+/* RFC 7323: scaling applies in either direction only if both SYNs asked for it. */
+static void settle_window_scale(struct hs_flow *flow)
+{
+	if (!((flow->ep_flags[HS_CLIENT] & HS_EP_WSCALE) && (flow->ep_flags[HS_SERVER] & HS_EP_WSCALE))) {
+		flow->wscale[HS_CLIENT] = 0;
+		flow->wscale[HS_SERVER] = 0;
+	}
+}
+
+/* Seeds a picked-up flow's windows from its first packet. */
+static void pickup_init(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
+	uint32_t win = pkt->window ? pkt->window : 1;
+
+	s->end = segment_end(pkt);
+	s->maxwin = win;
+	s->maxend = s->end + win;
+	/* Until the receiver speaks, its acknowledged point is all we know of it. */
+	r->end = pkt->ack;
+	r->maxend = pkt->ack;
+	r->maxwin = 0;
+	flow->ep_flags[sender] = HS_EP_LIBERAL;
+	flow->ep_flags[receiver] = HS_EP_LIBERAL;
+	flow->state[HS_CLIENT] = HS_TCP_ESTABLISHED;
+	flow->state[HS_SERVER] = HS_TCP_ESTABLISHED;
+	if (pkt->flags & HS_TCP_FIN) {
+		flow->ep_flags[sender] |= HS_EP_FIN;
+		flow->state[sender] = HS_TCP_FIN_WAIT_1;
+		flow->state[receiver] = HS_TCP_CLOSE_WAIT;
+	}
+}
+
+bool hs_tcp_start(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+		  bool pickup, enum hs_invalid_reason *why)
+{
+	uint8_t flags = pkt->flags;
+
+	*why = HS_INVALID_NONE;
+	if (!flags_valid(flags)) {
+		*why = HS_INVALID_BAD_FLAGS;
+		return false;
+	}
+	memset(flow->window, 0, sizeof(flow->window));
+	memset(flow->ep_flags, 0, sizeof(flow->ep_flags));
+	memset(flow->wscale, 0, sizeof(flow->wscale));
+
+	if ((flags & (HS_TCP_SYN | HS_TCP_ACK)) == HS_TCP_SYN) {
+		init_from_syn(flow, sender, pkt);
+		flow->state[sender] = HS_TCP_SYN_SENT;
+		flow->state[!sender] = HS_TCP_LISTEN;
+		return true;
+	}
+	/* A RST or a stray SYN-ACK never starts a flow: there is nothing to track. */
+	if ((flags & (HS_TCP_RST | HS_TCP_SYN)) || !pickup) {
+		*why = HS_INVALID_NO_FLOW;
+		return false;
+	}
+	/*
+	 * Picked up mid-stream: the handshake, and with it the window scale,
+	 * is lost to us, so both directions are checked liberally from now on,
+	 * as Linux conntrack does with its BE_LIBERAL flag.
+	 */
+	pickup_init(flow, sender, pkt);
+	return true;
+}
+
+/*
+ * The four window checks.  On success the sender's and receiver's windows
+ * are updated; on failure nothing is written and the reason is returned.
+ */
+static enum hs_invalid_reason check_window(struct hs_flow *flow, enum hs_side sender,
+					   const struct hs_packet *pkt)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
+	bool liberal = (flow->ep_flags[sender] & HS_EP_LIBERAL) != 0;
+	uint32_t seq = pkt->seq, end = segment_end(pkt), ack = pkt->ack;
+	uint32_t win = pkt->window;
+
+	if (!(pkt->flags & HS_TCP_SYN))
+		win <<= flow->wscale[sender];
+	/* Without an ACK (or with the zero ACK some stacks put in RSTs) there is nothing to check. */
+	if (!(pkt->flags & HS_TCP_ACK) || ((pkt->flags & HS_TCP_RST) && ack == 0))
+		ack = r->end;
+
+	if (!liberal) {
+		uint32_t ack_window = s->maxwin > MIN_ACK_WINDOW ? s->maxwin : MIN_ACK_WINDOW;
+
+		if (!seq_before(seq, s->maxend + 1))
+			return HS_INVALID_SEQ_ABOVE_WINDOW;
+		if (!seq_after(end, s->end - r->maxwin - 1))
+			return HS_INVALID_SEQ_BELOW_WINDOW;
+		if (!seq_before(ack, r->end + 1))
+			return HS_INVALID_ACK_ABOVE;
+		if (!seq_after(ack, r->end - ack_window - 1))
+			return HS_INVALID_ACK_BELOW;
+	}
+
+	if (s->maxwin < win)
+		s->maxwin = win;
+	if (seq_after(end, s->end))
+		s->end = end;
+	if (liberal && seq_after(ack, r->end) && r->maxwin == 0)
+		r->end = ack;   /* the receiver has not spoken yet: follow what is acked */
+	if (liberal && seq_after(end, s->maxend))
+		s->maxend = end;
+	if (pkt->flags & HS_TCP_ACK) {
+		if (r->maxwin != 0 && seq_after(end, s->maxend))
+			r->maxwin += end - s->maxend;
+		if (seq_after(ack + win, r->maxend - 1)) {
+			r->maxend = ack + win;
+			if (win == 0)
+				r->maxend++;
+		}
+	}
+	return HS_INVALID_NONE;
+}
+
+/*
+ * RFC 9293 3.10.7 and RFC 5961 section 3: a RST is acceptable when its
+ * sequence number is the one the receiver expects, or (drawing a challenge
+ * ACK from a modern stack) inside its window.  In SYN-SENT a RST is
+ * acceptable only if it acknowledges the SYN.
+ */
+static bool rst_acceptable(const struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	const struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
+
+	if (flow->state[receiver] == HS_TCP_SYN_SENT && !(flow->ep_flags[sender] & HS_EP_SYN))
+		return (pkt->flags & HS_TCP_ACK) && pkt->ack == r->end;
+	if (flow->ep_flags[sender] & HS_EP_LIBERAL)
+		return true;
+	if (pkt->seq == s->end)
+		return true;
+	return seq_before(pkt->seq, s->maxend + 1) && seq_after(pkt->seq, s->end - r->maxwin - 1);
+}
+
+/* What the receiver learns from an acceptable acknowledgement. */
+static void apply_ack(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	uint8_t *st = flow->state;
+	const struct hs_endpoint_window *r = &flow->window[receiver];
+	bool acks_all = !seq_before(pkt->ack, r->end);
+
+	if (!(pkt->flags & HS_TCP_ACK) || !acks_all)
+		return;
+	switch (st[receiver]) {
+	case HS_TCP_SYN_RCVD:
+		/* The receiver's SYN is acknowledged: its handshake is done. */
+		st[receiver] = HS_TCP_ESTABLISHED;
+		if (st[sender] == HS_TCP_SYN_SENT)
+			st[sender] = HS_TCP_ESTABLISHED;
+		break;
+	case HS_TCP_FIN_WAIT_1:
+		if (flow->ep_flags[receiver] & HS_EP_FIN)
+			st[receiver] = HS_TCP_FIN_WAIT_2;
+		break;
+	case HS_TCP_CLOSING:
+		st[receiver] = HS_TCP_TIME_WAIT;
+		break;
+	case HS_TCP_LAST_ACK:
+		st[receiver] = HS_TCP_CLOSED;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The sender's first FIN. */
+static void apply_fin(struct hs_flow *flow, enum hs_side sender)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	uint8_t *st = flow->state;
+
+	flow->ep_flags[sender] |= HS_EP_FIN;
+	switch (st[sender]) {
+	case HS_TCP_SYN_RCVD:
+	case HS_TCP_ESTABLISHED:
+		st[sender] = HS_TCP_FIN_WAIT_1;
+		if (st[receiver] == HS_TCP_ESTABLISHED || st[receiver] == HS_TCP_SYN_RCVD)
+			st[receiver] = HS_TCP_CLOSE_WAIT;
+		break;
+	case HS_TCP_CLOSE_WAIT:
+		/*
+		 * The receiver closed first.  If this FIN also acknowledged the
+		 * receiver's FIN (apply_ack already moved it on to FIN_WAIT_2),
+		 * it is the normal second FIN: receiver TIME_WAIT, sender
+		 * LAST_ACK.  If not, the two FINs crossed: both are CLOSING.
+		 */
+		if (st[receiver] == HS_TCP_FIN_WAIT_2) {
+			st[receiver] = HS_TCP_TIME_WAIT;
+			st[sender] = HS_TCP_LAST_ACK;
+		} else if (st[receiver] == HS_TCP_FIN_WAIT_1) {
+			st[receiver] = HS_TCP_CLOSING;
+			st[sender] = HS_TCP_CLOSING;
+		} else {
+			st[sender] = HS_TCP_LAST_ACK;
+		}
+		break;
+	default:
+		/* A FIN from an endpoint already closing adds nothing. */
+		break;
+	}
+}
+
+/* A SYN without ACK on an existing flow. */
+static void update_syn(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+		       struct hs_tcp_update *update)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	uint8_t s = flow->state[sender], r = flow->state[receiver];
+	bool sender_done = s == HS_TCP_CLOSED || s == HS_TCP_TIME_WAIT;
+	bool receiver_done = r == HS_TCP_CLOSED || r == HS_TCP_TIME_WAIT || r == HS_TCP_LAST_ACK ||
+			     r == HS_TCP_LISTEN;
+
+	if (sender_done && receiver_done) {
+		/* A new connection on the tuple of a finished one (RFC 9293 3.6.1). */
+		update->restart = true;
+		return;
+	}
+	if (s == HS_TCP_SYN_SENT) {
+		/* The same ISN is a retransmission; a new one is a fresh attempt. */
+		if (segment_end(pkt) != flow->window[sender].end)
+			init_from_syn(flow, sender, pkt);
+		return;
+	}
+	if (s == HS_TCP_LISTEN && r == HS_TCP_SYN_SENT) {
+		/*
+		 * Simultaneous open: this SYN crossed the peer's.  Each side
+		 * receives the other's SYN while in SYN-SENT, so both are
+		 * SYN-RECEIVED until their SYN is acknowledged.
+		 */
+		init_from_syn(flow, sender, pkt);
+		settle_window_scale(flow);
+		flow->state[sender] = HS_TCP_SYN_RCVD;
+		flow->state[receiver] = HS_TCP_SYN_RCVD;
+		return;
+	}
+	if (s == HS_TCP_SYN_RCVD && segment_end(pkt) == flow->window[sender].end)
+		return;   /* a retransmitted crossing SYN */
+	update->invalid = HS_INVALID_UNEXPECTED_SYN;
+}
+
+/* A SYN-ACK on an existing flow. */
+static void update_synack(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+			  struct hs_tcp_update *update)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	uint8_t s = flow->state[sender], r = flow->state[receiver];
+
+	if (r == HS_TCP_SYN_SENT && (s == HS_TCP_LISTEN || s == HS_TCP_SYN_RCVD || s == HS_TCP_CLOSED)) {
+		if (pkt->ack != flow->window[receiver].end) {
+			update->invalid = HS_INVALID_SYNACK_ACK;
+			return;
+		}
+		if (s == HS_TCP_SYN_RCVD && segment_end(pkt) == flow->window[sender].end)
+			return;   /* retransmitted SYN-ACK: nothing new */
+		init_from_syn(flow, sender, pkt);
+		settle_window_scale(flow);
+		update->invalid = check_window(flow, sender, pkt);
+		if (update->invalid == HS_INVALID_NONE)
+			flow->state[sender] = HS_TCP_SYN_RCVD;
+		return;
+	}
+	if (s == HS_TCP_SYN_RCVD && r == HS_TCP_SYN_RCVD) {
+		/* Simultaneous open: the SYN-ACK acknowledges the peer's SYN. */
+		if (pkt->ack != flow->window[receiver].end) {
+			update->invalid = HS_INVALID_SYNACK_ACK;
+			return;
+		}
+		update->invalid = check_window(flow, sender, pkt);
+		if (update->invalid == HS_INVALID_NONE)
+			flow->state[receiver] = HS_TCP_ESTABLISHED;
+		return;
+	}
+	if (flow->ep_flags[sender] & HS_EP_SYN && seq_before(pkt->seq, flow->window[sender].end)) {
+		/*
+		 * An old SYN-ACK again, for instance because the final ACK of
+		 * the handshake was lost beyond us: harmless if it fits.
+		 */
+		struct hs_packet old = *pkt;
+
+		old.flags = (uint8_t)(old.flags & ~HS_TCP_SYN);
+		old.seq = pkt->seq + 1;
+		old.payload_len = 0;
+		update->invalid = check_window(flow, sender, &old);
+		return;
+	}
+	update->invalid = HS_INVALID_UNEXPECTED_SYN;
+}
+
+void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+		   struct hs_tcp_update *update)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	uint8_t flags = pkt->flags;
+
+	update->invalid = HS_INVALID_NONE;
+	update->restart = false;
+	if (!flags_valid(flags)) {
+		update->invalid = HS_INVALID_BAD_FLAGS;
+		return;
+	}
+	if (flags & HS_TCP_SYN) {
+		if (flags & HS_TCP_ACK)
+			update_synack(flow, sender, pkt, update);
+		else
+			update_syn(flow, sender, pkt, update);
+		return;
+	}
+	if (flags & HS_TCP_RST) {
+		if (flow->state[HS_CLIENT] == HS_TCP_CLOSED && flow->state[HS_SERVER] == HS_TCP_CLOSED)
+			return;   /* more RSTs after the first change nothing */
+		if (!rst_acceptable(flow, sender, pkt)) {
+			update->invalid = HS_INVALID_RST_SEQ;
+			return;
+		}
+		flow->state[HS_CLIENT] = HS_TCP_CLOSED;
+		flow->state[HS_SERVER] = HS_TCP_CLOSED;
+		return;
+	}
+
+	/* An ACK-bearing segment, perhaps with data and a FIN. */
+	uint8_t s = flow->state[sender], r = flow->state[receiver];
+	if (s == HS_TCP_CLOSED && r == HS_TCP_CLOSED)
+		return;   /* stragglers after a reset: nothing left to track */
+	/* Nothing but a SYN-ACK may pass until the server has answered. */
+	if (s == HS_TCP_LISTEN || r == HS_TCP_LISTEN) {
+		update->invalid = HS_INVALID_UNEXPECTED_ACK;
+		return;
+	}
+	update->invalid = check_window(flow, sender, pkt);
+	if (update->invalid != HS_INVALID_NONE)
+		return;
+	apply_ack(flow, sender, pkt);
+	if ((flags & HS_TCP_FIN) && !(flow->ep_flags[sender] & HS_EP_FIN))
+		apply_fin(flow, sender);
+}

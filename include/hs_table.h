@@ -1,0 +1,153 @@
+/*
+ * hs_table: the flow table.  It owns the preallocated flow records, the
+ * keyed hash index over them, the timer wheels that expire them, eviction
+ * when the table is full, and the table's counters.  hs_table_track() is the
+ * per-packet entry point: lookup, state machine, timers, with no allocation.
+ * Time is always passed in (milliseconds on any monotonic clock), so tests
+ * and fuzzers drive the clock.
+ */
+#ifndef HS_TABLE_H
+#define HS_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hs_flow.h"
+#include "hs_packet.h"
+#include "hs_tcp_state.h"
+
+#define HS_TABLE_MAX_FLOWS (1u << 24)   /* 16.7 million: indices fit in the wheel */
+
+/* Linux conntrack's default timeouts, in milliseconds. */
+#define HS_DEFAULT_TIMEOUTS_MS { 120000, 60000, 432000000, 120000, 60000, 30000, 120000, 10000 }
+
+struct hs_table_config {
+	uint32_t max_flows;                              /* 1 .. HS_TABLE_MAX_FLOWS */
+	bool pickup;                                     /* track flows first seen mid-stream */
+	uint32_t timeout_ms[HS_TIMEOUT_CLASS_COUNT];     /* by enum hs_timeout_class */
+	uint8_t hash_key[16];                            /* SipHash key; random per start */
+	/*
+	 * Flow ids are id_first, id_first + id_step, ...; a daemon with N
+	 * workers gives worker w id_first w + 1 and id_step N so that ids are
+	 * unique across tables.  Zero means 1.
+	 */
+	uint32_t id_first, id_step;
+};
+
+/* Why a flow left the table (passed to the removal hook). */
+enum hs_remove_reason {
+	HS_REMOVE_EXPIRED = 0,
+	HS_REMOVE_EVICTED,
+	HS_REMOVE_DELETED,          /* by hs_table_delete: operator or policy */
+	HS_REMOVE_REASON_COUNT
+};
+
+/* Event bits in hs_track_result.events. */
+#define HS_EVENT_NEW      0x01  /* the flow was created by this packet */
+#define HS_EVENT_STATE    0x02  /* either endpoint's state changed */
+#define HS_EVENT_CLOSED   0x04  /* both endpoints are now CLOSED or TIME_WAIT/CLOSED */
+#define HS_EVENT_RESTART  0x08  /* a new connection replaced a closed one on this tuple */
+
+enum hs_verdict_hint {
+	HS_HINT_ACCEPT = 0,         /* tracked and valid */
+	HS_HINT_INVALID,            /* tracked flow (or none) judged this packet invalid */
+	HS_HINT_UNTRACKED,          /* valid but not tracked: the table had no room */
+};
+
+struct hs_track_result {
+	struct hs_flow *flow;       /* NULL when no flow holds the packet */
+	enum hs_side sender;
+	uint8_t old_state[2];       /* by side; equal to new_state when nothing changed */
+	uint8_t new_state[2];
+	uint8_t events;             /* HS_EVENT_* */
+	enum hs_invalid_reason invalid;
+	enum hs_verdict_hint hint;
+};
+
+struct hs_table_stats {
+	uint64_t packets;
+	uint64_t invalid[HS_INVALID_REASON_COUNT];
+	uint64_t flows_created;
+	uint64_t flows_removed[HS_REMOVE_REASON_COUNT];
+	uint64_t evicted_half_open;     /* evictions that took a never-established flow */
+	uint64_t evicted_established;
+	uint64_t untracked_table_full;  /* packets that found no room */
+	uint64_t restarts;              /* new connections on a closed tuple */
+	uint32_t live;
+	uint32_t live_half_open;
+};
+
+/*
+ * Called just before a flow's record is released (expired, evicted or
+ * deleted), so that the caller can log it or keep its own counters.
+ */
+typedef void (*hs_table_remove_hook)(void *ctx, const struct hs_flow *flow,
+				     enum hs_remove_reason reason);
+
+struct hs_table;
+
+/* Allocates every record up front.  NULL (errno set) if memory is short or the config is out of range. */
+struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t now_ms);
+void hs_table_destroy(struct hs_table *table);
+
+/* Changes pickup and timeouts in place (max_flows and the key cannot change). */
+void hs_table_reconfigure(struct hs_table *table, const struct hs_table_config *config);
+
+void hs_table_set_remove_hook(struct hs_table *table, hs_table_remove_hook hook, void *ctx);
+
+/* Tracks one parsed TCP packet at time now_ms.  Never allocates. */
+void hs_table_track(struct hs_table *table, const struct hs_packet *pkt, uint64_t now_ms,
+		    struct hs_track_result *result);
+
+/*
+ * Tracks n packets in order, as n calls of hs_table_track would, but
+ * overlapping their memory accesses: the path for bursts read from the
+ * queue.  res has n entries.
+ */
+void hs_table_track_batch(struct hs_table *table, const struct hs_packet *const *pkts, size_t n,
+			  uint64_t now_ms, struct hs_track_result *res);
+
+/* Removes every flow whose timeout has passed at now_ms; returns how many. */
+size_t hs_table_expire(struct hs_table *table, uint64_t now_ms);
+
+struct hs_flow *hs_table_lookup(struct hs_table *table, const struct hs_flow_key *key);
+struct hs_flow *hs_table_find_id(struct hs_table *table, uint32_t id);
+void hs_table_delete(struct hs_table *table, struct hs_flow *flow);
+
+/* Calls fn for every live flow; stops early if fn returns false. */
+typedef bool (*hs_table_visit_fn)(void *ctx, const struct hs_flow *flow);
+void hs_table_foreach(const struct hs_table *table, hs_table_visit_fn fn, void *ctx);
+
+/*
+ * A filter for counting or listing flows.  Unset fields match anything: a
+ * state of -1, a family of 0, a port of 0.
+ */
+struct hs_flow_filter {
+	int state;                  /* either endpoint in this state */
+	int client_state;
+	int server_state;
+	uint8_t family;             /* with addr: match this address ... */
+	struct hs_addr addr;
+	int addr_side;              /* ... on this side (HS_CLIENT / HS_SERVER) */
+	uint16_t port;              /* match this port ... */
+	int port_side;              /* ... on this side */
+};
+void hs_flow_filter_init(struct hs_flow_filter *filter);
+bool hs_flow_filter_match(const struct hs_flow_filter *filter, const struct hs_flow *flow);
+uint32_t hs_table_count(const struct hs_table *table, const struct hs_flow_filter *filter);
+
+const struct hs_table_stats *hs_table_stats(const struct hs_table *table);
+uint32_t hs_table_capacity(const struct hs_table *table);
+/* Bytes allocated for the table (records, buckets, wheels). */
+size_t hs_table_memory(const struct hs_table *table);
+
+/* Milliseconds since the flow's first packet, last packet, last state change. */
+uint64_t hs_flow_age_ms(const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms);
+uint64_t hs_flow_idle_ms(const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms);
+uint64_t hs_flow_state_age_ms(const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms);
+
+/* Timeout of the flow's current state, from the table's configuration. */
+uint32_t hs_flow_timeout_ms(const struct hs_table *table, const struct hs_flow *flow);
+
+#endif
