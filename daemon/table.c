@@ -680,6 +680,13 @@ struct hs_flow *hs_table_find_id(struct hs_table *t, uint32_t id)
 	return NULL;
 }
 
+const struct hs_flow *hs_table_flow_at(const struct hs_table *t, uint32_t index)
+{
+	if (index >= t->capacity || !(t->flows[index].flags & HS_FLOW_IN_USE))
+		return NULL;
+	return &t->flows[index];
+}
+
 void hs_table_foreach(const struct hs_table *t, hs_table_visit_fn fn, void *ctx)
 {
 	for (uint32_t i = 0; i < t->capacity; i++) {

@@ -8,6 +8,7 @@
 #define HS_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hs_diag.h"
@@ -45,20 +46,33 @@ struct hs_config {
 void hs_config_defaults(struct hs_config *config);
 
 /*
- * Parses YAML text into config (defaults first, then the file's values).
- * Every problem found is reported to diag (the whole text is checked, not
- * just up to the first error).  Returns 0 if there were no errors, -1
- * otherwise; on error *config holds no meaningful values.
+ * Parses YAML text (UTF-8, one document) into config: defaults first, then
+ * the file's values.  Every problem found is reported to diag, which the
+ * caller has initialised (with the same text, for underlines): the whole
+ * text is checked, not just up to the first error, except that a YAML
+ * syntax error ends parsing because nothing after it can be trusted.
+ * Warnings (for example a copy_range that may cut TCP headers) are reported
+ * but do not fail.  Returns 0 if no error was reported, -1 otherwise; on
+ * error *config is left exactly as it was.
  */
 int hs_config_parse(const char *text, size_t len, struct hs_config *config, struct hs_diag *diag);
 
 /*
- * Reads and parses a file.  diag is initialised here with the file's name
- * and contents; the caller frees it with hs_diag_free.
+ * Reads (at most 1 MiB) and parses a file; path NULL means
+ * HS_DEFAULT_CONFIG_PATH.  diag is initialised here with the file's name and
+ * contents, even when the file cannot be read (that error has no position);
+ * the caller frees it with hs_diag_free.
  */
 int hs_config_load(const char *path, struct hs_config *config, struct hs_diag *diag);
 
-/* Parses a duration: 30, "30s", "500ms", "5m", "2h", "1d" into milliseconds. */
+/*
+ * Parses a duration into milliseconds: digits alone are seconds, or digits
+ * with one unit, ms, s, m, h or d ("500ms", "30s", "5m", "2h", "1d").
+ * Returns false for an empty, negative, fractional, overflowing or otherwise
+ * malformed text, leaving *ms unchanged.  Zero is a valid duration here;
+ * the configuration's own limits (above zero, at most 20 days) are checked
+ * by the loader.
+ */
 bool hs_parse_duration_ms(const char *text, uint64_t *ms);
 
 #endif

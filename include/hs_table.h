@@ -115,6 +115,9 @@ struct hs_flow *hs_table_lookup(struct hs_table *table, const struct hs_flow_key
 struct hs_flow *hs_table_find_id(struct hs_table *table, uint32_t id);
 void hs_table_delete(struct hs_table *table, struct hs_flow *flow);
 
+/* The flow record at an array index (0 .. capacity-1), or NULL if that slot is free. */
+const struct hs_flow *hs_table_flow_at(const struct hs_table *table, uint32_t index);
+
 /* Calls fn for every live flow; stops early if fn returns false. */
 typedef bool (*hs_table_visit_fn)(void *ctx, const struct hs_flow *flow);
 void hs_table_foreach(const struct hs_table *table, hs_table_visit_fn fn, void *ctx);

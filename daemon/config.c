@@ -1,0 +1,1174 @@
+/*
+ * config: the daemon's configuration file.  This module owns the defaults,
+ * the schema of handshaked.yaml (which keys exist, what type and range each
+ * value has) and the loader that checks a whole file against that schema
+ * with libyaml's document API, reporting every problem it finds through
+ * hs_diag before anything else gets to see the values.
+ */
+#include "hs_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A configuration is a few hundred bytes; the cap only keeps a wrong path
+ * (a disk image, /dev/zero) from being read into memory whole.
+ */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+
+/* sun_path holds the path and its terminating NUL. */
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
+
+/*
+ * Timeouts are stored as uint32_t milliseconds, which would allow 49 days;
+ * 20 days is well past Linux's 5-day established default and leaves the
+ * timer code a wide margin.
+ */
+#define TIMEOUT_MAX_DAYS 20
+#define TIMEOUT_MAX_MS ((uint64_t)TIMEOUT_MAX_DAYS * 24 * 3600 * 1000)
+
+/*
+ * Below this many bytes a copied packet may lose the end of its TCP header:
+ * IPv4 and TCP headers with options can take 60 bytes each.
+ */
+#define COPY_RANGE_FULL_HEADERS 120
+
+/* Room for a user's text quoted in a message, escapes and "..." included. */
+#define QUOTE_MAX 64
+
+_Static_assert(HS_PATH_MAX > SOCKET_PATH_MAX, "control_socket must hold any socket path");
+
+void hs_config_defaults(struct hs_config *config)
+{
+	static const uint32_t timeouts[HS_TIMEOUT_CLASS_COUNT] = HS_DEFAULT_TIMEOUTS_MS;
+
+	memset(config, 0, sizeof(*config));
+	config->queue_first = 0;
+	config->queue_last = 0;
+	config->fail_open = true;
+	config->copy_range = 128;
+	config->queue_maxlen = 8192;
+	snprintf(config->control_socket, sizeof(config->control_socket), "%s",
+		 HS_DEFAULT_CONTROL_SOCKET);
+	config->log_level = HS_LOG_INFO;
+	config->events_mode = HS_EVENTS_STDERR;
+	config->max_flows = 262144;
+	config->pickup = true;
+	config->strict = false;
+	memcpy(config->timeout_ms, timeouts, sizeof(timeouts));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Durations                                                                */
+
+enum duration_status { DURATION_OK, DURATION_INVALID, DURATION_NEGATIVE, DURATION_OVERFLOW };
+
+/*
+ * The grammar is deliberately narrow: digits, then at most one unit, with
+ * nothing in between and nothing after.  Fractions, signs, spaces and
+ * capital units are refused rather than guessed at ("5M" could be minutes or
+ * months).  A leading '-' is recognised only to give a better message.
+ */
+static enum duration_status parse_duration(const char *text, uint64_t *ms)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 },
+		{ "m", 60 * 1000 }, { "h", 3600 * 1000 }, { "d", 24 * 3600 * 1000 },
+	};
+	uint64_t value = 0;
+	bool overflow = false, negative = false;
+	const char *p = text;
+
+	if (!text)
+		return DURATION_INVALID;
+	if (*p == '-') {
+		negative = true;
+		p++;
+	}
+	if (*p < '0' || *p > '9')
+		return DURATION_INVALID;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned digit = (unsigned)(*p - '0');
+		if (value > (UINT64_MAX - digit) / 10)
+			overflow = true;
+		else
+			value = value * 10 + digit;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(p, units[i].suffix) != 0)
+			continue;
+		if (negative)
+			return DURATION_NEGATIVE;
+		if (overflow || value > UINT64_MAX / units[i].ms)
+			return DURATION_OVERFLOW;
+		*ms = value * units[i].ms;
+		return DURATION_OK;
+	}
+	return DURATION_INVALID;
+}
+
+bool hs_parse_duration_ms(const char *text, uint64_t *ms)
+{
+	uint64_t value;
+
+	if (parse_duration(text, &value) != DURATION_OK)
+		return false;
+	*ms = value;
+	return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small parsers and message helpers                                        */
+
+/* Case folding that ignores the locale: keys and names are ASCII. */
+static int tolower_ascii(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static bool all_digits(const char *text, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+	return true;
+}
+
+/* Digits already checked by all_digits; false if the number is above max. */
+static bool parse_uint(const char *text, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t value = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		value = value * 10 + (unsigned)(text[i] - '0');
+		if (value > max)
+			return false;
+	}
+	*out = value;
+	return true;
+}
+
+/*
+ * YAML 1.1's boolean words, in the three spellings its type repository
+ * lists (true, True, TRUE).  The y/n forms are left out on purpose.
+ */
+static bool parse_bool(const char *text, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(text, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(text, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Quotes user text for a message: escapes quotes, backslashes and control
+ * bytes, and shortens long text with "...", so that a message is one line
+ * of bounded length whatever the file holds.
+ */
+static const char *quote(char *buf, size_t size, const char *text, size_t len)
+{
+	/* The tail needs "...", the closing quote and the NUL; one character needs up to 4. */
+	size_t out = 0, room = size - 5;
+
+	buf[out++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		/* Only cut before a character's first byte, never inside UTF-8. */
+		if ((c & 0xC0) != 0x80 && out + 4 > room) {
+			memcpy(buf + out, "...", 3);
+			out += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			buf[out++] = '\\';
+			buf[out++] = (char)c;
+		} else if (c < 0x20 || c == 0x7F) {
+			out += (size_t)snprintf(buf + out, size - out, "\\x%02X", c);
+		} else {
+			buf[out++] = (char)c;
+		}
+	}
+	buf[out++] = '"';
+	buf[out] = '\0';
+	return buf;
+}
+
+/*
+ * Edit distance with adjacent transpositions (optimal string alignment),
+ * ignoring case, for "did you mean" hints.  Only short words are compared:
+ * keys and names in this schema are at most a dozen characters.
+ */
+#define SUGGEST_MAX_LEN 32
+
+static unsigned edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	unsigned d[SUGGEST_MAX_LEN + 1][SUGGEST_MAX_LEN + 1];
+
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			int ca = tolower_ascii(a[i - 1]), cb = tolower_ascii(b[j - 1]);
+			unsigned best = d[i - 1][j - 1] + (ca != cb);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && ca == tolower_ascii(b[j - 2]) &&
+			    tolower_ascii(a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/*
+ * The name among candidates that text most likely misspells: within two
+ * edits, and within a third of the name's length so that short names are
+ * not "corrected" into unrelated ones.  NULL if nothing is that close.
+ */
+static const char *suggest(const char *text, size_t len, const char *const *names, size_t count)
+{
+	const char *best = NULL;
+	unsigned best_distance = 3;
+
+	if (len > SUGGEST_MAX_LEN)
+		return NULL;
+	for (size_t i = 0; i < count; i++) {
+		size_t name_len = strlen(names[i]);
+		unsigned limit = (unsigned)(name_len / 3);
+		if (limit < 1)
+			limit = 1;
+		if (limit > 2)
+			limit = 2;
+		if (name_len > SUGGEST_MAX_LEN || (len > name_len ? len - name_len : name_len - len) > limit)
+			continue;
+		unsigned distance = edit_distance(text, len, names[i], name_len);
+		if (distance <= limit && distance < best_distance) {
+			best = names[i];
+			best_distance = distance;
+		}
+	}
+	/* A shortened name ("warn", "max") points to the one name it begins. */
+	if (best || len < 3)
+		return best;
+	for (size_t i = 0; i < count; i++) {
+		if (strlen(names[i]) > len && strncasecmp(names[i], text, len) == 0) {
+			if (best)
+				return NULL;    /* ambiguous: better no hint than a wrong one */
+			best = names[i];
+		}
+	}
+	return best;
+}
+
+/* Formats " (did you mean "NAME"?)", or nothing. */
+static const char *did_you_mean(char *buf, size_t size, const char *name)
+{
+	if (!name)
+		return "";
+	snprintf(buf, size, " (did you mean \"%s\"?)", name);
+	return buf;
+}
+
+/* A number the user wrote, already known to be all digits, kept short. */
+static const char *number_text(char *buf, size_t size, const char *text, size_t len)
+{
+	if (len > 24)
+		snprintf(buf, size, "%.20s...", text);
+	else
+		snprintf(buf, size, "%.*s", (int)len, text);
+	return buf;
+}
+
+static unsigned to_unsigned(size_t value)
+{
+	return value > UINT_MAX ? UINT_MAX : (unsigned)value;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The schema                                                               */
+
+enum section_id { SEC_TOP, SEC_QUEUE, SEC_CONTROL, SEC_LOG, SEC_TABLE, SEC_TIMEOUTS, SEC_COUNT };
+
+enum value_kind {
+	VAL_SECTION,        /* a nested mapping: arg is its section_id */
+	VAL_LIST,           /* a sequence whose contents are not ours to check */
+	VAL_QUEUE_NUM,
+	VAL_BOOL,           /* bool at offset */
+	VAL_UINT,           /* uint32_t at offset, from min to max */
+	VAL_SOCKET,
+	VAL_LEVEL,
+	VAL_EVENTS,
+	VAL_TIMEOUT,        /* arg is the timeout class */
+};
+
+struct key_spec {
+	const char *name;
+	const char *path;           /* dotted, for messages: "table.max_flows" */
+	enum value_kind kind;
+	unsigned arg;
+	size_t offset;
+	uint32_t min, max;
+	uint32_t warn_below;        /* VAL_UINT: warn (not fail) below this */
+};
+
+#define SECTION_KEY(n, id) { .name = n, .path = n, .kind = VAL_SECTION, .arg = (id) }
+#define BOOL_KEY(n, p, field) \
+	{ .name = n, .path = p, .kind = VAL_BOOL, .offset = offsetof(struct hs_config, field) }
+#define UINT_KEY(n, p, field, lo, hi) \
+	{ .name = n, .path = p, .kind = VAL_UINT, .offset = offsetof(struct hs_config, field), \
+	  .min = (lo), .max = (hi) }
+#define TIMEOUT_KEY(n, cls) \
+	{ .name = n, .path = "table.timeouts." n, .kind = VAL_TIMEOUT, .arg = (cls) }
+
+static const struct key_spec top_keys[] = {
+	SECTION_KEY("queue", SEC_QUEUE),
+	SECTION_KEY("control", SEC_CONTROL),
+	SECTION_KEY("log", SEC_LOG),
+	SECTION_KEY("table", SEC_TABLE),
+	{ .name = "policies", .path = "policies", .kind = VAL_LIST },
+};
+
+static const struct key_spec queue_keys[] = {
+	{ .name = "num", .path = "queue.num", .kind = VAL_QUEUE_NUM },
+	BOOL_KEY("fail_open", "queue.fail_open", fail_open),
+	{ .name = "copy_range", .path = "queue.copy_range", .kind = VAL_UINT,
+	  .offset = offsetof(struct hs_config, copy_range), .min = 1, .max = 65535,
+	  .warn_below = COPY_RANGE_FULL_HEADERS },
+	UINT_KEY("maxlen", "queue.maxlen", queue_maxlen, 1, UINT32_MAX),
+};
+
+static const struct key_spec control_keys[] = {
+	{ .name = "socket", .path = "control.socket", .kind = VAL_SOCKET },
+};
+
+static const struct key_spec log_keys[] = {
+	{ .name = "level", .path = "log.level", .kind = VAL_LEVEL },
+	{ .name = "events", .path = "log.events", .kind = VAL_EVENTS },
+};
+
+static const struct key_spec table_keys[] = {
+	UINT_KEY("max_flows", "table.max_flows", max_flows, 1, HS_TABLE_MAX_FLOWS),
+	BOOL_KEY("pickup", "table.pickup", pickup),
+	BOOL_KEY("strict", "table.strict", strict),
+	{ .name = "timeouts", .path = "table.timeouts", .kind = VAL_SECTION, .arg = SEC_TIMEOUTS },
+};
+
+static const struct key_spec timeout_keys[] = {
+	TIMEOUT_KEY("syn_sent", HS_TIMEOUT_SYN_SENT),
+	TIMEOUT_KEY("syn_rcvd", HS_TIMEOUT_SYN_RCVD),
+	TIMEOUT_KEY("established", HS_TIMEOUT_ESTABLISHED),
+	TIMEOUT_KEY("fin_wait", HS_TIMEOUT_FIN_WAIT),
+	TIMEOUT_KEY("close_wait", HS_TIMEOUT_CLOSE_WAIT),
+	TIMEOUT_KEY("last_ack", HS_TIMEOUT_LAST_ACK),
+	TIMEOUT_KEY("time_wait", HS_TIMEOUT_TIME_WAIT),
+	TIMEOUT_KEY("closed", HS_TIMEOUT_CLOSED),
+};
+
+struct section {
+	const char *path;           /* NULL for the top level */
+	const struct key_spec *keys;
+	size_t count;
+};
+
+#define SECTION(p, k) { .path = (p), .keys = (k), .count = ARRAY_SIZE(k) }
+
+static const struct section sections[SEC_COUNT] = {
+	[SEC_TOP] = SECTION(NULL, top_keys),
+	[SEC_QUEUE] = SECTION("queue", queue_keys),
+	[SEC_CONTROL] = SECTION("control", control_keys),
+	[SEC_LOG] = SECTION("log", log_keys),
+	[SEC_TABLE] = SECTION("table", table_keys),
+	[SEC_TIMEOUTS] = SECTION("table.timeouts", timeout_keys),
+};
+
+/* Duplicate detection keeps one slot per key of the largest section. */
+#define MAX_SECTION_KEYS 8
+_Static_assert(ARRAY_SIZE(top_keys) <= MAX_SECTION_KEYS, "top_keys");
+_Static_assert(ARRAY_SIZE(queue_keys) <= MAX_SECTION_KEYS, "queue_keys");
+_Static_assert(ARRAY_SIZE(log_keys) <= MAX_SECTION_KEYS, "log_keys");
+_Static_assert(ARRAY_SIZE(table_keys) <= MAX_SECTION_KEYS, "table_keys");
+_Static_assert(ARRAY_SIZE(timeout_keys) == HS_TIMEOUT_CLASS_COUNT, "one key per timeout class");
+_Static_assert(ARRAY_SIZE(timeout_keys) <= MAX_SECTION_KEYS, "timeout_keys");
+
+/* Indexed by enum hs_log_level. */
+static const char *const level_names[] = { "error", "warning", "notice", "info", "debug" };
+_Static_assert(ARRAY_SIZE(level_names) == HS_LOG_DEBUG + 1, "one name per log level");
+
+static const struct key_spec *find_key(const struct section *sec, const char *name, size_t len)
+{
+	for (size_t i = 0; i < sec->count; i++)
+		if (strlen(sec->keys[i].name) == len && memcmp(sec->keys[i].name, name, len) == 0)
+			return &sec->keys[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Walking the document                                                     */
+
+struct loader {
+	yaml_document_t *doc;
+	struct hs_config *config;   /* the values being built */
+	struct hs_diag *diag;
+};
+
+/*
+ * Reports a problem underlining a node: its whole text when it sits on one
+ * line, otherwise from its start to the end of that line.
+ */
+__attribute__((format(printf, 4, 5)))
+static void report_at(struct loader *ld, enum hs_diag_severity severity, const yaml_node_t *node,
+		      const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+	unsigned width = 1;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (node->end_mark.line > node->start_mark.line)
+		width = UINT_MAX;
+	else if (node->end_mark.column > node->start_mark.column)
+		width = to_unsigned(node->end_mark.column - node->start_mark.column);
+	hs_diag_report(ld->diag, severity, to_unsigned(node->start_mark.line + 1),
+		       to_unsigned(node->start_mark.column + 1), width, "%s", message);
+}
+
+static const char *scalar_text(const yaml_node_t *node)
+{
+	return (const char *)node->data.scalar.value;
+}
+
+/*
+ * YAML's null: an empty or "~"/"null" plain scalar.  A section left with
+ * every key commented out is null, and counts as empty, not as an error.
+ */
+static bool is_null(const yaml_node_t *node)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+
+	if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(nulls); i++)
+		if (strcmp(scalar_text(node), nulls[i]) == 0)
+			return true;
+	return false;
+}
+
+static const char *kind_name(const yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_SCALAR_NODE:
+		return is_null(node) ? "nothing" : "a scalar";
+	default:
+		return "nothing";
+	}
+}
+
+/*
+ * The text of a value that must be a single scalar, or NULL after reporting
+ * why it is not.  A missing value is underlined at its key, because an empty
+ * value's own position is wherever the next token happens to start.
+ */
+static const char *scalar_value(struct loader *ld, const struct key_spec *spec,
+				const yaml_node_t *key, const yaml_node_t *value, size_t *len)
+{
+	if (value->type != YAML_SCALAR_NODE) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: expected a scalar value, got %s", spec->path,
+			  kind_name(value));
+		return NULL;
+	}
+	if (is_null(value)) {
+		report_at(ld, HS_DIAG_ERROR, key, "%s: missing value", spec->path);
+		return NULL;
+	}
+	/* Double-quoted YAML can spell "\0"; no value here may hold one. */
+	if (memchr(value->data.scalar.value, '\0', value->data.scalar.length)) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: value contains a NUL character", spec->path);
+		return NULL;
+	}
+	*len = value->data.scalar.length;
+	return scalar_text(value);
+}
+
+static void load_mapping(struct loader *ld, enum section_id id, const yaml_node_t *node);
+
+/* num: 3, or "FIRST-LAST" for one worker per queue of a range. */
+static void load_queue_num(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			   const char *text, size_t len)
+{
+	char quoted[QUOTE_MAX], num[32];
+	const char *dash = memchr(text, '-', len);
+	size_t first_len = dash ? (size_t)(dash - text) : len;
+	const char *second = dash ? dash + 1 : text;
+	size_t second_len = dash ? len - first_len - 1 : len;
+	uint64_t first, last;
+
+	if (!all_digits(text, first_len) || !all_digits(second, second_len)) {
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: %s is not a queue number (0 to 65535) or a range such as \"0-3\"",
+			  spec->path, quote(quoted, sizeof(quoted), text, len));
+		return;
+	}
+	if (!parse_uint(text, first_len, UINT16_MAX, &first) ||
+	    !parse_uint(second, second_len, UINT16_MAX, &last)) {
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: %s is out of range (queue numbers go from 0 to 65535)", spec->path,
+			  number_text(num, sizeof(num), text, len));
+		return;
+	}
+	if (first > last) {
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: range %s is reversed (the first queue must not be above the last)",
+			  spec->path, number_text(num, sizeof(num), text, len));
+		return;
+	}
+	ld->config->queue_first = (uint16_t)first;
+	ld->config->queue_last = (uint16_t)last;
+}
+
+static void load_uint(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+		      const char *text, size_t len)
+{
+	char quoted[QUOTE_MAX], num[32];
+	uint64_t number;
+
+	if (!all_digits(text, len)) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not a whole number (expected %u to %u)",
+			  spec->path, quote(quoted, sizeof(quoted), text, len), spec->min, spec->max);
+		return;
+	}
+	if (!parse_uint(text, len, spec->max, &number) || number < spec->min) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: %s is out of range (%u to %u)", spec->path,
+			  number_text(num, sizeof(num), text, len), spec->min, spec->max);
+		return;
+	}
+	if (number < spec->warn_below)
+		report_at(ld, HS_DIAG_WARNING, value,
+			  "%s: %u bytes may cut TCP headers short (IPv4 and TCP headers with options "
+			  "take up to %u bytes)", spec->path, (unsigned)number, spec->warn_below);
+	memcpy((char *)ld->config + spec->offset, &(uint32_t){ (uint32_t)number }, sizeof(uint32_t));
+}
+
+static void load_bool(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+		      const char *text, size_t len)
+{
+	char quoted[QUOTE_MAX];
+	bool flag;
+
+	if (!parse_bool(text, &flag)) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not a boolean (expected true or false)",
+			  spec->path, quote(quoted, sizeof(quoted), text, len));
+		return;
+	}
+	memcpy((char *)ld->config + spec->offset, &flag, sizeof(flag));
+}
+
+static void load_socket(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			const char *text, size_t len)
+{
+	if (len == 0) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: the path is empty", spec->path);
+		return;
+	}
+	if (len > SOCKET_PATH_MAX) {
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: the path is %zu bytes, too long for a UNIX socket (at most %zu)",
+			  spec->path, len, (size_t)SOCKET_PATH_MAX);
+		return;
+	}
+	memcpy(ld->config->control_socket, text, len + 1);
+}
+
+static void load_level(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+		       const char *text, size_t len)
+{
+	char quoted[QUOTE_MAX], hint[64];
+
+	/* Levels are names, not code: "INFO" means what it says. */
+	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
+		if (strcasecmp(text, level_names[i]) == 0) {
+			ld->config->log_level = (enum hs_log_level)i;
+			return;
+		}
+	}
+	const char *guess = suggest(text, len, level_names, ARRAY_SIZE(level_names));
+	if (guess)
+		report_at(ld, HS_DIAG_ERROR, value, "%s: unknown level %s%s", spec->path,
+			  quote(quoted, sizeof(quoted), text, len),
+			  did_you_mean(hint, sizeof(hint), guess));
+	else
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: unknown level %s (expected error, warning, notice, info or debug)",
+			  spec->path, quote(quoted, sizeof(quoted), text, len));
+}
+
+static void load_events(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			const char *text, size_t len)
+{
+	static const char *const words[] = { "stderr", "off" };
+	char quoted[QUOTE_MAX], hint[64];
+
+	if (strcasecmp(text, "stderr") == 0) {
+		ld->config->events_mode = HS_EVENTS_STDERR;
+		ld->config->events_path[0] = '\0';
+		return;
+	}
+	if (strcasecmp(text, "off") == 0) {
+		ld->config->events_mode = HS_EVENTS_OFF;
+		ld->config->events_path[0] = '\0';
+		return;
+	}
+	if (text[0] == '/') {
+		if (len >= sizeof(ld->config->events_path)) {
+			report_at(ld, HS_DIAG_ERROR, value, "%s: the path is %zu bytes, too long (at most %zu)",
+				  spec->path, len, sizeof(ld->config->events_path) - 1);
+			return;
+		}
+		ld->config->events_mode = HS_EVENTS_FILE;
+		memcpy(ld->config->events_path, text, len + 1);
+		return;
+	}
+	/*
+	 * A relative path would depend on the daemon's working directory,
+	 * which systemd sets to "/"; asking for an absolute one avoids the
+	 * surprise.  Text that looks like neither a path nor a file name is
+	 * more likely a misspelt keyword.
+	 */
+	if (len == 0)
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: empty value (expected stderr, off or an absolute file path)", spec->path);
+	else if (memchr(text, '/', len) || memchr(text, '.', len))
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: %s is a relative path (the events file must be an absolute path)",
+			  spec->path, quote(quoted, sizeof(quoted), text, len));
+	else
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: %s is not stderr, off or an absolute file path%s", spec->path,
+			  quote(quoted, sizeof(quoted), text, len),
+			  did_you_mean(hint, sizeof(hint), suggest(text, len, words, ARRAY_SIZE(words))));
+}
+
+static void load_timeout(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			 const char *text, size_t len)
+{
+	char quoted[QUOTE_MAX];
+	uint64_t ms = 0;
+
+	switch (parse_duration(text, &ms)) {
+	case DURATION_INVALID:
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: %s is not a duration (expected seconds, or a number with a unit: "
+			  "500ms, 30s, 5m, 2h, 1d)", spec->path, quote(quoted, sizeof(quoted), text, len));
+		return;
+	case DURATION_NEGATIVE:
+		ms = 0;
+		break;
+	case DURATION_OVERFLOW:
+		ms = UINT64_MAX;
+		break;
+	case DURATION_OK:
+		break;
+	}
+	if (ms == 0) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: a timeout must be greater than zero", spec->path);
+		return;
+	}
+	if (ms > TIMEOUT_MAX_MS) {
+		report_at(ld, HS_DIAG_ERROR, value, "%s: %s is longer than the maximum of %d days",
+			  spec->path, quote(quoted, sizeof(quoted), text, len), TIMEOUT_MAX_DAYS);
+		return;
+	}
+	ld->config->timeout_ms[spec->arg] = (uint32_t)ms;
+}
+
+static void load_value(struct loader *ld, const struct key_spec *spec, const yaml_node_t *key,
+		       const yaml_node_t *value)
+{
+	const char *text;
+	size_t len;
+
+	switch (spec->kind) {
+	case VAL_SECTION:
+		load_mapping(ld, (enum section_id)spec->arg, value);
+		return;
+	case VAL_LIST:
+		/* The policy engine will own the contents; the shape is checked here. */
+		if (value->type != YAML_SEQUENCE_NODE && !is_null(value))
+			report_at(ld, HS_DIAG_ERROR, value, "%s: expected a list, got %s", spec->path,
+				  kind_name(value));
+		return;
+	default:
+		break;
+	}
+
+	text = scalar_value(ld, spec, key, value, &len);
+	if (!text)
+		return;
+	switch (spec->kind) {
+	case VAL_QUEUE_NUM:
+		load_queue_num(ld, spec, value, text, len);
+		break;
+	case VAL_BOOL:
+		load_bool(ld, spec, value, text, len);
+		break;
+	case VAL_UINT:
+		load_uint(ld, spec, value, text, len);
+		break;
+	case VAL_SOCKET:
+		load_socket(ld, spec, value, text, len);
+		break;
+	case VAL_LEVEL:
+		load_level(ld, spec, value, text, len);
+		break;
+	case VAL_EVENTS:
+		load_events(ld, spec, value, text, len);
+		break;
+	case VAL_TIMEOUT:
+		load_timeout(ld, spec, value, text, len);
+		break;
+	case VAL_SECTION:
+	case VAL_LIST:
+		break;
+	}
+}
+
+/*
+ * An unknown key is most often a typo or a key at the wrong depth, so the
+ * message says which: a key of another section is pointed to its home, and
+ * otherwise the closest key of this section is offered.
+ */
+static void report_unknown(struct loader *ld, enum section_id id, const yaml_node_t *key)
+{
+	const struct section *sec = &sections[id];
+	const char *text = scalar_text(key);
+	size_t len = key->data.scalar.length;
+	char quoted[QUOTE_MAX], hint[96] = "";
+	const char *names[MAX_SECTION_KEYS];
+
+	for (int other = 0; other < SEC_COUNT; other++) {
+		if (other == (int)id || !find_key(&sections[other], text, len))
+			continue;
+		if (other == SEC_TOP)
+			snprintf(hint, sizeof(hint), " (it belongs at the top level)");
+		else
+			snprintf(hint, sizeof(hint), " (it belongs in %s)", sections[other].path);
+		break;
+	}
+	if (!hint[0]) {
+		for (size_t i = 0; i < sec->count; i++)
+			names[i] = sec->keys[i].name;
+		did_you_mean(hint, sizeof(hint), suggest(text, len, names, sec->count));
+	}
+	quote(quoted, sizeof(quoted), text, len);
+	if (sec->path)
+		report_at(ld, HS_DIAG_ERROR, key, "unknown key %s in %s%s", quoted, sec->path, hint);
+	else
+		report_at(ld, HS_DIAG_ERROR, key, "unknown top-level key %s%s", quoted, hint);
+}
+
+/*
+ * Checks one mapping against its section's keys.  The walk never goes deeper
+ * than the schema does, so aliases (even an alias to its own ancestor) cannot
+ * make it loop, and each key's value is looked at only once per mapping: a
+ * duplicate is reported, not loaded.
+ */
+static void load_mapping(struct loader *ld, enum section_id id, const yaml_node_t *node)
+{
+	const struct section *sec = &sections[id];
+	const yaml_node_t *seen[MAX_SECTION_KEYS] = { NULL };
+
+	if (is_null(node))
+		return;
+	if (node->type != YAML_MAPPING_NODE) {
+		if (sec->path)
+			report_at(ld, HS_DIAG_ERROR, node, "%s: expected a mapping, got %s", sec->path,
+				  kind_name(node));
+		else
+			report_at(ld, HS_DIAG_ERROR, node,
+				  "the configuration must be a mapping (of queue, control, log, table, "
+				  "policies), got %s", kind_name(node));
+		return;
+	}
+	for (const yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		const yaml_node_t *key = yaml_document_get_node(ld->doc, pair->key);
+		const yaml_node_t *value = yaml_document_get_node(ld->doc, pair->value);
+
+		if (!key || !value)
+			continue;
+		if (key->type != YAML_SCALAR_NODE) {
+			if (sec->path)
+				report_at(ld, HS_DIAG_ERROR, key, "a key in %s must be a name, got %s",
+					  sec->path, kind_name(key));
+			else
+				report_at(ld, HS_DIAG_ERROR, key, "a top-level key must be a name, got %s",
+					  kind_name(key));
+			continue;
+		}
+		const struct key_spec *spec = find_key(sec, scalar_text(key), key->data.scalar.length);
+		if (!spec) {
+			report_unknown(ld, id, key);
+			continue;
+		}
+		size_t index = (size_t)(spec - sec->keys);
+		if (seen[index]) {
+			if (sec->path)
+				report_at(ld, HS_DIAG_ERROR, key,
+					  "duplicate key \"%s\" in %s (first given on line %u)", spec->name,
+					  sec->path, to_unsigned(seen[index]->start_mark.line + 1));
+			else
+				report_at(ld, HS_DIAG_ERROR, key,
+					  "duplicate top-level key \"%s\" (first given on line %u)",
+					  spec->name, to_unsigned(seen[index]->start_mark.line + 1));
+			continue;
+		}
+		seen[index] = key;
+		load_value(ld, spec, key, value);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing and loading                                                      */
+
+/*
+ * Length of the line break at p, or 0: LF, CR, CR LF, NEL, LS and PS, the
+ * breaks libyaml's scanner counts.  Positions worked out here must agree
+ * with its marks.
+ */
+static size_t break_at(const unsigned char *p, size_t n)
+{
+	if (p[0] == '\n')
+		return 1;
+	if (p[0] == '\r')
+		return n >= 2 && p[1] == '\n' ? 2 : 1;
+	if (n >= 2 && p[0] == 0xC2 && p[1] == 0x85)
+		return 2;
+	if (n >= 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
+		return 3;
+	return 0;
+}
+
+/* libyaml skips a UTF-8 byte order mark without counting it as a column. */
+static size_t skip_bom(const unsigned char *p, size_t n)
+{
+	return n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF ? 3 : 0;
+}
+
+/* Steps over one UTF-8 character (or one stray byte). */
+static size_t next_char(const unsigned char *p, size_t pos, size_t n)
+{
+	pos++;
+	while (pos < n && (p[pos] & 0xC0) == 0x80)
+		pos++;
+	return pos;
+}
+
+/*
+ * libyaml's reader reports a byte offset rather than a mark (it fails before
+ * it has counted lines), so the position is worked out here.
+ */
+static void offset_position(const char *text, size_t len, size_t offset, unsigned *line,
+			    unsigned *column)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t pos, lines = 0, columns = 0;
+
+	if (offset > len)
+		offset = len;
+	pos = offset >= 3 ? skip_bom(p, len) : 0;
+	while (pos < offset) {
+		size_t br = break_at(p + pos, offset - pos);
+		if (br) {
+			pos += br;
+			lines++;
+			columns = 0;
+		} else {
+			pos = next_char(p, pos, offset);
+			columns++;
+		}
+	}
+	*line = to_unsigned(lines + 1);
+	*column = to_unsigned(columns + 1);
+}
+
+/* The byte at a libyaml mark (0-based line and column), or -1 past the end. */
+static int byte_at_mark(const char *text, size_t len, size_t line, size_t column)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t pos = skip_bom(p, len);
+
+	while (line > 0 && pos < len) {
+		size_t br = break_at(p + pos, len - pos);
+		if (br) {
+			pos += br;
+			line--;
+		} else {
+			pos++;
+		}
+	}
+	for (; column > 0 && pos < len && !break_at(p + pos, len - pos); column--)
+		pos = next_char(p, pos, len);
+	return line == 0 && column == 0 && pos < len ? p[pos] : -1;
+}
+
+static void report_parser_error(struct hs_diag *diag, const yaml_parser_t *parser, const char *text,
+				size_t len)
+{
+	const char *problem = parser->problem ? parser->problem : "unknown problem";
+	unsigned line, column;
+
+	switch (parser->error) {
+	case YAML_MEMORY_ERROR:
+		hs_diag_report(diag, HS_DIAG_ERROR, 0, 0, 0, "out of memory while parsing");
+		return;
+	case YAML_READER_ERROR:
+		if (strstr(problem, "UTF-8") && parser->problem_offset < len) {
+			/*
+			 * libyaml blames the first byte that broke a sequence,
+			 * which may be the innocent one after it; the operator
+			 * needs the sequence's first byte, the one that is not
+			 * UTF-8 (a Latin-1 letter, typically).
+			 */
+			const unsigned char *p = (const unsigned char *)text;
+			size_t offset = parser->problem_offset;
+			if (strstr(problem, "trailing")) {
+				while (offset > 0 && (p[offset - 1] & 0xC0) == 0x80)
+					offset--;
+				if (offset > 0 && p[offset - 1] >= 0xC0)
+					offset--;
+			}
+			offset_position(text, len, offset, &line, &column);
+			hs_diag_report(diag, HS_DIAG_ERROR, line, column, 1,
+				       "invalid UTF-8 byte 0x%02X; the file must be UTF-8", p[offset]);
+			return;
+		}
+		offset_position(text, len, parser->problem_offset, &line, &column);
+		if (parser->problem_value >= 0)
+			hs_diag_report(diag, HS_DIAG_ERROR, line, column, 1, "invalid text: %s (0x%02X)",
+				       problem, (unsigned)parser->problem_value);
+		else
+			hs_diag_report(diag, HS_DIAG_ERROR, line, column, 1, "invalid text: %s",
+				       problem);
+		return;
+	default:
+		break;
+	}
+
+	line = to_unsigned(parser->problem_mark.line + 1);
+	column = to_unsigned(parser->problem_mark.column + 1);
+	/*
+	 * A tab where a token should start is nearly always a tab used for
+	 * indentation, which libyaml's own wording does not make obvious.
+	 */
+	if (byte_at_mark(text, len, parser->problem_mark.line, parser->problem_mark.column) == '\t') {
+		hs_diag_report(diag, HS_DIAG_ERROR, line, column, 1,
+			       "syntax error: a tab where YAML expects spaces (indent with spaces only)");
+		return;
+	}
+	if (!parser->context)
+		hs_diag_report(diag, HS_DIAG_ERROR, line, column, 1, "syntax error: %s", problem);
+	else if (parser->context_mark.line == parser->problem_mark.line &&
+		 parser->context_mark.column == parser->problem_mark.column)
+		hs_diag_report(diag, HS_DIAG_ERROR, line, column, 1, "syntax error: %s (%s)", problem,
+			       parser->context);
+	else
+		hs_diag_report(diag, HS_DIAG_ERROR, line, column, 1,
+			       "syntax error: %s (%s at line %u, column %u)", problem, parser->context,
+			       to_unsigned(parser->context_mark.line + 1),
+			       to_unsigned(parser->context_mark.column + 1));
+}
+
+/*
+ * A second document would be silently ignored by a loader that reads only
+ * the first, which is exactly the kind of surprise a configuration must not
+ * spring, so one is an error.
+ */
+static void check_single_document(struct hs_diag *diag, yaml_parser_t *parser, const char *text,
+				  size_t len)
+{
+	yaml_document_t doc;
+
+	if (!yaml_parser_load(parser, &doc)) {
+		report_parser_error(diag, parser, text, len);
+		return;
+	}
+	if (yaml_document_get_root_node(&doc))
+		hs_diag_report(diag, HS_DIAG_ERROR, to_unsigned(doc.start_mark.line + 1),
+			       to_unsigned(doc.start_mark.column + 1),
+			       to_unsigned(doc.end_mark.line == doc.start_mark.line
+						   ? doc.end_mark.column - doc.start_mark.column
+						   : UINT_MAX),
+			       "unexpected second YAML document (the configuration must be a single document)");
+	yaml_document_delete(&doc);
+}
+
+int hs_config_parse(const char *text, size_t len, struct hs_config *config, struct hs_diag *diag)
+{
+	unsigned errors_before = diag->errors;
+	const unsigned char *bytes = (const unsigned char *)(text ? text : "");
+	struct hs_config result;
+	yaml_parser_t parser;
+	yaml_document_t doc;
+
+	if (!text)
+		len = 0;
+	hs_config_defaults(&result);
+
+	/*
+	 * libyaml would decode UTF-16 by its byte order mark, but then its
+	 * columns would no longer match the bytes we underline; configuration
+	 * files are UTF-8, so say so plainly.
+	 */
+	if (len >= 2 && ((bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF))) {
+		hs_diag_report(diag, HS_DIAG_ERROR, 0, 0, 0,
+			       "the file is UTF-16; a configuration must be UTF-8");
+		return -1;
+	}
+
+	if (!yaml_parser_initialize(&parser)) {
+		hs_diag_report(diag, HS_DIAG_ERROR, 0, 0, 0, "out of memory while parsing");
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, bytes, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		report_parser_error(diag, &parser, (const char *)bytes, len);
+	} else {
+		struct loader ld = { .doc = &doc, .config = &result, .diag = diag };
+		const yaml_node_t *root = yaml_document_get_root_node(&doc);
+		bool had_document = root != NULL;
+
+		/* An empty file, or one with only comments, has no root: all defaults. */
+		if (root)
+			load_mapping(&ld, SEC_TOP, root);
+		yaml_document_delete(&doc);
+		if (had_document)
+			check_single_document(diag, &parser, (const char *)bytes, len);
+	}
+	yaml_parser_delete(&parser);
+
+	if (diag->errors != errors_before)
+		return -1;
+	*config = result;
+	return 0;
+}
+
+/*
+ * Reads a whole file of at most CONFIG_MAX_BYTES.  Returns 0, or an errno
+ * value (EFBIG for a file over the cap) with *what naming the step that
+ * failed.
+ */
+static int read_file(const char *path, char **text, size_t *len, const char **what)
+{
+	size_t cap = 4096, used = 0;
+	char *buf = NULL;
+	int fd, err = 0;
+
+	*what = "cannot open";
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno;
+	*what = "cannot read";
+	for (;;) {
+		if (used == cap || !buf) {
+			char *grown;
+			if (buf)
+				cap *= 2;
+			/* One byte beyond the cap tells "exactly at the cap" from "over". */
+			if (cap > CONFIG_MAX_BYTES + 1)
+				cap = CONFIG_MAX_BYTES + 1;
+			grown = realloc(buf, cap);
+			if (!grown) {
+				err = ENOMEM;
+				break;
+			}
+			buf = grown;
+		}
+		ssize_t n = read(fd, buf + used, cap - used);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used > CONFIG_MAX_BYTES) {
+			err = EFBIG;
+			break;
+		}
+	}
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*text = buf;
+	*len = used;
+	return 0;
+}
+
+int hs_config_load(const char *path, struct hs_config *config, struct hs_diag *diag)
+{
+	const char *what;
+	char *text = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!path)
+		path = HS_DEFAULT_CONFIG_PATH;
+	err = read_file(path, &text, &len, &what);
+	if (err) {
+		char buf[128];
+		hs_diag_init(diag, path, NULL, 0);
+		if (err == EFBIG)
+			hs_diag_report(diag, HS_DIAG_ERROR, 0, 0, 0,
+				       "the file is larger than %d KiB; is this really the configuration?",
+				       CONFIG_MAX_BYTES / 1024);
+		else
+			hs_diag_report(diag, HS_DIAG_ERROR, 0, 0, 0, "%s: %s", what,
+				       strerror_r(err, buf, sizeof(buf)));
+		return -1;
+	}
+	hs_diag_init(diag, path, text, len);
+	int rc = hs_config_parse(text, len, config, diag);
+	free(text);
+	return rc;
+}

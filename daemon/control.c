@@ -1,0 +1,496 @@
+/*
+ * control: the control socket's server side.
+ *
+ * Connections are served one at a time by the main thread with short
+ * socket timeouts, so a stuck client cannot hold the daemon.  Tables are
+ * read in chunks under each worker's lock and formatted outside it, so even
+ * listing a million flows pauses a worker only for the copy of one chunk.
+ */
+#include "hs_control.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hs_daemon.h"
+#include "hs_flow_json.h"
+#include "hs_log.h"
+
+#define CHUNK_FLOWS 1024
+#define IO_TIMEOUT_S 5
+#define MAX_ARGS 8
+
+int hs_control_listen(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "control socket path too long: %s", path);
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+
+	/* Create the directory when run by hand; systemd's RuntimeDirectory= does it otherwise. */
+	char dir[sizeof(sun.sun_path)];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+	}
+
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "control socket: %s", strerror(errno));
+		return -1;
+	}
+	/* A socket file left by a daemon that died is stale if nobody answers on it. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(probe);
+			close(fd);
+			snprintf(err, errlen, "control socket %s is in use: is handshaked already running?", path);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	mode_t old = umask(0117);
+	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, 16) < 0) {
+		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Output to one client, buffered; a failed write stops further output. */
+struct reply {
+	int fd;
+	bool failed;
+	size_t len;
+	char buf[16384];
+};
+
+static void reply_flush(struct reply *r)
+{
+	size_t off = 0;
+
+	while (off < r->len && !r->failed) {
+		ssize_t n = write(r->fd, r->buf + off, r->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r->failed = true;
+			break;
+		}
+		off += (size_t)n;
+	}
+	r->len = 0;
+}
+
+static void reply_put(struct reply *r, const char *text, size_t len)
+{
+	if (r->len + len > sizeof(r->buf))
+		reply_flush(r);
+	if (len > sizeof(r->buf)) {
+		len = sizeof(r->buf);
+	}
+	memcpy(r->buf + r->len, text, len);
+	r->len += len;
+}
+
+static void reply_printf(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_printf(struct reply *r, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		reply_put(r, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* ---- list ---- */
+
+struct list_options {
+	bool json;
+	struct hs_flow_filter filter;
+};
+
+static void cmd_list(struct reply *r, struct hs_daemon *d, const struct list_options *opt)
+{
+	static struct hs_flow chunk[CHUNK_FLOWS];
+	char line[HS_FLOW_JSON_MAX + 2];
+
+	reply_printf(r, "ok\n");
+	if (!opt->json)
+		reply_printf(r, "%-8s %-4s %-22s %-12s %-22s %-12s %8s %8s %9s %8s %s\n", "ID", "FAM", "CLIENT",
+			     "STATE", "SERVER", "STATE", "PKTS>", "PKTS<", "AGE(s)", "IDLE(s)", "HISTORY");
+	for (uint32_t wi = 0; wi < d->nworkers && !r->failed; wi++) {
+		struct hs_worker *w = &d->workers[wi];
+		uint32_t cap = hs_table_capacity(w->table), pos = 0;
+
+		while (pos < cap && !r->failed) {
+			size_t n = 0;
+
+			pthread_mutex_lock(&w->lock);
+			for (; pos < cap && n < CHUNK_FLOWS; pos++) {
+				const struct hs_flow *f = hs_table_flow_at(w->table, pos);
+				if (f && hs_flow_filter_match(&opt->filter, f))
+					chunk[n++] = *f;
+			}
+			pthread_mutex_unlock(&w->lock);
+
+			uint64_t now = hs_now_ms();
+			for (size_t i = 0; i < n; i++) {
+				size_t len = opt->json ? hs_flow_json(line, sizeof(line) - 1, w->table, &chunk[i], now)
+						       : hs_flow_text(line, sizeof(line) - 1, w->table, &chunk[i], now);
+				if (len == 0)
+					continue;
+				line[len++] = '\n';
+				reply_put(r, line, len);
+			}
+		}
+	}
+}
+
+/* ---- stats ---- */
+
+struct queue_proc {
+	bool found;
+	uint64_t total, dropped, user_dropped;
+};
+
+/* Kernel-side counters of a queue from /proc/net/netfilter/nfnetlink_queue. */
+static struct queue_proc read_queue_proc(uint16_t queue)
+{
+	struct queue_proc qp = { 0 };
+	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+	char line[256];
+
+	if (!f)
+		return qp;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long num, portid, total, mode, range, dropped, udropped;
+		if (sscanf(line, "%lu %lu %lu %lu %lu %lu %lu", &num, &portid, &total, &mode, &range, &dropped,
+			   &udropped) == 7 && num == queue) {
+			qp.found = true;
+			qp.total = total;
+			qp.dropped = dropped;
+			qp.user_dropped = udropped;
+		}
+	}
+	fclose(f);
+	return qp;
+}
+
+struct totals {
+	struct hs_worker_stats w;
+	struct hs_table_stats t;
+	struct hs_nfq_stats q;
+	uint64_t events_lost;
+	uint32_t capacity;
+};
+
+static void add_totals(struct totals *sum, struct hs_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	const struct hs_table_stats *ts = hs_table_stats(w->table);
+	sum->w.packets += w->stats.packets;
+	sum->w.accepted += w->stats.accepted;
+	sum->w.dropped += w->stats.dropped;
+	sum->w.not_tcp += w->stats.not_tcp;
+	sum->w.fragments += w->stats.fragments;
+	sum->w.invalid += w->stats.invalid;
+	sum->w.bursts += w->stats.bursts;
+	if (w->stats.loop_max_us > sum->w.loop_max_us)
+		sum->w.loop_max_us = w->stats.loop_max_us;
+	for (int i = 0; i < HS_PARSE_RESULT_COUNT; i++)
+		sum->w.parse_errors[i] += w->stats.parse_errors[i];
+	for (int i = 0; i < HS_INVALID_REASON_COUNT; i++)
+		sum->t.invalid[i] += ts->invalid[i];
+	sum->t.packets += ts->packets;
+	sum->t.flows_created += ts->flows_created;
+	for (int i = 0; i < HS_REMOVE_REASON_COUNT; i++)
+		sum->t.flows_removed[i] += ts->flows_removed[i];
+	sum->t.evicted_half_open += ts->evicted_half_open;
+	sum->t.evicted_established += ts->evicted_established;
+	sum->t.untracked_table_full += ts->untracked_table_full;
+	sum->t.restarts += ts->restarts;
+	sum->t.live += ts->live;
+	sum->t.live_half_open += ts->live_half_open;
+	sum->q.enobufs += w->nfq.stats.enobufs;
+	sum->q.recv_errors += w->nfq.stats.recv_errors;
+	sum->q.send_errors += w->nfq.stats.send_errors;
+	sum->q.malformed += w->nfq.stats.malformed;
+	sum->events_lost += w->events.lost;
+	sum->capacity += hs_table_capacity(w->table);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
+{
+	struct totals s;
+	struct queue_proc kq = { 0 };
+
+	memset(&s, 0, sizeof(s));
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		add_totals(&s, &d->workers[i]);
+		struct queue_proc one = read_queue_proc(d->workers[i].queue);
+		kq.found |= one.found;
+		kq.total += one.total;
+		kq.dropped += one.dropped;
+		kq.user_dropped += one.user_dropped;
+	}
+	uint64_t invalid_total = 0, parse_total = 0;
+	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
+		invalid_total += s.t.invalid[i];
+	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
+		parse_total += s.w.parse_errors[i];
+
+	reply_printf(r, "ok\n");
+	if (json) {
+		reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64 ",",
+			     hs_now_ms() - d->started_ms, d->nworkers, d->reloads, d->reload_failures);
+		reply_printf(r, "\"packets\":{\"seen\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"dropped\":%" PRIu64
+			     ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64 "},",
+			     s.w.packets, s.w.accepted, s.w.dropped, s.w.not_tcp, s.w.fragments, s.w.invalid, parse_total);
+		reply_printf(r, "\"invalid\":{");
+		for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
+			reply_printf(r, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", hs_invalid_reason_name((enum hs_invalid_reason)i),
+				     s.t.invalid[i]);
+		reply_printf(r, "},\"malformed\":{");
+		for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
+			reply_printf(r, "%s\"%s\":%" PRIu64, i > HS_PARSE_EMPTY ? "," : "",
+				     hs_parse_result_name((enum hs_parse_result)i), s.w.parse_errors[i]);
+		reply_printf(r, "},\"flows\":{\"live\":%u,\"half_open\":%u,\"capacity\":%u,\"created\":%" PRIu64
+			     ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"evicted_half_open\":%" PRIu64
+			     ",\"evicted_established\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"reopened\":%" PRIu64
+			     ",\"untracked_table_full\":%" PRIu64 "},",
+			     s.t.live, s.t.live_half_open, s.capacity, s.t.flows_created, s.t.flows_removed[HS_REMOVE_EXPIRED],
+			     s.t.flows_removed[HS_REMOVE_EVICTED], s.t.evicted_half_open, s.t.evicted_established,
+			     s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts, s.t.untracked_table_full);
+		reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
+			     ",\"send_errors\":%" PRIu64 ",\"kernel_queued\":%" PRIu64 ",\"kernel_dropped\":%" PRIu64
+			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64 "}\n",
+			     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, kq.total, kq.dropped,
+			     kq.user_dropped, s.w.loop_max_us, s.events_lost);
+		return;
+	}
+	reply_printf(r, "uptime            %.1f s, %u queue(s) from %u, %" PRIu64 " reload(s), %" PRIu64 " failed\n",
+		     (double)(hs_now_ms() - d->started_ms) / 1000.0, d->nworkers, d->config.queue_first, d->reloads,
+		     d->reload_failures);
+	reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64 "\n", s.w.packets,
+		     s.w.accepted, s.w.dropped);
+	reply_printf(r, "                  not TCP %" PRIu64 ", fragments %" PRIu64 ", malformed %" PRIu64
+		     ", invalid TCP %" PRIu64 "\n", s.w.not_tcp, s.w.fragments, parse_total, invalid_total);
+	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
+		if (s.t.invalid[i])
+			reply_printf(r, "  invalid         %-20s %" PRIu64 "\n", hs_invalid_reason_name((enum hs_invalid_reason)i),
+				     s.t.invalid[i]);
+	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
+		if (s.w.parse_errors[i])
+			reply_printf(r, "  malformed       %-20s %" PRIu64 "\n", hs_parse_result_name((enum hs_parse_result)i),
+				     s.w.parse_errors[i]);
+	reply_printf(r, "flows             live %u (half-open %u) of %u\n", s.t.live, s.t.live_half_open, s.capacity);
+	reply_printf(r, "                  created %" PRIu64 ", expired %" PRIu64 ", evicted %" PRIu64
+		     " (half-open %" PRIu64 ", established %" PRIu64 "), deleted %" PRIu64 ", reopened %" PRIu64 "\n",
+		     s.t.flows_created, s.t.flows_removed[HS_REMOVE_EXPIRED], s.t.flows_removed[HS_REMOVE_EVICTED],
+		     s.t.evicted_half_open, s.t.evicted_established, s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts);
+	reply_printf(r, "                  untracked (table full) %" PRIu64 "\n", s.t.untracked_table_full);
+	reply_printf(r, "queue             bursts %" PRIu64 ", enobufs %" PRIu64 ", recv errors %" PRIu64
+		     ", send errors %" PRIu64 ", longest burst %" PRIu64 " us\n",
+		     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, s.w.loop_max_us);
+	if (kq.found)
+		reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
+			     ", dropped (socket full) %" PRIu64 "\n", kq.total, kq.dropped, kq.user_dropped);
+	reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
+}
+
+/* ---- kill, reload ---- */
+
+static void cmd_kill(struct reply *r, struct hs_daemon *d, const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long id = strtoul(arg, &end, 10);
+
+	if (errno || *end || id == 0 || id > UINT32_MAX || !isdigit((unsigned char)arg[0])) {
+		reply_printf(r, "error: kill: \"%s\" is not a flow id (a positive number from list)\n", arg);
+		return;
+	}
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		struct hs_worker *w = &d->workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		struct hs_flow *f = hs_table_find_id(w->table, (uint32_t)id);
+		if (f) {
+			hs_table_delete(w->table, f);
+			hs_events_flush(&w->events);
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (f) {
+			log_info("control: flow %lu removed", id);
+			reply_printf(r, "ok\nflow %lu removed\n", id);
+			return;
+		}
+	}
+	reply_printf(r, "error: kill: no flow with id %lu\n", id);
+}
+
+static void cmd_reload(struct reply *r, struct hs_daemon *d)
+{
+	struct hs_diag diag;
+	int rc = hs_daemon_reload(d, &diag);
+	const char *text = hs_diag_text(&diag);
+
+	if (rc == 0) {
+		log_notice("configuration reloaded from %s", d->config_path);
+		reply_printf(r, "ok\nconfiguration reloaded from %s\n", d->config_path);
+	} else {
+		log_warnx("reload of %s failed; the running configuration is kept", d->config_path);
+		reply_printf(r, "error: %s has errors; the running configuration is kept\n", d->config_path);
+	}
+	if (*text) {
+		if (rc != 0)
+			fputs(text, stderr);
+		reply_put(r, text, strlen(text));
+	}
+	hs_diag_free(&diag);
+}
+
+/* ---- dispatch ---- */
+
+static const char usage[] =
+	"commands: list [--json] [--state STATE] | stats [--json] | kill ID | reload | ping";
+
+static void dispatch(struct reply *r, struct hs_daemon *d, char *line)
+{
+	char *argv[MAX_ARGS + 1];
+	int argc = 0;
+
+	for (char *tok = strtok(line, " \t"); tok; tok = strtok(NULL, " \t")) {
+		if (argc == MAX_ARGS) {
+			reply_printf(r, "error: too many arguments\n");
+			return;
+		}
+		argv[argc++] = tok;
+	}
+	if (argc == 0) {
+		reply_printf(r, "error: empty command; %s\n", usage);
+		return;
+	}
+	const char *cmd = argv[0];
+	if (strcmp(cmd, "ping") == 0 && argc == 1) {
+		reply_printf(r, "ok\npong\n");
+	} else if (strcmp(cmd, "list") == 0) {
+		struct list_options opt = { .json = false };
+		hs_flow_filter_init(&opt.filter);
+		for (int i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0) {
+				opt.json = true;
+			} else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+				opt.filter.state = hs_tcp_state_parse(argv[++i]);
+				if (opt.filter.state < 0) {
+					reply_printf(r, "error: list: unknown state \"%s\" (use a name such as ESTABLISHED or CLOSE_WAIT)\n",
+						     argv[i]);
+					return;
+				}
+			} else {
+				reply_printf(r, "error: list: unexpected argument \"%s\"; list [--json] [--state STATE]\n",
+					     argv[i]);
+				return;
+			}
+		}
+		cmd_list(r, d, &opt);
+	} else if (strcmp(cmd, "stats") == 0 && (argc == 1 || (argc == 2 && strcmp(argv[1], "--json") == 0))) {
+		cmd_stats(r, d, argc == 2);
+	} else if (strcmp(cmd, "kill") == 0 && argc == 2) {
+		cmd_kill(r, d, argv[1]);
+	} else if (strcmp(cmd, "reload") == 0 && argc == 1) {
+		cmd_reload(r, d);
+	} else {
+		reply_printf(r, "error: unknown or malformed command \"%s\"; %s\n", cmd, usage);
+	}
+}
+
+/*
+ * Reads one request line.  Returns its length, or -1 with an error already
+ * sent (too long, not text, timed out).
+ */
+static ssize_t read_request(struct reply *r, char *line, size_t size)
+{
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = read(r->fd, line + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			reply_printf(r, "error: no complete command received (%s)\n", strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (memchr(line, '\n', len))
+			break;
+		if (len == size - 1) {
+			reply_printf(r, "error: command too long (at most %d bytes)\n", HS_CONTROL_MAX_LINE - 1);
+			return -1;
+		}
+	}
+	line[len] = '\0';
+	char *nl = memchr(line, '\n', len);
+	if (!nl) {
+		reply_printf(r, "error: command must end with a newline\n");
+		return -1;
+	}
+	*nl = '\0';
+	len = (size_t)(nl - line);
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (!isprint((unsigned char)line[i]) && line[i] != '\t') {
+			reply_printf(r, "error: command contains a non-printable byte at offset %zu\n", i);
+			return -1;
+		}
+	}
+	return (ssize_t)len;
+}
+
+void hs_control_serve(int listen_fd, struct hs_daemon *d)
+{
+	static struct reply r;
+	char line[HS_CONTROL_MAX_LINE];
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	r.fd = fd;
+	r.failed = false;
+	r.len = 0;
+	if (read_request(&r, line, sizeof(line)) >= 0)
+		dispatch(&r, d, line);
+	reply_flush(&r);
+	close(fd);
+}

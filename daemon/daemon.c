@@ -1,0 +1,168 @@
+/*
+ * daemon: start, reload and stop of the whole daemon (see hs_daemon.h).
+ */
+#include "hs_daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "hs_control.h"
+#include "hs_log.h"
+
+static int open_events(const struct hs_config *c, bool *owned, char *err, size_t errlen)
+{
+	*owned = false;
+	switch (c->events_mode) {
+	case HS_EVENTS_OFF:
+		return -1;
+	case HS_EVENTS_STDERR:
+		return STDERR_FILENO;
+	case HS_EVENTS_FILE:
+		break;
+	}
+	int fd = open(c->events_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "events file %s: %s", c->events_path, strerror(errno));
+		return -2;
+	}
+	*owned = true;
+	return fd;
+}
+
+int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct hs_config *config,
+		    char *err, size_t errlen)
+{
+	uint8_t key[16];
+
+	memset(d, 0, sizeof(*d));
+	d->control_fd = -1;
+	snprintf(d->config_path, sizeof(d->config_path), "%s", config_path);
+	d->config = *config;
+	d->started_ms = hs_now_ms();
+	d->events_fd = open_events(config, &d->events_fd_owned, err, errlen);
+	if (d->events_fd == -2)
+		return -1;
+	/* A fresh random key per start keeps bucket placement unpredictable. */
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		return -1;
+	}
+
+	d->nworkers = (uint32_t)(config->queue_last - config->queue_first) + 1;
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	if (!d->workers) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		if (hs_worker_init(&d->workers[i], (int)i, (uint16_t)(config->queue_first + i), d->nworkers,
+				   config, key, d->events_fd, err, errlen) < 0) {
+			/* The failed worker cleans up what it made; the others are stopped. */
+			hs_worker_stop(&d->workers[i]);
+			for (uint32_t j = 0; j < i; j++)
+				hs_worker_stop(&d->workers[j]);
+			free(d->workers);
+			d->workers = NULL;
+			return -1;
+		}
+	}
+	d->control_fd = hs_control_listen(config->control_socket, err, errlen);
+	if (d->control_fd < 0) {
+		for (uint32_t j = 0; j < d->nworkers; j++)
+			hs_worker_stop(&d->workers[j]);
+		free(d->workers);
+		d->workers = NULL;
+		return -1;
+	}
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		if (hs_worker_start(&d->workers[i]) < 0) {
+			snprintf(err, errlen, "starting worker %u: %s", i, strerror(errno));
+			hs_daemon_stop(d);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Settings a running daemon cannot change: report them instead of ignoring them silently. */
+static void note_restart_needed(struct hs_diag *diag, const struct hs_config *old, const struct hs_config *new)
+{
+	if (old->queue_first != new->queue_first || old->queue_last != new->queue_last)
+		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "queue.num changed: takes effect after a restart");
+	if (old->copy_range != new->copy_range || old->queue_maxlen != new->queue_maxlen ||
+	    old->fail_open != new->fail_open)
+		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0,
+			       "queue.copy_range, maxlen or fail_open changed: takes effect after a restart");
+	if (old->max_flows != new->max_flows)
+		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "table.max_flows changed: takes effect after a restart");
+	if (strcmp(old->control_socket, new->control_socket) != 0)
+		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "control.socket changed: takes effect after a restart");
+}
+
+int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag)
+{
+	struct hs_config fresh;
+	char err[HS_PATH_MAX + 128];
+
+	if (hs_config_load(d->config_path, &fresh, diag) < 0) {
+		d->reload_failures++;
+		return -1;
+	}
+	bool owned;
+	int fd = d->events_fd;
+	bool events_changed = fresh.events_mode != d->config.events_mode ||
+			      strcmp(fresh.events_path, d->config.events_path) != 0;
+	if (events_changed) {
+		fd = open_events(&fresh, &owned, err, sizeof(err));
+		if (fd == -2) {
+			hs_diag_report(diag, HS_DIAG_ERROR, 0, 0, 0, "%s", err);
+			d->reload_failures++;
+			return -1;
+		}
+	}
+	note_restart_needed(diag, &d->config, &fresh);
+
+	/* Keep what cannot change live, so the running state stays coherent. */
+	struct hs_config applied = fresh;
+	applied.queue_first = d->config.queue_first;
+	applied.queue_last = d->config.queue_last;
+	applied.copy_range = d->config.copy_range;
+	applied.queue_maxlen = d->config.queue_maxlen;
+	applied.fail_open = d->config.fail_open;
+	applied.max_flows = d->config.max_flows;
+	memcpy(applied.control_socket, d->config.control_socket, sizeof(applied.control_socket));
+
+	for (uint32_t i = 0; i < d->nworkers; i++)
+		hs_worker_apply(&d->workers[i], &applied, fd);
+	if (events_changed) {
+		if (d->events_fd_owned)
+			close(d->events_fd);
+		d->events_fd = fd;
+		d->events_fd_owned = owned;
+	}
+	log_set_level(applied.log_level);
+	d->config = applied;
+	d->reloads++;
+	return 0;
+}
+
+void hs_daemon_stop(struct hs_daemon *d)
+{
+	for (uint32_t i = 0; i < d->nworkers && d->workers; i++)
+		hs_worker_stop(&d->workers[i]);
+	free(d->workers);
+	d->workers = NULL;
+	if (d->control_fd >= 0) {
+		close(d->control_fd);
+		unlink(d->config.control_socket);
+		d->control_fd = -1;
+	}
+	if (d->events_fd_owned)
+		close(d->events_fd);
+	d->events_fd = -1;
+}

@@ -1,0 +1,57 @@
+/*
+ * flow_json: formats a flow as the JSON object operators and tests read,
+ * and as the one-line text of `handshakectl list`.  Addresses and state
+ * names need no escaping, so plain snprintf suffices.
+ */
+#include "hs_flow_json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+static size_t finish(int n, size_t size)
+{
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
+		    uint64_t now_ms)
+{
+	char caddr[64], saddr[64], history[HS_HISTORY_MAX + 1];
+
+	hs_addr_format(hs_flow_addr(flow, HS_CLIENT), flow->family, caddr, sizeof(caddr));
+	hs_addr_format(hs_flow_addr(flow, HS_SERVER), flow->family, saddr, sizeof(saddr));
+	hs_flow_history_format(flow, history, sizeof(history));
+	int n = snprintf(buf, size,
+			 "{\"id\":%" PRIu32 ",\"family\":\"%s\","
+			 "\"client\":{\"addr\":\"%s\",\"port\":%u,\"state\":\"%s\",\"packets\":%" PRIu32 ",\"bytes\":%" PRIu64 "},"
+			 "\"server\":{\"addr\":\"%s\",\"port\":%u,\"state\":\"%s\",\"packets\":%" PRIu32 ",\"bytes\":%" PRIu64 "},"
+			 "\"age_ms\":%" PRIu64 ",\"idle_ms\":%" PRIu64 ",\"history\":\"%s\"}",
+			 flow->id, flow->family == HS_FAMILY_IPV6 ? "ipv6" : "ipv4",
+			 caddr, hs_flow_port(flow, HS_CLIENT), hs_tcp_state_name(flow->state[HS_CLIENT]),
+			 flow->packets[HS_CLIENT], hs_flow_bytes(flow, HS_CLIENT),
+			 saddr, hs_flow_port(flow, HS_SERVER), hs_tcp_state_name(flow->state[HS_SERVER]),
+			 flow->packets[HS_SERVER], hs_flow_bytes(flow, HS_SERVER),
+			 hs_flow_age_ms(table, flow, now_ms), hs_flow_idle_ms(table, flow, now_ms), history);
+	return finish(n, size);
+}
+
+size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
+		    uint64_t now_ms)
+{
+	char caddr[64], saddr[64], cend[80], send[80], history[HS_HISTORY_MAX + 1];
+	bool v6 = flow->family == HS_FAMILY_IPV6;
+
+	hs_addr_format(hs_flow_addr(flow, HS_CLIENT), flow->family, caddr, sizeof(caddr));
+	hs_addr_format(hs_flow_addr(flow, HS_SERVER), flow->family, saddr, sizeof(saddr));
+	snprintf(cend, sizeof(cend), v6 ? "[%s]:%u" : "%s:%u", caddr, hs_flow_port(flow, HS_CLIENT));
+	snprintf(send, sizeof(send), v6 ? "[%s]:%u" : "%s:%u", saddr, hs_flow_port(flow, HS_SERVER));
+	hs_flow_history_format(flow, history, sizeof(history));
+	int n = snprintf(buf, size, "%-8" PRIu32 " %-4s %-22s %-12s %-22s %-12s %8" PRIu32 " %8" PRIu32
+			 " %9.1f %8.1f %s",
+			 flow->id, v6 ? "ipv6" : "ipv4", cend, hs_tcp_state_name(flow->state[HS_CLIENT]),
+			 send, hs_tcp_state_name(flow->state[HS_SERVER]),
+			 flow->packets[HS_CLIENT], flow->packets[HS_SERVER],
+			 (double)hs_flow_age_ms(table, flow, now_ms) / 1000.0,
+			 (double)hs_flow_idle_ms(table, flow, now_ms) / 1000.0, history);
+	return finish(n, size);
+}

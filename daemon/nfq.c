@@ -1,0 +1,260 @@
+/*
+ * nfq: NFQUEUE I/O through libmnl and libnetfilter_queue's message helpers.
+ *
+ * Reading: recvmmsg fetches up to a burst of netlink datagrams per system
+ * call.  Verdicts: packets are accepted unless the worker asked to drop
+ * them, so a burst ends with its drops (one message each) followed by one
+ * NFQNL_MSG_VERDICT_BATCH accepting everything else up to the burst's
+ * highest id, all in one sendmsg.  The batch also releases packets whose
+ * notification was lost to a full socket buffer, which would otherwise sit
+ * in the queue until it overflowed.
+ */
+#include "hs_nfq.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RCVBUF_BYTES (16 << 20)
+#define CONFIG_BUF 8192
+#define VERDICT_MSG_MAX 64          /* bytes one verdict message takes, rounded up */
+
+static int send_config(struct hs_nfq *q, struct nlmsghdr *nlh, char *err, size_t errlen, const char *what)
+{
+	uint8_t buf[CONFIG_BUF];
+	uint32_t seq = (uint32_t)time(NULL) ^ (uint32_t)rand();
+
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0) {
+		snprintf(err, errlen, "queue %u: %s: %s", q->queue, what, strerror(errno));
+		return -1;
+	}
+	/*
+	 * Wait for the acknowledgement.  Packets may already arrive on a bound
+	 * queue; they are accepted at once (the batch verdict of the first
+	 * burst would release them anyway).
+	 */
+	for (int tries = 0; tries < 64; tries++) {
+		ssize_t n = mnl_socket_recvfrom(q->nl, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == ENOBUFS || errno == EINTR)
+				continue;
+			snprintf(err, errlen, "queue %u: %s: %s", q->queue, what, strerror(errno));
+			return -1;
+		}
+		int r = mnl_cb_run(buf, (size_t)n, seq, q->portid, NULL, NULL);
+		if (r >= 0)
+			return 0;
+		if (errno == ESRCH || errno == EPROTO)
+			continue;   /* a packet message, not our answer */
+		snprintf(err, errlen, "queue %u: %s: %s%s", q->queue, what, strerror(errno),
+			 errno == EBUSY || errno == EPERM ? " (is another program bound to this queue?)" : "");
+		return -1;
+	}
+	snprintf(err, errlen, "queue %u: %s: no acknowledgement from the kernel", q->queue, what);
+	return -1;
+}
+
+int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t maxlen,
+		bool fail_open, char *err, size_t errlen)
+{
+	uint8_t buf[CONFIG_BUF];
+	struct nlmsghdr *nlh;
+	int one = 1, rcvbuf = RCVBUF_BYTES;
+
+	memset(q, 0, sizeof(*q));
+	q->queue = queue;
+	q->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!q->nl) {
+		snprintf(err, errlen, "netlink socket: %s", strerror(errno));
+		return -1;
+	}
+	if (mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "netlink bind: %s", strerror(errno));
+		hs_nfq_close(q);
+		return -1;
+	}
+	q->portid = mnl_socket_get_portid(q->nl);
+	int fd = mnl_socket_get_fd(q->nl);
+	/* Losing notifications must not stop the queue: the batch verdict recovers them. */
+	setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+
+	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, queue);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+	if (send_config(q, nlh, err, errlen, "bind") < 0) {
+		hs_nfq_close(q);
+		return -1;
+	}
+
+	/*
+	 * One message, one flags/mask pair: the kernel keeps only the last
+	 * pair it sees, so GSO and fail-open must travel together.
+	 */
+	uint32_t flags = NFQA_CFG_F_GSO | (fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
+	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, queue);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, (int)copy_range);
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
+	if (send_config(q, nlh, err, errlen, "configure") < 0) {
+		hs_nfq_close(q);
+		return -1;
+	}
+
+	q->slot_size = copy_range + 512;
+	q->rx = malloc(q->slot_size * HS_NFQ_BURST);
+	q->tx_cap = (HS_NFQ_BURST + 1) * VERDICT_MSG_MAX;
+	q->tx = malloc(q->tx_cap);
+	if (!q->rx || !q->tx) {
+		snprintf(err, errlen, "out of memory");
+		hs_nfq_close(q);
+		return -1;
+	}
+	for (int i = 0; i < HS_NFQ_BURST; i++) {
+		q->iov[i].iov_base = q->rx + (size_t)i * q->slot_size;
+		q->iov[i].iov_len = q->slot_size;
+		q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
+		q->msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	return 0;
+}
+
+void hs_nfq_close(struct hs_nfq *q)
+{
+	if (q->nl) {
+		uint8_t buf[256];
+		struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, q->queue);
+
+		/* Unbinding hands the queue back: --queue-bypass rules then pass packets. */
+		nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_UNBIND);
+		mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len);
+		mnl_socket_close(q->nl);
+		q->nl = NULL;
+	}
+	free(q->rx);
+	free(q->tx);
+	q->rx = NULL;
+	q->tx = NULL;
+}
+
+int hs_nfq_fd(const struct hs_nfq *q)
+{
+	return mnl_socket_get_fd(q->nl);
+}
+
+/* Extracts the packet from one netlink message; false if it is not a usable packet message. */
+static bool parse_message(const struct nlmsghdr *nlh, struct hs_nfq_packet *pkt)
+{
+	struct nlattr *attr[NFQA_MAX + 1];
+
+	memset(attr, 0, sizeof(attr));
+	if ((nlh->nlmsg_type & 0xff) != NFQNL_MSG_PACKET)
+		return false;
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
+		return false;
+	if (mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr))
+		return false;
+	const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	uint32_t id_be;
+	memcpy(&id_be, &ph->packet_id, sizeof(id_be));
+	pkt->id = ntohl(id_be);
+	if (attr[NFQA_PAYLOAD]) {
+		pkt->data = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+		pkt->caplen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+	} else {
+		pkt->data = NULL;
+		pkt->caplen = 0;
+	}
+	pkt->wire_len = pkt->caplen;
+	if (attr[NFQA_CAP_LEN] && mnl_attr_get_payload_len(attr[NFQA_CAP_LEN]) >= 4)
+		pkt->wire_len = ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN]));
+	return true;
+}
+
+int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts)
+{
+	int fd = mnl_socket_get_fd(q->nl);
+	int got;
+
+	q->tx_len = 0;
+	q->have_ids = false;
+	for (;;) {
+		got = recvmmsg(fd, q->msgs, HS_NFQ_BURST, MSG_DONTWAIT, NULL);
+		if (got >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		if (errno == ENOBUFS) {
+			q->stats.enobufs++;
+			continue;
+		}
+		q->stats.recv_errors++;
+		return -1;
+	}
+	q->stats.bursts++;
+
+	int n = 0;
+	for (int i = 0; i < got; i++) {
+		int len = (int)q->msgs[i].msg_len;
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->iov[i].iov_base;
+
+		if (q->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			len = (int)q->slot_size;
+		while (mnl_nlmsg_ok(nlh, len)) {
+			q->stats.messages++;
+			if (parse_message(nlh, &pkts[n])) {
+				if (!q->have_ids || (int32_t)(pkts[n].id - q->max_id) > 0)
+					q->max_id = pkts[n].id;
+				q->have_ids = true;
+				n++;
+				if (n == HS_NFQ_BURST)
+					return n;
+			} else if (nlh->nlmsg_type != NLMSG_ERROR && nlh->nlmsg_type != NLMSG_DONE) {
+				q->stats.malformed++;
+			}
+			nlh = mnl_nlmsg_next(nlh, &len);
+		}
+	}
+	return n;
+}
+
+void hs_nfq_drop(struct hs_nfq *q, uint32_t id)
+{
+	if (q->tx_len + VERDICT_MSG_MAX > q->tx_cap)
+		return;
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)q->tx + q->tx_len, NFQNL_MSG_VERDICT, q->queue);
+	nfq_nlmsg_verdict_put(nlh, (int)id, NF_DROP);
+	q->tx_len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+int hs_nfq_flush(struct hs_nfq *q)
+{
+	if (q->have_ids && q->tx_len + VERDICT_MSG_MAX <= q->tx_cap) {
+		struct nlmsghdr *nlh = nfq_nlmsg_put((char *)q->tx + q->tx_len, NFQNL_MSG_VERDICT_BATCH, q->queue);
+		nfq_nlmsg_verdict_put(nlh, (int)q->max_id, NF_ACCEPT);
+		q->tx_len += NLMSG_ALIGN(nlh->nlmsg_len);
+	}
+	if (q->tx_len == 0)
+		return 0;
+	ssize_t sent = mnl_socket_sendto(q->nl, q->tx, q->tx_len);
+	q->tx_len = 0;
+	q->have_ids = false;
+	if (sent < 0) {
+		q->stats.send_errors++;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * worker: the per-queue event loop and packet path.
+ *
+ * A burst is read from the queue, parsed, tracked as one batch (so the
+ * table's memory accesses overlap), given verdicts (drops only for invalid
+ * TCP in strict mode), and answered with one sendmsg.  Events raised by the
+ * burst are written with one write at its end.
+ */
+#include "hs_worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hs_log.h"
+
+#define EXPIRE_INTERVAL_MS 100
+#define BURSTS_PER_WAKEUP 16    /* then look at timers and the stop flag again */
+
+uint64_t hs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *config)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->max_flows = config->max_flows;
+	tc->pickup = config->pickup;
+	memcpy(tc->timeout_ms, config->timeout_ms, sizeof(tc->timeout_ms));
+}
+
+static const char *const remove_events[HS_REMOVE_REASON_COUNT] = {
+	[HS_REMOVE_EXPIRED] = "expire",
+	[HS_REMOVE_EVICTED] = "evict",
+	[HS_REMOVE_DELETED] = "delete",
+};
+
+static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
+{
+	struct hs_worker *w = ctx;
+
+	hs_events_flow(&w->events, remove_events[reason], w->table, flow, hs_now_ms(), NULL, NULL);
+}
+
+int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
+		   const struct hs_config *config, const uint8_t hash_key[16], int events_fd,
+		   char *err, size_t errlen)
+{
+	struct hs_table_config tc;
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->queue = queue;
+	w->epfd = w->timerfd = w->wakefd = -1;
+	w->strict = config->strict;
+	atomic_init(&w->stop, false);
+	pthread_mutex_init(&w->lock, NULL);
+	hs_events_init(&w->events, events_fd);
+
+	hs_table_config_from(&tc, config);
+	memcpy(tc.hash_key, hash_key, sizeof(tc.hash_key));
+	tc.id_first = (uint32_t)index + 1;
+	tc.id_step = nworkers;
+	w->table = hs_table_create(&tc, hs_now_ms());
+	if (!w->table) {
+		snprintf(err, errlen, "queue %u: cannot allocate a table of %u flows: %s", queue,
+			 config->max_flows, strerror(errno));
+		return -1;
+	}
+	hs_table_set_remove_hook(w->table, on_remove, w);
+
+	if (hs_nfq_open(&w->nfq, queue, config->copy_range, config->queue_maxlen, config->fail_open,
+			err, errlen) < 0) {
+		hs_table_destroy(w->table);
+		w->table = NULL;
+		return -1;
+	}
+
+	struct itimerspec its = { .it_interval = { 0, EXPIRE_INTERVAL_MS * 1000000L },
+				  .it_value = { 0, EXPIRE_INTERVAL_MS * 1000000L } };
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0 || timerfd_settime(w->timerfd, 0, &its, NULL) < 0) {
+		snprintf(err, errlen, "queue %u: event loop setup: %s", queue, strerror(errno));
+		return -1;
+	}
+	int fds[3] = { hs_nfq_fd(&w->nfq), w->timerfd, w->wakefd };
+	for (int i = 0; i < 3; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+			snprintf(err, errlen, "queue %u: epoll: %s", queue, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void emit_track_events(struct hs_worker *w, const struct hs_track_result *r, uint64_t now)
+{
+	if (w->events.fd < 0 || !r->flow || !(r->events & (HS_EVENT_NEW | HS_EVENT_STATE)))
+		return;
+	if (r->events & HS_EVENT_NEW)
+		hs_events_flow(&w->events, "new", w->table, r->flow, now, NULL,
+			       (r->events & HS_EVENT_RESTART) ? "reopened" : NULL);
+	else
+		hs_events_flow(&w->events, "state", w->table, r->flow, now, r->old_state, NULL);
+	if (r->events & HS_EVENT_CLOSED)
+		hs_events_flow(&w->events, "close", w->table, r->flow, now, NULL, NULL);
+}
+
+/* Handles one burst; returns the number of packets, 0 if none was waiting, -1 on error. */
+static int handle_burst(struct hs_worker *w)
+{
+	struct hs_nfq_packet raw[HS_NFQ_BURST];
+	struct hs_packet parsed[HS_NFQ_BURST];
+	const struct hs_packet *tcp[HS_NFQ_BURST];
+	uint32_t tcp_ids[HS_NFQ_BURST];
+	struct hs_track_result results[HS_NFQ_BURST];
+	int n = hs_nfq_read_burst(&w->nfq, raw);
+
+	if (n <= 0)
+		return n;
+	uint64_t start = now_us(), now = start / 1000u;
+	size_t m = 0;
+
+	pthread_mutex_lock(&w->lock);
+	w->stats.bursts++;
+	w->stats.packets += (uint64_t)n;
+	for (int i = 0; i < n; i++) {
+		enum hs_parse_result pr = hs_packet_parse(raw[i].data, raw[i].caplen, raw[i].wire_len, &parsed[m]);
+
+		if (pr == HS_PARSE_OK) {
+			tcp[m] = &parsed[m];
+			tcp_ids[m] = raw[i].id;
+			m++;
+			continue;
+		}
+		if (pr == HS_PARSE_NOT_TCP) {
+			w->stats.not_tcp++;
+		} else if (pr == HS_PARSE_FRAGMENT) {
+			w->stats.fragments++;
+		} else {
+			w->stats.parse_errors[pr]++;
+			if (w->strict) {
+				hs_nfq_drop(&w->nfq, raw[i].id);
+				w->stats.dropped++;
+				continue;
+			}
+		}
+		w->stats.accepted++;
+	}
+	hs_table_track_batch(w->table, tcp, m, now, results);
+	for (size_t i = 0; i < m; i++) {
+		if (results[i].hint == HS_HINT_INVALID) {
+			w->stats.invalid++;
+			if (w->strict) {
+				hs_nfq_drop(&w->nfq, tcp_ids[i]);
+				w->stats.dropped++;
+				continue;
+			}
+		}
+		w->stats.accepted++;
+		emit_track_events(w, &results[i], now);
+	}
+	uint64_t took = now_us() - start;
+	if (took > w->stats.loop_max_us)
+		w->stats.loop_max_us = took;
+	hs_events_flush(&w->events);
+	pthread_mutex_unlock(&w->lock);
+
+	if (hs_nfq_flush(&w->nfq) < 0)
+		log_warn("queue %u: sending verdicts", w->queue);
+	return n;
+}
+
+static void handle_timer(struct hs_worker *w)
+{
+	uint64_t expirations;
+
+	if (read(w->timerfd, &expirations, sizeof(expirations)) < 0)
+		return;
+	pthread_mutex_lock(&w->lock);
+	hs_table_expire(w->table, hs_now_ms());
+	hs_events_flush(&w->events);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct hs_worker *w = arg;
+	int qfd = hs_nfq_fd(&w->nfq);
+
+	while (!atomic_load(&w->stop)) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(w->epfd, evs, 4, 1000);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("queue %u: epoll_wait", w->queue);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == qfd) {
+				for (int b = 0; b < BURSTS_PER_WAKEUP; b++) {
+					int got = handle_burst(w);
+					if (got < 0)
+						log_warn("queue %u: receiving", w->queue);
+					if (got < HS_NFQ_BURST)
+						break;
+				}
+			} else if (evs[i].data.fd == w->timerfd) {
+				handle_timer(w);
+			}
+		}
+	}
+	return NULL;
+}
+
+int hs_worker_start(struct hs_worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	w->started = true;
+	return 0;
+}
+
+void hs_worker_stop(struct hs_worker *w)
+{
+	uint64_t one = 1;
+
+	atomic_store(&w->stop, true);
+	if (w->wakefd >= 0 && write(w->wakefd, &one, sizeof(one)) < 0)
+		log_warn("queue %u: waking worker", w->queue);
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = false;
+	hs_events_flush(&w->events);
+	if (w->nfq.nl)
+		hs_nfq_close(&w->nfq);
+	hs_table_destroy(w->table);
+	w->table = NULL;
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->timerfd >= 0)
+		close(w->timerfd);
+	if (w->wakefd >= 0)
+		close(w->wakefd);
+	w->epfd = w->timerfd = w->wakefd = -1;
+	pthread_mutex_destroy(&w->lock);
+}
+
+void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int events_fd)
+{
+	struct hs_table_config tc;
+
+	hs_table_config_from(&tc, config);
+	pthread_mutex_lock(&w->lock);
+	hs_events_flush(&w->events);
+	w->events.fd = events_fd;
+	w->strict = config->strict;
+	hs_table_reconfigure(w->table, &tc);
+	pthread_mutex_unlock(&w->lock);
+}

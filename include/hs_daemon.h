@@ -1,0 +1,44 @@
+/*
+ * hs_daemon: the running daemon as a whole.  It owns the current
+ * configuration, the queue workers, the event log's file and the control
+ * socket, and the two operations that touch all of them: start and reload.
+ * A reload parses and validates the whole new file into a fresh struct and
+ * only then applies it, so a bad file changes nothing.
+ */
+#ifndef HS_DAEMON_H
+#define HS_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hs_config.h"
+#include "hs_diag.h"
+#include "hs_worker.h"
+
+struct hs_daemon {
+	char config_path[HS_PATH_MAX];
+	struct hs_config config;
+	struct hs_worker *workers;
+	uint32_t nworkers;
+	int events_fd;              /* -1 when events are off */
+	bool events_fd_owned;       /* a file we opened (not stderr) */
+	int control_fd;
+	uint64_t started_ms;
+	uint64_t reloads, reload_failures;
+};
+
+/* Binds the queues, starts the workers, opens the control socket. */
+int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct hs_config *config,
+		    char *err, size_t errlen);
+
+/*
+ * Re-reads the configuration file.  Returns 0 if it was applied (warnings,
+ * such as settings that need a restart, may be in diag), -1 if it had
+ * errors and the running configuration was kept.  diag is initialised
+ * here; the caller frees it.
+ */
+int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag);
+
+void hs_daemon_stop(struct hs_daemon *d);
+
+#endif

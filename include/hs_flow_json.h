@@ -1,0 +1,30 @@
+/*
+ * hs_flow_json: the JSON form of a flow, shared by `handshakectl list
+ * --json` and the event log so that both speak exactly the same object:
+ *
+ *   {"id":17,"family":"ipv4","client":{"addr":"10.0.1.2","port":43210,
+ *    "state":"FIN_WAIT_2","packets":7,"bytes":512},"server":{...},
+ *    "age_ms":1234,"idle_ms":200,"history":"ShADadFf"}
+ */
+#ifndef HS_FLOW_JSON_H
+#define HS_FLOW_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hs_table.h"
+
+#define HS_FLOW_JSON_MAX 512
+
+/*
+ * Writes the flow's JSON object (no newline) into buf and returns its
+ * length, or 0 if it did not fit.  The flow's id is shown as given.
+ */
+size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
+		    uint64_t now_ms);
+
+/* One readable line, as `handshakectl list` prints it. */
+size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
+		    uint64_t now_ms);
+
+#endif

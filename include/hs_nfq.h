@@ -1,0 +1,76 @@
+/*
+ * hs_nfq: NFQUEUE I/O.  It owns the netlink socket bound to one queue: the
+ * configuration (copy range, queue length, GSO and fail-open in a single
+ * flags/mask pair), reading packets in bursts with recvmmsg, and returning
+ * verdicts in one sendmsg per burst, as a batch verdict when it can.
+ */
+#ifndef HS_NFQ_H
+#define HS_NFQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define HS_NFQ_BURST 64
+
+struct hs_nfq_packet {
+	uint32_t id;                /* the kernel's packet id, for the verdict */
+	const uint8_t *data;        /* IP header onwards, caplen bytes */
+	uint32_t caplen;
+	uint32_t wire_len;          /* the packet's real length */
+};
+
+struct hs_nfq_stats {
+	uint64_t bursts;
+	uint64_t messages;
+	uint64_t enobufs;           /* the socket overflowed: notifications were lost */
+	uint64_t recv_errors;
+	uint64_t send_errors;
+	uint64_t malformed;         /* messages we could not parse (accepted by the batch verdict) */
+};
+
+struct mnl_socket;
+
+struct hs_nfq {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint16_t queue;
+	size_t slot_size;
+	uint8_t *rx;                        /* HS_NFQ_BURST receive slots */
+	struct mmsghdr msgs[HS_NFQ_BURST];
+	struct iovec iov[HS_NFQ_BURST];
+	uint8_t *tx;                        /* verdict messages for one burst */
+	size_t tx_len, tx_cap;
+	uint32_t max_id;                    /* highest id in the current burst */
+	bool have_ids;
+	struct hs_nfq_stats stats;
+};
+
+/*
+ * Opens a netlink socket and binds it to `queue`.  On failure returns -1
+ * and writes a message (with the reason, e.g. the queue is taken) to err.
+ */
+int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t maxlen,
+		bool fail_open, char *err, size_t errlen);
+/* Unbinds (so --queue-bypass rules pass traffic again) and closes. */
+void hs_nfq_close(struct hs_nfq *q);
+int hs_nfq_fd(const struct hs_nfq *q);
+
+/*
+ * Reads up to HS_NFQ_BURST packets without blocking.  Returns how many were
+ * stored in pkts (0 when none is waiting), -1 on a socket error.  The data
+ * pointers stay valid until the next call.
+ */
+int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts);
+
+/* Queues a drop verdict for one packet of the current burst. */
+void hs_nfq_drop(struct hs_nfq *q, uint32_t id);
+
+/*
+ * Sends the burst's verdicts: the drops queued, then one batch accept for
+ * every other packet up to the burst's highest id.
+ */
+int hs_nfq_flush(struct hs_nfq *q);
+
+#endif

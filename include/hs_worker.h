@@ -1,0 +1,66 @@
+/*
+ * hs_worker: one queue worker.  It owns a queue's socket, its flow table and
+ * its event loop (epoll over the queue, a 100 ms timerfd for expiry and an
+ * eventfd to be told to stop).  Nothing on its packet path is shared: the
+ * control thread reaches the table only through the worker's lock, which
+ * the worker takes once per burst, never per packet.
+ */
+#ifndef HS_WORKER_H
+#define HS_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hs_config.h"
+#include "hs_events.h"
+#include "hs_nfq.h"
+#include "hs_packet.h"
+#include "hs_table.h"
+
+struct hs_worker_stats {
+	uint64_t packets;           /* every packet read from the queue */
+	uint64_t accepted;
+	uint64_t dropped;
+	uint64_t not_tcp;           /* accepted untouched */
+	uint64_t fragments;         /* accepted untouched */
+	uint64_t parse_errors[HS_PARSE_RESULT_COUNT];
+	uint64_t invalid;           /* TCP packets judged invalid (accepted or dropped per strict) */
+	uint64_t loop_max_us;       /* longest burst handling seen */
+	uint64_t bursts;
+};
+
+struct hs_worker {
+	int index;
+	uint16_t queue;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	struct hs_table *table;
+	struct hs_nfq nfq;
+	int epfd, timerfd, wakefd;
+	atomic_bool stop;
+	bool strict;
+	struct hs_worker_stats stats;
+	struct hs_events events;
+};
+
+/* Creates the table and binds the queue.  On failure writes err and returns -1. */
+int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
+		   const struct hs_config *config, const uint8_t hash_key[16], int events_fd,
+		   char *err, size_t errlen);
+int hs_worker_start(struct hs_worker *w);
+/* Asks the worker to stop, waits for it, unbinds its queue and frees it. */
+void hs_worker_stop(struct hs_worker *w);
+
+/* Applies the settings that can change while running (under the worker's lock). */
+void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int events_fd);
+
+/* Milliseconds on the monotonic clock: the time base of every table. */
+uint64_t hs_now_ms(void);
+
+/* Fills a table configuration from the daemon configuration. */
+void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *config);
+
+#endif

@@ -1,0 +1,1078 @@
+/*
+ * test_config: unit tests of the configuration loader (daemon/config.c) and
+ * its diagnostics (daemon/diag.c).  Besides the targeted tests below, every
+ * tests/unit/config/NAME.yaml is loaded and its diagnostics compared byte
+ * for byte with NAME.expected (empty for a file that must load cleanly).
+ * Run with HS_UPDATE_GOLDEN=1 to rewrite the .expected files after a
+ * deliberate change to the messages, then review the difference.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hs_config.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const uint32_t default_timeouts[HS_TIMEOUT_CLASS_COUNT] = HS_DEFAULT_TIMEOUTS_MS;
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+/* Parses a string as if it were the file "test.yaml". */
+static int parse(const char *yaml, struct hs_config *config, struct hs_diag *diag)
+{
+	hs_diag_init(diag, "test.yaml", yaml, strlen(yaml));
+	return hs_config_parse(yaml, strlen(yaml), config, diag);
+}
+
+/* Parses text expected to fail, and checks that the diagnostics mention `needle`. */
+static void expect_error(const char *yaml, const char *needle)
+{
+	struct hs_config config;
+	struct hs_diag diag;
+
+	hs_config_defaults(&config);
+	int rc = parse(yaml, &config, &diag);
+	if (rc != -1 || !strstr(hs_diag_text(&diag), needle)) {
+		print_error("input:\n%s\nexpected an error containing: %s\ngot rc=%d:\n%s\n", yaml,
+			    needle, rc, hs_diag_text(&diag));
+		hs_diag_free(&diag);
+		fail();
+	}
+	assert_true(diag.errors >= 1);
+	hs_diag_free(&diag);
+}
+
+/* Parses text expected to load with no problem at all. */
+static void expect_ok(const char *yaml, struct hs_config *config)
+{
+	struct hs_diag diag;
+
+	int rc = parse(yaml, config, &diag);
+	if (rc != 0 || diag.errors || diag.warnings) {
+		print_error("input:\n%s\nexpected no problem, got rc=%d:\n%s\n", yaml, rc,
+			    hs_diag_text(&diag));
+		hs_diag_free(&diag);
+		fail();
+	}
+	assert_string_equal(hs_diag_text(&diag), "");
+	hs_diag_free(&diag);
+}
+
+/* Field by field, because struct assignment need not copy padding. */
+static void assert_config_equal(const struct hs_config *a, const struct hs_config *b)
+{
+	assert_int_equal(a->queue_first, b->queue_first);
+	assert_int_equal(a->queue_last, b->queue_last);
+	assert_int_equal(a->fail_open, b->fail_open);
+	assert_int_equal(a->copy_range, b->copy_range);
+	assert_int_equal(a->queue_maxlen, b->queue_maxlen);
+	assert_string_equal(a->control_socket, b->control_socket);
+	assert_int_equal(a->log_level, b->log_level);
+	assert_int_equal(a->events_mode, b->events_mode);
+	assert_string_equal(a->events_path, b->events_path);
+	assert_int_equal(a->max_flows, b->max_flows);
+	assert_int_equal(a->pickup, b->pickup);
+	assert_int_equal(a->strict, b->strict);
+	for (int i = 0; i < HS_TIMEOUT_CLASS_COUNT; i++)
+		assert_int_equal(a->timeout_ms[i], b->timeout_ms[i]);
+}
+
+static void assert_is_default(const struct hs_config *config)
+{
+	struct hs_config defaults;
+
+	hs_config_defaults(&defaults);
+	assert_config_equal(config, &defaults);
+}
+
+/* Reads a whole (small) file; NULL if it cannot be read. */
+static char *read_text(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, used = 0;
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (used + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *grown = realloc(buf, cap);
+			if (!grown) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = grown;
+		}
+		size_t n = fread(buf + used, 1, 4096, f);
+		used += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	buf[used] = '\0';
+	*len = used;
+	return buf;
+}
+
+static void write_text(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * Test data lives next to this source file.  `make check` runs from the
+ * project root; other runs can define HS_TEST_SOURCE_DIR or rely on
+ * __FILE__, which names this file as the compiler was given it.
+ */
+static bool find_path(const char *relative_to_root, const char *relative_to_here, char *out,
+		      size_t size)
+{
+	struct stat st;
+	char dir[512];
+	const char *slash;
+
+#ifdef HS_TEST_SOURCE_DIR
+	snprintf(out, size, "%s/%s", HS_TEST_SOURCE_DIR, relative_to_here);
+	if (stat(out, &st) == 0)
+		return true;
+#endif
+	snprintf(out, size, "%s", relative_to_root);
+	if (stat(out, &st) == 0)
+		return true;
+	slash = strrchr(__FILE__, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".");
+	snprintf(out, size, "%s/%s", dir, relative_to_here);
+	return stat(out, &st) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Defaults and valid files                                                 */
+
+static void test_defaults(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	memset(&config, 0xA5, sizeof(config));
+	hs_config_defaults(&config);
+	assert_int_equal(config.queue_first, 0);
+	assert_int_equal(config.queue_last, 0);
+	assert_true(config.fail_open);
+	assert_int_equal(config.copy_range, 128);
+	assert_int_equal(config.queue_maxlen, 8192);
+	assert_string_equal(config.control_socket, HS_DEFAULT_CONTROL_SOCKET);
+	assert_int_equal(config.log_level, HS_LOG_INFO);
+	assert_int_equal(config.events_mode, HS_EVENTS_STDERR);
+	assert_string_equal(config.events_path, "");
+	assert_int_equal(config.max_flows, 262144);
+	assert_true(config.pickup);
+	assert_false(config.strict);
+	for (int i = 0; i < HS_TIMEOUT_CLASS_COUNT; i++)
+		assert_int_equal(config.timeout_ms[i], default_timeouts[i]);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_ESTABLISHED], 432000000);
+}
+
+static void test_empty_inputs(void **state)
+{
+	static const char *const inputs[] = {
+		"", "\n\n", "# only a comment\n", "# one\n   # two\n\n", "---\n", "--- ~\n",
+		"~\n", "null\n", "{}\n", "---\n...\n", "\xEF\xBB\xBF# a byte order mark\n",
+	};
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(inputs); i++) {
+		memset(&config, 0, sizeof(config));
+		expect_ok(inputs[i], &config);
+		assert_is_default(&config);
+	}
+
+	/* No text at all is an empty file too. */
+	hs_diag_init(&diag, NULL, NULL, 0);
+	assert_int_equal(hs_config_parse(NULL, 0, &config, &diag), 0);
+	assert_is_default(&config);
+	hs_diag_free(&diag);
+}
+
+static void test_full_example(void **state)
+{
+	static const char yaml[] =
+		"queue:   {num: \"0-1\", fail_open: false, copy_range: 256, maxlen: 4096}\n"
+		"control: {socket: /tmp/hs/control.sock}\n"
+		"log:     {level: debug, events: /var/log/handshaked/events.jsonl}\n"
+		"table:\n"
+		"  max_flows: 16777216\n"
+		"  pickup: false\n"
+		"  strict: true\n"
+		"  timeouts: {syn_sent: 30s, syn_rcvd: 500ms, established: 1d, fin_wait: 2m,\n"
+		"             close_wait: 1h, last_ack: 45, time_wait: 20d, closed: 1ms}\n"
+		"policies: []\n";
+	struct hs_config config;
+
+	(void)state;
+	expect_ok(yaml, &config);
+	assert_int_equal(config.queue_first, 0);
+	assert_int_equal(config.queue_last, 1);
+	assert_false(config.fail_open);
+	assert_int_equal(config.copy_range, 256);
+	assert_int_equal(config.queue_maxlen, 4096);
+	assert_string_equal(config.control_socket, "/tmp/hs/control.sock");
+	assert_int_equal(config.log_level, HS_LOG_DEBUG);
+	assert_int_equal(config.events_mode, HS_EVENTS_FILE);
+	assert_string_equal(config.events_path, "/var/log/handshaked/events.jsonl");
+	assert_int_equal(config.max_flows, 16777216);
+	assert_false(config.pickup);
+	assert_true(config.strict);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_SYN_SENT], 30000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_SYN_RCVD], 500);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_ESTABLISHED], 86400000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_FIN_WAIT], 120000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_CLOSE_WAIT], 3600000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_LAST_ACK], 45000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_TIME_WAIT], 1728000000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_CLOSED], 1);
+}
+
+/* Keys left out keep their defaults; the ones given change only themselves. */
+static void test_partial_file(void **state)
+{
+	struct hs_config config, expected;
+
+	(void)state;
+	expect_ok("table:\n  timeouts:\n    established: 3600\n", &config);
+	hs_config_defaults(&expected);
+	expected.timeout_ms[HS_TIMEOUT_ESTABLISHED] = 3600000;
+	assert_config_equal(&config, &expected);
+
+	/* Sections with every key commented out are null, which means empty. */
+	expect_ok("queue:\n  # num: 3\ncontrol:\nlog: ~\ntable:\n  timeouts:\npolicies:\n", &config);
+	assert_is_default(&config);
+}
+
+static void test_queue_num_forms(void **state)
+{
+	static const struct {
+		const char *yaml;
+		uint16_t first, last;
+	} cases[] = {
+		{ "queue: {num: 7}", 7, 7 },
+		{ "queue: {num: \"7\"}", 7, 7 },
+		{ "queue: {num: 0-3}", 0, 3 },
+		{ "queue: {num: \"5-5\"}", 5, 5 },
+		{ "queue: {num: 65535}", 65535, 65535 },
+		{ "queue: {num: 0-65535}", 0, 65535 },
+	};
+	struct hs_config config;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		expect_ok(cases[i].yaml, &config);
+		assert_int_equal(config.queue_first, cases[i].first);
+		assert_int_equal(config.queue_last, cases[i].last);
+	}
+	expect_error("queue: {num: 65536}", "queue.num: 65536 is out of range");
+	expect_error("queue: {num: 1-65536}", "queue.num: 1-65536 is out of range");
+	expect_error("queue: {num: 3-1}", "queue.num: range 3-1 is reversed");
+	expect_error("queue: {num: -1}", "queue.num: \"-1\" is not a queue number");
+	expect_error("queue: {num: 1-}", "queue.num: \"1-\" is not a queue number");
+	expect_error("queue: {num: 1-2-3}", "queue.num: \"1-2-3\" is not a queue number");
+	expect_error("queue: {num: 0x10}", "queue.num: \"0x10\" is not a queue number");
+	expect_error("queue: {num: \"\"}", "queue.num: \"\" is not a queue number");
+	expect_error("queue: {num: 1.5}", "queue.num: \"1.5\" is not a queue number");
+}
+
+static void test_booleans(void **state)
+{
+	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "on", "ON" };
+	static const char *const no[] = { "false", "False", "FALSE", "no", "NO", "off", "Off" };
+	char yaml[64];
+	struct hs_config config;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		snprintf(yaml, sizeof(yaml), "table: {strict: %s}", yes[i]);
+		expect_ok(yaml, &config);
+		assert_true(config.strict);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++) {
+		snprintf(yaml, sizeof(yaml), "queue: {fail_open: %s}", no[i]);
+		expect_ok(yaml, &config);
+		assert_false(config.fail_open);
+	}
+	expect_error("table: {pickup: 1}", "table.pickup: \"1\" is not a boolean");
+	expect_error("table: {pickup: y}", "table.pickup: \"y\" is not a boolean");
+	expect_error("table: {pickup: maybe}", "table.pickup: \"maybe\" is not a boolean");
+	expect_error("table: {pickup: \"\"}", "table.pickup: \"\" is not a boolean");
+}
+
+static void test_integer_limits(void **state)
+{
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	expect_ok("queue: {copy_range: 65535, maxlen: 4294967295}\ntable: {max_flows: 1}", &config);
+	assert_int_equal(config.copy_range, 65535);
+	assert_int_equal(config.queue_maxlen, 4294967295u);
+	assert_int_equal(config.max_flows, 1);
+	expect_ok("table: {max_flows: 16777216}", &config);
+	assert_int_equal(config.max_flows, HS_TABLE_MAX_FLOWS);
+
+	expect_error("queue: {copy_range: 0}", "queue.copy_range: 0 is out of range (1 to 65535)");
+	expect_error("queue: {copy_range: 65536}", "queue.copy_range: 65536 is out of range");
+	expect_error("queue: {maxlen: 0}", "queue.maxlen: 0 is out of range (1 to 4294967295)");
+	expect_error("queue: {maxlen: 4294967296}", "queue.maxlen: 4294967296 is out of range");
+	expect_error("table: {max_flows: 0}", "table.max_flows: 0 is out of range (1 to 16777216)");
+	expect_error("table: {max_flows: 16777217}", "table.max_flows: 16777217 is out of range");
+	expect_error("table: {max_flows: 99999999999999999999999999999999}",
+		     "table.max_flows: 99999999999999999999... is out of range");
+	expect_error("table: {max_flows: -1}", "table.max_flows: \"-1\" is not a whole number");
+	expect_error("table: {max_flows: 1e6}", "table.max_flows: \"1e6\" is not a whole number");
+	expect_error("table: {max_flows: \" 10\"}", "table.max_flows: \" 10\" is not a whole number");
+
+	/* A copy_range that may cut TCP options is a warning, not an error. */
+	assert_int_equal(parse("queue: {copy_range: 64}", &config, &diag), 0);
+	assert_int_equal(diag.errors, 0);
+	assert_int_equal(diag.warnings, 1);
+	assert_non_null(strstr(hs_diag_text(&diag), "warning: queue.copy_range: 64 bytes may cut"));
+	assert_int_equal(config.copy_range, 64);
+	hs_diag_free(&diag);
+	expect_ok("queue: {copy_range: 120}", &config);
+}
+
+static void test_log_and_control(void **state)
+{
+	static const char *const levels[] = { "error", "warning", "notice", "info", "debug" };
+	char yaml[512], path[300];
+	struct hs_config config;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(levels); i++) {
+		snprintf(yaml, sizeof(yaml), "log: {level: %s}", levels[i]);
+		expect_ok(yaml, &config);
+		assert_int_equal(config.log_level, (int)i);
+	}
+	expect_ok("log: {level: Warning}", &config);
+	assert_int_equal(config.log_level, HS_LOG_WARNING);
+	expect_error("log: {level: verbose}",
+		     "log.level: unknown level \"verbose\" (expected error, warning, notice, info or debug)");
+	expect_error("log: {level: warn}", "log.level: unknown level \"warn\" (did you mean \"warning\"?)");
+	expect_error("log: {level: dbug}", "(did you mean \"debug\"?)");
+
+	expect_ok("log: {events: off}", &config);
+	assert_int_equal(config.events_mode, HS_EVENTS_OFF);
+	expect_ok("log: {events: /var/log/x.jsonl}\n", &config);
+	assert_int_equal(config.events_mode, HS_EVENTS_FILE);
+	assert_string_equal(config.events_path, "/var/log/x.jsonl");
+	expect_error("log: {events: events.jsonl}", "log.events: \"events.jsonl\" is a relative path");
+	expect_error("log: {events: ./x}", "is a relative path");
+	expect_error("log: {events: stdout}", "log.events: \"stdout\" is not stderr, off or an absolute");
+	expect_error("log: {events: stdrr}", "(did you mean \"stderr\"?)");
+	expect_error("log: {events: \"\"}", "log.events: empty value");
+
+	/* events_path holds 255 bytes and its NUL. */
+	memset(path, 'e', sizeof(path));
+	path[0] = '/';
+	path[255] = '\0';
+	snprintf(yaml, sizeof(yaml), "log: {events: %s}", path);
+	expect_ok(yaml, &config);
+	assert_int_equal(strlen(config.events_path), 255);
+	path[255] = 'e';
+	path[256] = '\0';
+	snprintf(yaml, sizeof(yaml), "log: {events: %s}", path);
+	expect_error(yaml, "log.events: the path is 256 bytes, too long (at most 255)");
+
+	/* A UNIX socket address holds 107 bytes and a NUL. */
+	memset(path, 's', sizeof(path));
+	path[0] = '/';
+	path[107] = '\0';
+	snprintf(yaml, sizeof(yaml), "control: {socket: %s}", path);
+	expect_ok(yaml, &config);
+	assert_string_equal(config.control_socket, path);
+	path[107] = 's';
+	path[108] = '\0';
+	snprintf(yaml, sizeof(yaml), "control: {socket: %s}", path);
+	expect_error(yaml, "control.socket: the path is 108 bytes, too long for a UNIX socket (at most 107)");
+	expect_error("control: {socket: \"\"}", "control.socket: the path is empty");
+	expect_error("control: {socket: \"/a\\0b\"}", "control.socket: value contains a NUL character");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Durations                                                                */
+
+static void test_duration_forms(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t ms;
+	} good[] = {
+		{ "0", 0 },
+		{ "30", 30000 },
+		{ "30s", 30000 },
+		{ "500ms", 500 },
+		{ "5m", 300000 },
+		{ "2h", 7200000 },
+		{ "1d", 86400000 },
+		{ "0ms", 0 },
+		{ "007s", 7000 },
+		{ "18446744073709551615ms", UINT64_MAX },
+		{ "213503982334d", 213503982334ull * 86400000ull },
+	};
+	static const char *const bad[] = {
+		"", "s", "ms", "-5", "-5s", "+5", "5x", "5 s", " 5", "5 ", "1.5h", "5S", "5M", "5sec",
+		"5mss", "5dd", "0x10", "1e3", "18446744073709551616ms", "18446744073709551615s",
+		"213503982335d", "99999999999999999999999999", "--5", "5-",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		uint64_t ms = 12345;
+		if (!hs_parse_duration_ms(good[i].text, &ms)) {
+			print_error("rejected \"%s\"\n", good[i].text);
+			fail();
+		}
+		assert_int_equal(ms, good[i].ms);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		uint64_t ms = 12345;
+		if (hs_parse_duration_ms(bad[i], &ms)) {
+			print_error("accepted \"%s\"\n", bad[i]);
+			fail();
+		}
+		assert_int_equal(ms, 12345);    /* untouched on failure */
+	}
+	uint64_t ms = 1;
+	assert_false(hs_parse_duration_ms(NULL, &ms));
+}
+
+static void test_timeouts_in_config(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	expect_ok("table:\n  timeouts:\n    syn_sent: 5\n    syn_rcvd: 5s\n    established: 5m\n"
+		  "    fin_wait: 5h\n    close_wait: 5d\n    last_ack: 5ms\n    time_wait: \"90s\"\n"
+		  "    closed: 1\n", &config);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_SYN_SENT], 5000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_SYN_RCVD], 5000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_ESTABLISHED], 300000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_FIN_WAIT], 18000000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_CLOSE_WAIT], 432000000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_LAST_ACK], 5);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_TIME_WAIT], 90000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_CLOSED], 1000);
+
+	/* The limits: above zero, at most 20 days. */
+	expect_ok("table: {timeouts: {established: 1728000000ms}}", &config);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_ESTABLISHED], 1728000000);
+	expect_ok("table: {timeouts: {established: 1728000}}", &config);
+	expect_ok("table: {timeouts: {established: 480h}}", &config);
+	expect_error("table: {timeouts: {established: 1728000001ms}}",
+		     "table.timeouts.established: \"1728000001ms\" is longer than the maximum of 20 days");
+	expect_error("table: {timeouts: {established: 21d}}", "is longer than the maximum of 20 days");
+	expect_error("table: {timeouts: {established: 99999999999999999999999d}}",
+		     "is longer than the maximum of 20 days");
+	expect_error("table: {timeouts: {closed: 0}}",
+		     "table.timeouts.closed: a timeout must be greater than zero");
+	expect_error("table: {timeouts: {closed: 0ms}}", "must be greater than zero");
+	expect_error("table: {timeouts: {closed: -10}}", "must be greater than zero");
+	expect_error("table: {timeouts: {closed: 10 s}}",
+		     "table.timeouts.closed: \"10 s\" is not a duration (expected seconds, or a number "
+		     "with a unit: 500ms, 30s, 5m, 2h, 1d)");
+	expect_error("table: {timeouts: {closed: \"\"}}", "\"\" is not a duration");
+	expect_error("table: {timeouts: {closed: 1.5s}}", "\"1.5s\" is not a duration");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Error classes                                                            */
+
+static void test_unknown_keys(void **state)
+{
+	(void)state;
+	expect_error("table:\n  max_flow: 10\n",
+		     "test.yaml:2:3: error: unknown key \"max_flow\" in table (did you mean \"max_flows\"?)\n"
+		     "  max_flow: 10\n"
+		     "  ^~~~~~~~\n");
+	expect_error("tabel: {}", "unknown top-level key \"tabel\" (did you mean \"table\"?)");
+	expect_error("Queue: {}", "unknown top-level key \"Queue\" (did you mean \"queue\"?)");
+	expect_error("queue: {fail-open: true}", "(did you mean \"fail_open\"?)");
+	expect_error("table: {timeouts: {establised: 1}}",
+		     "unknown key \"establised\" in table.timeouts (did you mean \"established\"?)");
+	expect_error("table: {time: 1}", "(did you mean \"timeouts\"?)");
+	expect_error("table: {syn_sent: 1}", "unknown key \"syn_sent\" in table (it belongs in table.timeouts)");
+	expect_error("max_flows: 1", "unknown top-level key \"max_flows\" (it belongs in table)");
+	expect_error("log: {queue: {}}", "unknown key \"queue\" in log (it belongs at the top level)");
+	expect_error("frobnicate: 1", "unknown top-level key \"frobnicate\"\n");
+	expect_error("queue: {x: 1}", "unknown key \"x\" in queue\n");
+	expect_error("\"\": 1", "unknown top-level key \"\"");
+	/* Policies are another engineer's, but the key itself is checked. */
+	expect_error("polices: []", "unknown top-level key \"polices\" (did you mean \"policies\"?)");
+}
+
+static void test_wrong_types(void **state)
+{
+	(void)state;
+	expect_error("queue: 3", "test.yaml:1:8: error: queue: expected a mapping, got a scalar");
+	expect_error("queue: [1]", "queue: expected a mapping, got a list");
+	expect_error("queue: \"\"", "queue: expected a mapping, got a scalar");
+	expect_error("table: {timeouts: [1, 2]}", "table.timeouts: expected a mapping, got a list");
+	expect_error("queue: {num: {a: 1}}", "queue.num: expected a scalar value, got a mapping");
+	expect_error("table: {max_flows: [1]}", "table.max_flows: expected a scalar value, got a list");
+	expect_error("table: {timeouts: {closed: {}}}",
+		     "table.timeouts.closed: expected a scalar value, got a mapping");
+	expect_error("policies: {a: 1}", "policies: expected a list, got a mapping");
+	expect_error("policies: deny", "policies: expected a list, got a scalar");
+	expect_error("? [a]\n: 1\n", "a top-level key must be a name, got a list");
+	expect_error("table: {? {a: 1} : 1}", "a key in table must be a name, got a mapping");
+	expect_error("table:\n  max_flows:\n", "test.yaml:2:3: error: table.max_flows: missing value\n"
+						"  max_flows:\n  ^~~~~~~~~\n");
+	expect_error("log: {level: ~}", "log.level: missing value");
+	expect_error("log: {level: null}", "log.level: missing value");
+
+	/* Policies accept any list (or nothing) for now. */
+	struct hs_config config;
+	expect_ok("policies: [{match: {port: 22}, action: drop}, 3, [x]]", &config);
+	expect_ok("policies:\n  - a\n  - b\n", &config);
+	expect_ok("policies:\n", &config);
+}
+
+static void test_duplicate_keys(void **state)
+{
+	(void)state;
+	expect_error("queue:\n  num: 1\n  num: 2\n",
+		     "test.yaml:3:3: error: duplicate key \"num\" in queue (first given on line 2)\n"
+		     "  num: 2\n  ^~~\n");
+	expect_error("queue: {}\ntable: {}\nqueue: {}\n",
+		     "test.yaml:3:1: error: duplicate top-level key \"queue\" (first given on line 1)");
+	expect_error("table: {timeouts: {closed: 1, closed: 2}}",
+		     "duplicate key \"closed\" in table.timeouts (first given on line 1)");
+}
+
+static void test_top_level_not_mapping(void **state)
+{
+	(void)state;
+	expect_error("- queue\n- table\n",
+		     "test.yaml:1:1: error: the configuration must be a mapping (of queue, control, log, "
+		     "table, policies), got a list\n- queue\n^~~~~~~\n");
+	expect_error("hello\n", "the configuration must be a mapping (of queue, control, log, table, "
+				"policies), got a scalar");
+	expect_error("\"\"\n", "got a scalar");
+}
+
+static void test_syntax_errors(void **state)
+{
+	(void)state;
+	expect_error("queue:\n  num: 1\n fail_open: true\n",
+		     "test.yaml:3:2: error: syntax error: did not find expected key (while parsing a "
+		     "block mapping at line 1, column 1)\n fail_open: true\n ^\n");
+	expect_error("queue:\n\tnum: 1\n",
+		     "test.yaml:2:1: error: syntax error: a tab where YAML expects spaces");
+	expect_error("queue: {num: 1\n", "syntax error: did not find expected ',' or '}'");
+	expect_error("a: *undefined\n", "test.yaml:1:4: error: syntax error: found undefined alias");
+	expect_error("a: [\n", "syntax error:");
+	expect_error("queue: {num: 1}\n---\ntable: {}\n",
+		     "test.yaml:2:1: error: unexpected second YAML document (the configuration must be "
+		     "a single document)\n---\n^~~\n");
+	expect_error("queue: {num: 1}\n---\n[\n", "syntax error:");
+	expect_error("log: {level: caf\xE9}\n",
+		     "test.yaml:1:17: error: invalid UTF-8 byte 0xE9; the file must be UTF-8\n"
+		     "log: {level: caf?}\n                ^\n");
+	expect_error("a: b\n\xFF\n", "test.yaml:2:1: error: invalid UTF-8 byte 0xFF; the file must be UTF-8\n");
+	expect_error("a: \xC3", "test.yaml:1:4: error: invalid UTF-8 byte 0xC3");
+	expect_error("a: \x01\n", "test.yaml:1:4: error: invalid text: control characters are not "
+				  "allowed (0x01)\na: ?\n   ^\n");
+	expect_error("\xFF\xFEq\x00", "test.yaml: error: the file is UTF-16; a configuration must be UTF-8\n");
+}
+
+/* Every problem in a file is reported, not just the first. */
+static void test_multiple_errors(void **state)
+{
+	static const char yaml[] =
+		"queue:\n"
+		"  num: 65536\n"              /* 1: range */
+		"  fail_open: perhaps\n"      /* 2: boolean */
+		"  copy_range: 0\n"           /* 3: range */
+		"control: {socket: \"\"}\n"   /* 4: empty path */
+		"log: {level: chatty, events: rel/x}\n"   /* 5, 6 */
+		"table:\n"
+		"  max_flow: 1\n"             /* 7: unknown key */
+		"  pickup: [true]\n"          /* 8: type */
+		"  timeouts:\n"
+		"    syn_sent: 0\n"           /* 9: zero */
+		"    syn_sent: 1\n"           /* 10: duplicate */
+		"    closed: 21d\n"           /* 11: too long */
+		"bogus: 1\n";                 /* 12: unknown top-level key */
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	assert_int_equal(parse(yaml, &config, &diag), -1);
+	assert_int_equal(diag.errors, 12);
+	assert_int_equal(diag.warnings, 0);
+	/* In document order, each with its own position. */
+	static const char *const in_order[] = {
+		"test.yaml:2:8:", "test.yaml:3:14:", "test.yaml:4:15:", "test.yaml:5:19:",
+		"test.yaml:6:14:", "test.yaml:6:30:", "test.yaml:8:3:", "test.yaml:9:11:",
+		"test.yaml:11:15:", "test.yaml:12:5:", "test.yaml:13:13:", "test.yaml:14:1:",
+	};
+	assert_non_null(diag.text);
+	size_t from = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(in_order); i++) {
+		const char *found = strstr(diag.text + from, in_order[i]);
+		if (!found) {
+			print_error("missing (or out of order) %s in:\n%s", in_order[i], diag.text);
+			fail();
+		}
+		from = (size_t)(found - diag.text) + 1;
+	}
+	hs_diag_free(&diag);
+}
+
+/* A failed parse must leave the caller's configuration exactly as it was. */
+static void test_error_leaves_config_untouched(void **state)
+{
+	struct hs_config config, before;
+	struct hs_diag diag;
+
+	(void)state;
+	expect_ok("table: {max_flows: 77}\nlog: {level: debug}", &config);
+	before = config;
+	assert_int_equal(parse("table: {max_flows: 5}\nlog: {level: nope}", &config, &diag), -1);
+	hs_diag_free(&diag);
+	assert_config_equal(&config, &before);
+	assert_int_equal(config.max_flows, 77);
+
+	/* Warnings do not count as errors: the values are applied. */
+	assert_int_equal(parse("queue: {copy_range: 100}", &config, &diag), 0);
+	assert_int_equal(config.copy_range, 100);
+	hs_diag_free(&diag);
+}
+
+/* An alias to its own ancestor must not make the walk loop. */
+static void test_alias_cycle(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	expect_error("&a {queue: *a, table: &t {timeouts: *t}}\n",
+		     "unknown key \"timeouts\" in table.timeouts (it belongs in table)");
+	/* Plain aliases are fine: the same values reused. */
+	expect_ok("queue: {num: &n 3}\ntable: {max_flows: *n}\n", &config);
+	assert_int_equal(config.queue_first, 3);
+	assert_int_equal(config.max_flows, 3);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Diagnostics formatting                                                   */
+
+static void test_diag_format(void **state)
+{
+	struct hs_diag diag;
+	const char *src = "alpha: 1\n\tbeta: \xC3\xA9t\xC3\xA9 x\r\n\x1B[31mred\nlast";
+
+	(void)state;
+	hs_diag_init(&diag, "f.yaml", src, strlen(src));
+	hs_diag_report(&diag, HS_DIAG_ERROR, 0, 0, 0, "no position %d", 1);
+	hs_diag_report(&diag, HS_DIAG_WARNING, 1, 0, 0, "line only");
+	hs_diag_report(&diag, HS_DIAG_ERROR, 1, 1, 5, "alpha");
+	hs_diag_report(&diag, HS_DIAG_ERROR, 2, 8, 3, "tab and UTF-8 before the caret");
+	hs_diag_report(&diag, HS_DIAG_ERROR, 2, 12, 100, "clamped to the line's end");
+	hs_diag_report(&diag, HS_DIAG_ERROR, 3, 1, 1, "escape shown as ?");
+	hs_diag_report(&diag, HS_DIAG_ERROR, 4, 5, 0, "past the end, width 0");
+	hs_diag_report(&diag, HS_DIAG_ERROR, 4, 99, 1, "column beyond the line");
+	hs_diag_report(&diag, HS_DIAG_ERROR, 9, 1, 1, "no such line");
+	assert_string_equal(hs_diag_text(&diag),
+			    "f.yaml: error: no position 1\n"
+			    "f.yaml:1: warning: line only\n"
+			    "alpha: 1\n"
+			    "f.yaml:1:1: error: alpha\n"
+			    "alpha: 1\n"
+			    "^~~~~\n"
+			    "f.yaml:2:8: error: tab and UTF-8 before the caret\n"
+			    "\tbeta: \xC3\xA9t\xC3\xA9 x\n"
+			    "\t      ^~~\n"
+			    "f.yaml:2:12: error: clamped to the line's end\n"
+			    "\tbeta: \xC3\xA9t\xC3\xA9 x\n"
+			    "\t          ^\n"
+			    "f.yaml:3:1: error: escape shown as ?\n"
+			    "?[31mred\n"
+			    "^\n"
+			    "f.yaml:4:5: error: past the end, width 0\n"
+			    "last\n"
+			    "    ^\n"
+			    "f.yaml:4:99: error: column beyond the line\n"
+			    "last\n"
+			    "    ^\n"
+			    "f.yaml:9:1: error: no such line\n");
+	assert_int_equal(diag.errors, 8);
+	assert_int_equal(diag.warnings, 1);
+	hs_diag_free(&diag);
+
+	/* Without a source there is nothing to echo; without a name, "<config>". */
+	hs_diag_init(&diag, NULL, NULL, 0);
+	hs_diag_report(&diag, HS_DIAG_ERROR, 3, 4, 2, "%s", "bare");
+	assert_string_equal(hs_diag_text(&diag), "<config>:3:4: error: bare\n");
+	hs_diag_free(&diag);
+
+	/* An empty collection's text is "", and freeing twice is harmless. */
+	hs_diag_init(&diag, "x", "", 0);
+	assert_string_equal(hs_diag_text(&diag), "");
+	hs_diag_free(&diag);
+	hs_diag_free(&diag);
+}
+
+/* The diagnostics keep their own copies of the name and the source. */
+static void test_diag_copies_inputs(void **state)
+{
+	struct hs_diag diag;
+	char *name = strdup("copy.yaml"), *src = strdup("key: value\n");
+
+	(void)state;
+	assert_non_null(name);
+	assert_non_null(src);
+	hs_diag_init(&diag, name, src, strlen(src));
+	memset(src, 'X', strlen(src));
+	memset(name, 'Y', strlen(name));
+	free(src);
+	free(name);
+	hs_diag_report(&diag, HS_DIAG_ERROR, 1, 6, 5, "value");
+	assert_string_equal(hs_diag_text(&diag), "copy.yaml:1:6: error: value\nkey: value\n     ^~~~~\n");
+	hs_diag_free(&diag);
+}
+
+/* A very long line is shown as a window around the problem. */
+static void test_diag_long_line(void **state)
+{
+	char src[1001];
+	struct hs_diag diag;
+
+	(void)state;
+	for (size_t i = 0; i < 1000; i++)
+		src[i] = (char)('a' + i % 26);
+	src[1000] = '\0';
+	hs_diag_init(&diag, "l.yaml", src, 1000);
+	hs_diag_report(&diag, HS_DIAG_ERROR, 1, 501, 3, "middle");
+	const char *text = hs_diag_text(&diag);
+	const char *echo = strchr(text, '\n') + 1;
+	const char *underline = strchr(echo, '\n') + 1;
+	/* "..." + 160 characters + "...", the caret 60 characters into the window. */
+	assert_int_equal(strchr(echo, '\n') - echo, 3 + 160 + 3);
+	assert_memory_equal(echo, "...", 3);
+	assert_memory_equal(echo + 3 + 60, src + 500, 3);
+	assert_int_equal(strspn(underline, " "), 3 + 60);
+	assert_memory_equal(underline + 63, "^~~\n", 4);
+	hs_diag_free(&diag);
+
+	/* Near the end, the window ends with the line. */
+	hs_diag_init(&diag, "l.yaml", src, 1000);
+	hs_diag_report(&diag, HS_DIAG_ERROR, 1, 1000, 50, "end");
+	text = hs_diag_text(&diag);
+	echo = strchr(text, '\n') + 1;
+	assert_int_equal(strchr(echo, '\n') - echo, 3 + 160);
+	underline = strchr(echo, '\n') + 1;
+	assert_int_equal(strspn(underline, " "), 3 + 159);
+	assert_string_equal(underline + 162, "^\n");
+	hs_diag_free(&diag);
+}
+
+/* A file full of mistakes produces bounded output, but every problem counts. */
+static void test_diag_cap(void **state)
+{
+	struct hs_diag diag;
+	char *yaml = malloc(200 * 16);
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(yaml);
+	for (int i = 0; i < 150; i++)
+		len += (size_t)sprintf(yaml + len, "bad%03d: 1\n", i);
+	hs_diag_init(&diag, "many.yaml", yaml, len);
+	struct hs_config config;
+	assert_int_equal(hs_config_parse(yaml, len, &config, &diag), -1);
+	assert_int_equal(diag.errors, 150);
+	const char *text = hs_diag_text(&diag);
+	assert_non_null(strstr(text, "many.yaml:100:1: error: unknown top-level key \"bad099\""));
+	assert_null(strstr(text, "bad100"));
+	const char *note = "many.yaml: note: too many problems; only the first 100 are shown\n";
+	assert_non_null(strstr(text, note));
+	assert_string_equal(text + strlen(text) - strlen(note), note);
+	hs_diag_free(&diag);
+	free(yaml);
+}
+
+/* User text in messages is escaped and shortened, never raw control bytes. */
+static void test_message_quoting(void **state)
+{
+	char yaml[400];
+
+	(void)state;
+	expect_error("log: {level: \"a\\\"b\\\\c\\x1b[0m\"}", "unknown level \"a\\\"b\\\\c\\x1B[0m\"");
+	snprintf(yaml, sizeof(yaml), "log: {level: %0300d}", 0);
+	memset(yaml + 13, 'z', 300);
+	expect_error(yaml, "log.level: unknown level \"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz...\" (expected");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+
+static void test_load_missing_file(void **state)
+{
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	hs_config_defaults(&config);
+	config.max_flows = 9;
+	assert_int_equal(hs_config_load("/nonexistent/handshaked.yaml", &config, &diag), -1);
+	assert_string_equal(hs_diag_text(&diag),
+			    "/nonexistent/handshaked.yaml: error: cannot open: No such file or directory\n");
+	assert_int_equal(diag.errors, 1);
+	assert_int_equal(config.max_flows, 9);
+	hs_diag_free(&diag);
+
+	assert_int_equal(hs_config_load("/", &config, &diag), -1);
+	assert_string_equal(hs_diag_text(&diag), "/: error: cannot read: Is a directory\n");
+	hs_diag_free(&diag);
+}
+
+static void test_load_size_cap(void **state)
+{
+	char path[] = "/tmp/test_config_XXXXXX";
+	size_t cap = 1024 * 1024;
+	char *big = malloc(cap + 1);
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	assert_non_null(big);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* Exactly 1 MiB of comments is still a configuration... */
+	memset(big, '#', cap + 1);
+	for (size_t i = 79; i < cap; i += 80)
+		big[i] = '\n';
+	big[cap - 1] = '\n';
+	write_text(path, big, cap);
+	assert_int_equal(hs_config_load(path, &config, &diag), 0);
+	assert_string_equal(hs_diag_text(&diag), "");
+	hs_diag_free(&diag);
+
+	/* ...one byte more is not. */
+	write_text(path, big, cap + 1);
+	assert_int_equal(hs_config_load(path, &config, &diag), -1);
+	assert_non_null(strstr(hs_diag_text(&diag), ": error: the file is larger than 1024 KiB"));
+	assert_int_equal(diag.errors, 1);
+	hs_diag_free(&diag);
+
+	unlink(path);
+	free(big);
+}
+
+static void test_load_file(void **state)
+{
+	char path[] = "/tmp/test_config_XXXXXX";
+	const char *yaml = "table:\n  max_flows: 1000\n  pickup: nope\n";
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	write_text(path, yaml, strlen(yaml));
+	assert_int_equal(hs_config_load(path, &config, &diag), -1);
+	/* The diagnostics name the file and keep its text for the underline. */
+	char expected[256];
+	snprintf(expected, sizeof(expected),
+		 "%s:3:11: error: table.pickup: \"nope\" is not a boolean (expected true or false)\n"
+		 "  pickup: nope\n"
+		 "          ^~~~\n", path);
+	assert_string_equal(hs_diag_text(&diag), expected);
+	assert_non_null(diag.source);
+	assert_int_equal(diag.source_len, strlen(yaml));
+	hs_diag_free(&diag);
+	unlink(path);
+}
+
+/* The shipped configuration loads cleanly and spells out the defaults. */
+static void test_shipped_config(void **state)
+{
+	char path[600];
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	assert_true(find_path("conf/handshaked.yaml", "../../conf/handshaked.yaml", path, sizeof(path)));
+	memset(&config, 0, sizeof(config));
+	int rc = hs_config_load(path, &config, &diag);
+	if (rc != 0 || diag.errors || diag.warnings) {
+		print_error("%s", hs_diag_text(&diag));
+		hs_diag_free(&diag);
+		fail();
+	}
+	hs_diag_free(&diag);
+	/* If the shipped file ever departs from the defaults on purpose, say so here. */
+	assert_is_default(&config);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Golden files                                                             */
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Prints the first line where two texts differ, to make a failure readable. */
+static void show_difference(const char *name, const char *want, const char *got)
+{
+	unsigned line = 1;
+
+	while (*want && *want == *got) {
+		if (*want == '\n')
+			line++;
+		want++;
+		got++;
+	}
+	print_error("%s: diagnostics differ from %s.expected at line %u\n"
+		    "--- expected from there:\n%.300s\n--- got from there:\n%.300s\n",
+		    name, name, line, want, got);
+}
+
+/*
+ * Loads each NAME.yaml with the golden directory as the working directory,
+ * so that messages name the file as "NAME.yaml" wherever the tests run.
+ */
+static void test_golden_files(void **state)
+{
+	char dir[600];
+	DIR *d;
+	struct dirent *entry;
+	char **names = NULL;
+	size_t count = 0, failures = 0;
+	bool update = getenv("HS_UPDATE_GOLDEN") != NULL;
+
+	(void)state;
+	assert_true(find_path("tests/unit/config", "config", dir, sizeof(dir)));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((entry = readdir(d)) != NULL) {
+		size_t len = strlen(entry->d_name);
+		if (len <= 5 || strcmp(entry->d_name + len - 5, ".yaml") != 0)
+			continue;
+		char **grown = realloc(names, (count + 1) * sizeof(*names));
+		char *name = strndup(entry->d_name, len - 5);
+		if (!grown || !name) {
+			free(name);
+			free(grown ? grown : names);
+			closedir(d);
+			fail_msg("out of memory listing %s", dir);
+			return;
+		}
+		names = grown;
+		names[count++] = name;
+	}
+	closedir(d);
+	if (!names || count < 20) {
+		free(names);
+		fail_msg("%s holds only %zu golden files", dir, count);
+		return;
+	}
+	qsort(names, count, sizeof(*names), compare_names);
+
+	int home = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(home >= 0);
+	assert_int_equal(chdir(dir), 0);
+	for (size_t i = 0; i < count; i++) {
+		char yaml_name[300], expected_name[300];
+		struct hs_config config;
+		struct hs_diag diag;
+		size_t want_len = 0;
+
+		snprintf(yaml_name, sizeof(yaml_name), "%s.yaml", names[i]);
+		snprintf(expected_name, sizeof(expected_name), "%s.expected", names[i]);
+		int rc = hs_config_load(yaml_name, &config, &diag);
+		const char *got = hs_diag_text(&diag);
+
+		if (update)
+			write_text(expected_name, got, strlen(got));
+		char *want = read_text(expected_name, &want_len);
+		if (!want) {
+			print_error("%s: missing %s (run with HS_UPDATE_GOLDEN=1 to create it)\n",
+				    names[i], expected_name);
+			failures++;
+		} else if (strcmp(want, got) != 0) {
+			show_difference(names[i], want, got);
+			failures++;
+		} else if ((rc == 0) != (diag.errors == 0) || (rc == 0) != !strstr(want, ": error: ")) {
+			print_error("%s: returned %d with %u errors\n", names[i], rc, diag.errors);
+			failures++;
+		}
+		free(want);
+		hs_diag_free(&diag);
+		free(names[i]);
+	}
+	free(names);
+	assert_int_equal(fchdir(home), 0);
+	close(home);
+	assert_int_equal(failures, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_empty_inputs),
+		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_partial_file),
+		cmocka_unit_test(test_queue_num_forms),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_integer_limits),
+		cmocka_unit_test(test_log_and_control),
+		cmocka_unit_test(test_duration_forms),
+		cmocka_unit_test(test_timeouts_in_config),
+		cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_top_level_not_mapping),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_multiple_errors),
+		cmocka_unit_test(test_error_leaves_config_untouched),
+		cmocka_unit_test(test_alias_cycle),
+		cmocka_unit_test(test_diag_format),
+		cmocka_unit_test(test_diag_copies_inputs),
+		cmocka_unit_test(test_diag_long_line),
+		cmocka_unit_test(test_diag_cap),
+		cmocka_unit_test(test_message_quoting),
+		cmocka_unit_test(test_load_missing_file),
+		cmocka_unit_test(test_load_size_cap),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_shipped_config),
+		cmocka_unit_test(test_golden_files),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
