@@ -38,11 +38,13 @@ UNIT_SRCS    = $(wildcard tests/unit/test_*.c)
 UNIT_BINS    = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS = $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJS = $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
+BENCH_SRCS   = $(wildcard tests/bench/*.c)
+BENCH_BINS   = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl)
 
 .PHONY: all check check-san test bench bench-e2e demo clean deps test-netns
-all: $(PROGRAMS) $(UNIT_BINS) $(BUILD)/bench_core
+all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -62,7 +64,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(BUILD)/libhs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) $^ $(TEST_LIBS) $(LIBS) -o $@
 
-$(BUILD)/bench_core: $(BUILD)/tests/bench/bench_core.o $(BUILD)/libhs.a
+# Benchmark programs: every tests/bench/*.c is one program.
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libhs.a
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LIBS) -o $@
 
 # Unit tests: each test binary runs on its own; any failure fails the target.
@@ -84,8 +88,11 @@ test: deps
 test-netns: all
 	@if [ -x tests/netns/run ]; then tests/netns/run; else echo "tests/netns/run: not present yet"; fi
 
-bench: $(BUILD)/bench_core
-	$(BUILD)/bench_core
+bench: $(BUILD)/bench/bench_core
+	taskset -c 1 $(BUILD)/bench/bench_core
+
+bench-e2e: all deps
+	tests/bench/bench_e2e.sh
 
 clean:
 	rm -rf build build-san

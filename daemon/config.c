@@ -21,6 +21,8 @@
 #include <yaml.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define HS_STR_(x) #x
+#define HS_STR(x) HS_STR_(x)
 
 /*
  * A configuration is a few hundred bytes; the cap only keeps a wrong path
@@ -340,7 +342,8 @@ struct key_spec {
 	unsigned arg;
 	size_t offset;
 	uint32_t min, max;
-	uint32_t warn_below;        /* VAL_UINT: warn (not fail) below this */
+	uint32_t warn_below;        /* VAL_UINT: warn (not fail) below this... */
+	const char *warning;        /* ...with this text after the number */
 };
 
 #define SECTION_KEY(n, id) { .name = n, .path = n, .kind = VAL_SECTION, .arg = (id) }
@@ -365,7 +368,9 @@ static const struct key_spec queue_keys[] = {
 	BOOL_KEY("fail_open", "queue.fail_open", fail_open),
 	{ .name = "copy_range", .path = "queue.copy_range", .kind = VAL_UINT,
 	  .offset = offsetof(struct hs_config, copy_range), .min = 1, .max = 65535,
-	  .warn_below = COPY_RANGE_FULL_HEADERS },
+	  .warn_below = COPY_RANGE_FULL_HEADERS,
+	  .warning = "bytes may cut TCP headers short (IPv4 and TCP headers with options take "
+		     "up to " HS_STR(COPY_RANGE_FULL_HEADERS) " bytes)" },
 	UINT_KEY("maxlen", "queue.maxlen", queue_maxlen, 1, UINT32_MAX),
 };
 
@@ -580,9 +585,8 @@ static void load_uint(struct loader *ld, const struct key_spec *spec, const yaml
 		return;
 	}
 	if (number < spec->warn_below)
-		report_at(ld, HS_DIAG_WARNING, value,
-			  "%s: %u bytes may cut TCP headers short (IPv4 and TCP headers with options "
-			  "take up to %u bytes)", spec->path, (unsigned)number, spec->warn_below);
+		report_at(ld, HS_DIAG_WARNING, value, "%s: %u %s", spec->path, (unsigned)number,
+			  spec->warning);
 	memcpy((char *)ld->config + spec->offset, &(uint32_t){ (uint32_t)number }, sizeof(uint32_t));
 }
 

@@ -6,8 +6,10 @@
  * keep each record at 128 bytes).  The hash is SipHash with a random key,
  * so chains stay short whatever addresses an attacker picks.
  *
- * Expiry uses two timer wheels of 4096 slots of 100 ms: one for flows that
- * never completed their handshake, one for the rest.  Filing is lazy: a
+ * Expiry uses two timer wheels, one for flows that never completed their
+ * handshake and one for the rest.  Each wheel has two levels: 4096 slots of
+ * 100 ms (410 s ahead), then 4096 slots of 410 s (19 days ahead) whose
+ * contents cascade into the first level as their time comes.  Filing is lazy: a
  * packet only stamps last_seen, and when a slot comes due each flow in it
  * is checked against its real deadline and either expired or filed again.
  * A flow is moved eagerly only when its deadline gets earlier (a state
@@ -30,7 +32,7 @@
 
 #define TICK_MS 10u                     /* resolution of the times stored in a flow */
 #define SLOT_TICKS 10u                  /* one wheel slot spans 100 ms */
-#define WHEEL_SLOTS 4096u
+#define WHEEL_SLOTS 4096u               /* per level; a power of two */
 #define WHEEL_WORDS (WHEEL_SLOTS / 64)
 #define EVICT_REFILE_LIMIT 64           /* lazily filed flows skipped per eviction */
 
@@ -53,7 +55,7 @@ struct hs_table {
 	uint64_t epoch_ms;
 	uint32_t processed;             /* wheel tick (slot time) up to which slots are processed */
 	uint32_t timeout_ticks[HS_TIMEOUT_CLASS_COUNT];
-	struct wheel wheel[2];
+	struct wheel wheel[2][2];       /* [half-open or settled][level] */
 	hs_table_remove_hook remove_hook;
 	void *remove_ctx;
 	struct hs_table_stats stats;
@@ -140,8 +142,9 @@ struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t 
 	t->epoch_ms = now_ms;
 	t->processed = 0;
 	for (int w = 0; w < 2; w++)
-		for (uint32_t s = 0; s < WHEEL_SLOTS; s++)
-			t->wheel[w].head[s] = HS_NIL;
+		for (int l = 0; l < 2; l++)
+			for (uint32_t s = 0; s < WHEEL_SLOTS; s++)
+				t->wheel[w][l].head[s] = HS_NIL;
 	set_timeouts(t, config);
 	return t;
 }
@@ -229,24 +232,72 @@ static inline int flow_wheel(const struct hs_flow *f)
 	return (f->flags & HS_FLOW_ESTABLISHED) ? WHEEL_SETTLED : WHEEL_HALF_OPEN;
 }
 
+static inline int flow_level(const struct hs_flow *f)
+{
+	return (f->flags & HS_FLOW_TIMER_L2) ? 1 : 0;
+}
+
 static inline uint32_t flow_due(const struct hs_table *t, const struct hs_flow *f)
 {
 	return f->last_seen + t->timeout_ticks[hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER])];
 }
 
-/* Absolute slot time of a filed flow, from its slot index and the processing point. */
-static inline uint32_t filed_time(const struct hs_table *t, const struct hs_flow *f)
+/*
+ * Where a deadline belongs, as (level, absolute slot time of that level).
+ * Level 0 times are slot times (100 ms); level 1 times count level-0
+ * revolutions, and a flow filed there at time c is looked at again when the
+ * first level reaches c * WHEEL_SLOTS, which is always before its deadline.
+ */
+struct timer_place {
+	int level;
+	uint32_t when;
+};
+
+static struct timer_place timer_target(const struct hs_table *t, uint32_t due_ticks)
 {
-	return t->processed + ((f->timer_slot - t->processed) & (WHEEL_SLOTS - 1));
+	uint32_t when = (due_ticks + SLOT_TICKS - 1) / SLOT_TICKS;
+	int32_t ahead = (int32_t)(when - t->processed);
+	struct timer_place p = { 0, when };
+
+	if (ahead < 1) {
+		p.when = t->processed + 1;
+	} else if ((uint32_t)ahead > WHEEL_SLOTS - 1) {
+		uint32_t now2 = t->processed / WHEEL_SLOTS;
+		uint32_t c = when / WHEEL_SLOTS - 1;
+
+		p.level = 1;
+		if ((int32_t)(c - now2) < 1)
+			c = now2 + 1;
+		else if (c - now2 > WHEEL_SLOTS - 1)
+			c = now2 + WHEEL_SLOTS - 1;   /* beyond 19 days: looked at again then */
+		p.when = c;
+	}
+	return p;
+}
+
+/* A place as a first-level time, to compare places across levels. */
+static inline uint32_t place_time(struct timer_place p)
+{
+	return p.level ? p.when * WHEEL_SLOTS : p.when;
+}
+
+/* Where a linked flow is filed now, from its slot index and the processing point. */
+static struct timer_place filed_place(const struct hs_table *t, const struct hs_flow *f)
+{
+	struct timer_place p = { flow_level(f), 0 };
+	uint32_t base = p.level ? t->processed / WHEEL_SLOTS : t->processed;
+
+	p.when = base + ((f->timer_slot - base) & (WHEEL_SLOTS - 1));
+	return p;
 }
 
 static void timer_unlink(struct hs_table *t, struct hs_flow *f)
 {
-	struct wheel *w = &t->wheel[flow_wheel(f)];
-	uint32_t slot = f->timer_slot;
-
 	if (!(f->flags & HS_FLOW_TIMER_LINKED))
 		return;
+	struct wheel *w = &t->wheel[flow_wheel(f)][flow_level(f)];
+	uint32_t slot = f->timer_slot;
+
 	if (f->timer_prev != HS_NIL)
 		t->flows[f->timer_prev].timer_next = f->timer_next;
 	else
@@ -255,26 +306,19 @@ static void timer_unlink(struct hs_table *t, struct hs_flow *f)
 		t->flows[f->timer_next].timer_prev = f->timer_prev;
 	if (w->head[slot] == HS_NIL)
 		w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
-	f->flags &= (uint8_t)~HS_FLOW_TIMER_LINKED;
+	f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
 }
 
 /*
- * Files a flow in the slot that comes due at or after its deadline, but
- * never beyond the wheel's horizon (it is filed again when that comes) and
- * never at or before the processing point (it would be skipped).
+ * Files a flow where its deadline belongs: never at or before the
+ * processing point (it would be skipped) and, within the first level's
+ * horizon, in the slot that comes due at or after the deadline.
  */
 static void timer_file(struct hs_table *t, struct hs_flow *f, uint32_t due_ticks)
 {
-	uint32_t when = (due_ticks + SLOT_TICKS - 1) / SLOT_TICKS;
-	int32_t ahead = (int32_t)(when - t->processed);
-
-	if (ahead < 1)
-		when = t->processed + 1;
-	else if ((uint32_t)ahead > WHEEL_SLOTS - 1)
-		when = t->processed + WHEEL_SLOTS - 1;
-
-	uint32_t slot = when & (WHEEL_SLOTS - 1);
-	struct wheel *w = &t->wheel[flow_wheel(f)];
+	struct timer_place p = timer_target(t, due_ticks);
+	uint32_t slot = p.when & (WHEEL_SLOTS - 1);
+	struct wheel *w = &t->wheel[flow_wheel(f)][p.level];
 	uint32_t idx = flow_index(t, f);
 
 	f->timer_slot = (uint16_t)slot;
@@ -285,6 +329,8 @@ static void timer_file(struct hs_table *t, struct hs_flow *f, uint32_t due_ticks
 	w->head[slot] = idx;
 	w->nonempty[slot / 64] |= 1ull << (slot % 64);
 	f->flags |= HS_FLOW_TIMER_LINKED;
+	if (p.level)
+		f->flags |= HS_FLOW_TIMER_L2;
 }
 
 /* ---- allocation and removal ---- */
@@ -310,12 +356,15 @@ void hs_table_delete(struct hs_table *t, struct hs_flow *f)
 		release(t, f, HS_REMOVE_DELETED);
 }
 
-static void expire_slot(struct hs_table *t, int wheel_no, uint32_t slot, uint32_t now, size_t *expired)
+/*
+ * Takes every flow out of one slot and either expires it or files it again
+ * where its real deadline belongs.  The list is detached first because
+ * refiling may put flows back into this wheel.
+ */
+static void run_slot(struct hs_table *t, struct wheel *w, uint32_t slot, uint32_t now, size_t *expired)
 {
-	struct wheel *w = &t->wheel[wheel_no];
-
-	/* Detach the whole list first: refiling may put flows back into this wheel. */
 	uint32_t i = w->head[slot];
+
 	w->head[slot] = HS_NIL;
 	w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
 	while (i != HS_NIL) {
@@ -323,7 +372,7 @@ static void expire_slot(struct hs_table *t, int wheel_no, uint32_t slot, uint32_
 		uint32_t next = f->timer_next;
 		uint32_t due = flow_due(t, f);
 
-		f->flags &= (uint8_t)~HS_FLOW_TIMER_LINKED;
+		f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
 		if ((int32_t)(now - due) >= 0) {
 			release(t, f, HS_REMOVE_EXPIRED);
 			(*expired)++;
@@ -334,23 +383,42 @@ static void expire_slot(struct hs_table *t, int wheel_no, uint32_t slot, uint32_
 	}
 }
 
+static inline bool slot_filed(const struct wheel *w, uint32_t slot)
+{
+	return (w->nonempty[slot / 64] >> (slot % 64)) & 1;
+}
+
 size_t hs_table_expire(struct hs_table *t, uint64_t now_ms)
 {
 	uint32_t now = to_ticks(t, now_ms);
 	uint32_t target = now / SLOT_TICKS;
 	size_t expired = 0;
 
-	/* After a long pause one revolution visits every slot; more would repeat them. */
-	if ((int32_t)(target - t->processed) > (int32_t)WHEEL_SLOTS)
+	/*
+	 * After a long pause, visiting each slot once is enough: every flow is
+	 * checked against its real deadline whatever slot it sits in.
+	 */
+	if ((int32_t)(target - t->processed) > (int32_t)WHEEL_SLOTS) {
 		t->processed = target - WHEEL_SLOTS;
+		for (uint32_t slot2 = 0; slot2 < WHEEL_SLOTS; slot2++)
+			for (int w = 0; w < 2; w++)
+				if (slot_filed(&t->wheel[w][1], slot2))
+					run_slot(t, &t->wheel[w][1], slot2, now, &expired);
+	}
 	while ((int32_t)(target - t->processed) > 0) {
-		uint32_t slot = (t->processed + 1) & (WHEEL_SLOTS - 1);
-
 		t->processed++;
-		for (int w = 0; w < 2; w++) {
-			if (t->wheel[w].nonempty[slot / 64] & (1ull << (slot % 64)))
-				expire_slot(t, w, slot, now, &expired);
+		uint32_t slot = t->processed & (WHEEL_SLOTS - 1);
+
+		/* At each revolution, the second level's next slot cascades down. */
+		if (slot == 0) {
+			uint32_t slot2 = (t->processed / WHEEL_SLOTS) & (WHEEL_SLOTS - 1);
+			for (int w = 0; w < 2; w++)
+				if (slot_filed(&t->wheel[w][1], slot2))
+					run_slot(t, &t->wheel[w][1], slot2, now, &expired);
 		}
+		for (int w = 0; w < 2; w++)
+			if (slot_filed(&t->wheel[w][0], slot))
+				run_slot(t, &t->wheel[w][0], slot, now, &expired);
 	}
 	return expired;
 }
@@ -370,24 +438,35 @@ static int first_filed_slot(const struct wheel *w, uint32_t from)
 	return -1;
 }
 
-/* Evicts one flow from a wheel, the one nearest its real deadline. */
-static bool evict_from(struct hs_table *t, int wheel_no, uint32_t now)
+/* The first flow filed in a wheel (both levels), in deadline order; NULL if none. */
+static struct hs_flow *first_filed(struct hs_table *t, int wheel_no)
 {
-	struct wheel *w = &t->wheel[wheel_no];
+	int slot = first_filed_slot(&t->wheel[wheel_no][0], (t->processed + 1) & (WHEEL_SLOTS - 1));
 
+	if (slot < 0)
+		slot = first_filed_slot(&t->wheel[wheel_no][1], (t->processed / WHEEL_SLOTS + 1) & (WHEEL_SLOTS - 1)),
+		slot = slot < 0 ? -1 : slot + (int)WHEEL_SLOTS;
+	if (slot < 0)
+		return NULL;
+	const struct wheel *w = &t->wheel[wheel_no][slot >= (int)WHEEL_SLOTS];
+	return &t->flows[w->head[slot % (int)WHEEL_SLOTS]];
+}
+
+/* Evicts one flow from a wheel, the one nearest its real deadline. */
+static bool evict_from(struct hs_table *t, int wheel_no)
+{
 	for (int tries = 0;; tries++) {
-		int slot = first_filed_slot(w, (t->processed + 1) & (WHEEL_SLOTS - 1));
-		if (slot < 0)
+		struct hs_flow *f = first_filed(t, wheel_no);
+		if (!f)
 			return false;
-		struct hs_flow *f = &t->flows[w->head[slot]];
 		uint32_t due = flow_due(t, f);
-		uint32_t when = (due + SLOT_TICKS - 1) / SLOT_TICKS;
 
 		/*
 		 * A flow filed earlier than its deadline saw traffic since; file
 		 * it where it belongs and look again, a bounded number of times.
 		 */
-		if (tries < EVICT_REFILE_LIMIT && (int32_t)(when - filed_time(t, f)) > 0) {
+		if (tries < EVICT_REFILE_LIMIT &&
+		    (int32_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) > 0) {
 			timer_unlink(t, f);
 			timer_file(t, f, due);
 			continue;
@@ -396,7 +475,6 @@ static bool evict_from(struct hs_table *t, int wheel_no, uint32_t now)
 			t->stats.evicted_half_open++;
 		else
 			t->stats.evicted_established++;
-		(void)now;
 		release(t, f, HS_REMOVE_EVICTED);
 		return true;
 	}
@@ -405,11 +483,9 @@ static bool evict_from(struct hs_table *t, int wheel_no, uint32_t now)
 static struct hs_flow *alloc_flow(struct hs_table *t, uint64_t now_ms)
 {
 	if (t->free_head == 0) {
-		uint32_t now = to_ticks(t, now_ms);
-
 		hs_table_expire(t, now_ms);
-		if (t->free_head == 0 && !evict_from(t, WHEEL_HALF_OPEN, now))
-			evict_from(t, WHEEL_SETTLED, now);
+		if (t->free_head == 0 && !evict_from(t, WHEEL_HALF_OPEN))
+			evict_from(t, WHEEL_SETTLED);
 		if (t->free_head == 0)
 			return NULL;
 	}
@@ -612,8 +688,8 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 	}
 	/* Lazy filing only errs early; a deadline that got earlier must be refiled now. */
 	uint32_t due = flow_due(t, f);
-	uint32_t when = (due + SLOT_TICKS - 1) / SLOT_TICKS;
-	if (moved || !(f->flags & HS_FLOW_TIMER_LINKED) || (int32_t)(when - filed_time(t, f)) < 0) {
+	if (moved || !(f->flags & HS_FLOW_TIMER_LINKED) ||
+	    (int32_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) < 0) {
 		timer_unlink(t, f);
 		timer_file(t, f, due);
 	}

@@ -451,8 +451,13 @@ static void update_synack(struct hs_flow *flow, enum hs_side sender, const struc
 			flow->state[sender] = HS_TCP_SYN_RCVD;
 		return;
 	}
-	if (s == HS_TCP_SYN_RCVD && r == HS_TCP_SYN_RCVD) {
-		/* Simultaneous open: the SYN-ACK acknowledges the peer's SYN. */
+	if (r == HS_TCP_SYN_RCVD && (s == HS_TCP_SYN_RCVD || s == HS_TCP_ESTABLISHED) &&
+	    (flow->ep_flags[sender] & HS_EP_SYN)) {
+		/*
+		 * Simultaneous open: this SYN-ACK acknowledges the peer's SYN.
+		 * The sender may already be ESTABLISHED if the peer's SYN-ACK
+		 * passed first.
+		 */
 		if (pkt->ack != flow->window[receiver].end) {
 			update->invalid = HS_INVALID_SYNACK_ACK;
 			return;

@@ -45,6 +45,7 @@ struct hs_endpoint_window {
 #define HS_FLOW_ESTABLISHED   0x04  /* the handshake completed at some point */
 #define HS_FLOW_PICKED_UP     0x08  /* first seen mid-stream */
 #define HS_FLOW_TIMER_LINKED  0x10
+#define HS_FLOW_TIMER_L2      0x20  /* filed in the timer wheel's second level */
 
 /* History letters are stored as 4-bit codes; bit 3 marks the server. */
 enum hs_history_event {

@@ -761,6 +761,12 @@ static void test_v4_bad_ip_length(void **state)
 	/* A wire length shorter than the capture is the caller's contradiction. */
 	build_v4_syn(&p, 0);
 	assert_int_equal(parse_prefix(&p, 60, 59, &pk), HS_PARSE_BAD_IP_LENGTH);
+	/* Even when the IP length would fit in both (padded capture). */
+	for (int i = 0; i < 20; i++)
+		put8(&p, 0);
+	assert_int_equal(parse_prefix(&p, 80, 70, &pk), HS_PARSE_BAD_IP_LENGTH);
+	assert_int_equal(parse_prefix(&p, 80, 80, &pk), HS_PARSE_OK);
+	assert_int_equal(pk.wire_len, 60);
 
 	/* Zero total length on a packet that fits in 64 KiB. */
 	build_v4_syn(&p, 0);
