@@ -88,6 +88,10 @@ test: deps
 test-netns: all
 	@if [ -x tests/netns/run ]; then tests/netns/run; else echo "tests/netns/run: not present yet"; fi
 
+demo: deps
+	$(MAKE) all
+	tests/netns/demo.sh
+
 bench: $(BUILD)/bench/bench_core
 	taskset -c 1 $(BUILD)/bench/bench_core
 
