@@ -244,8 +244,38 @@ static void add_totals(struct totals *sum, struct hs_worker *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* Per-policy counters summed over the workers (they all run the same set). */
+static uint32_t policy_totals(struct hs_daemon *d, struct hs_policy_counters *sum, char names[][HS_POLICY_NAME_MAX])
+{
+	uint32_t n = 0;
+
+	memset(sum, 0, sizeof(*sum) * HS_POLICY_MAX);
+	for (uint32_t wi = 0; wi < d->nworkers; wi++) {
+		struct hs_worker *w = &d->workers[wi];
+
+		pthread_mutex_lock(&w->lock);
+		const struct hs_policy_set *set = hs_policy_engine_policies(w->policy);
+		const struct hs_policy_counters *c = hs_policy_engine_counters(w->policy);
+		n = set->count;
+		for (uint32_t i = 0; i < n; i++) {
+			memcpy(names[i], set->items[i].name, HS_POLICY_NAME_MAX);
+			sum[i].acted += c[i].acted;
+			sum[i].dry_run += c[i].dry_run;
+			sum[i].verified += c[i].verified;
+			sum[i].refused += c[i].refused;
+			sum[i].resets_sent += c[i].resets_sent;
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+	return n;
+}
+
 static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 {
+	static struct hs_policy_counters pc[HS_POLICY_MAX];
+	static char pnames[HS_POLICY_MAX][HS_POLICY_NAME_MAX];
+	uint32_t npol = policy_totals(d, pc, pnames);
+
 	struct totals s;
 	struct queue_proc kq = { 0 };
 
@@ -288,9 +318,16 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 			     s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts, s.t.untracked_table_full);
 		reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
 			     ",\"send_errors\":%" PRIu64 ",\"kernel_queued\":%" PRIu64 ",\"kernel_dropped\":%" PRIu64
-			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64 "}\n",
+			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64,
 			     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, kq.total, kq.dropped,
 			     kq.user_dropped, s.w.loop_max_us, s.events_lost);
+		reply_printf(r, ",\"policies\":[");
+		for (uint32_t i = 0; i < npol; i++)
+			reply_printf(r, "%s{\"name\":\"%s\",\"acted\":%" PRIu64 ",\"dry_run\":%" PRIu64
+				     ",\"verified\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"resets_sent\":%" PRIu64 "}",
+				     i ? "," : "", pnames[i], pc[i].acted, pc[i].dry_run, pc[i].verified, pc[i].refused,
+				     pc[i].resets_sent);
+		reply_printf(r, "]}\n");
 		return;
 	}
 	reply_printf(r, "uptime            %.1f s, %u queue(s) from %u, %" PRIu64 " reload(s), %" PRIu64 " failed\n",
@@ -321,6 +358,10 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
 			     ", dropped (socket full) %" PRIu64 "\n", kq.total, kq.dropped, kq.user_dropped);
 	reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
+	for (uint32_t i = 0; i < npol; i++)
+		reply_printf(r, "policy %-18s acted %" PRIu64 ", dry-run %" PRIu64 ", verified %" PRIu64 ", refused %" PRIu64
+			     ", resets sent %" PRIu64 "\n", pnames[i], pc[i].acted, pc[i].dry_run, pc[i].verified,
+			     pc[i].refused, pc[i].resets_sent);
 }
 
 /* ---- kill, reload ---- */
@@ -340,14 +381,17 @@ static void cmd_kill(struct reply *r, struct hs_daemon *d, const char *arg)
 
 		pthread_mutex_lock(&w->lock);
 		struct hs_flow *f = hs_table_find_id(w->table, (uint32_t)id);
+		int resets = 0;
 		if (f) {
+			/* RSTs first: they need the flow's sequence numbers. */
+			resets = hs_policy_engine_reset(w->policy, f);
 			hs_table_delete(w->table, f);
 			hs_events_flush(&w->events);
 		}
 		pthread_mutex_unlock(&w->lock);
 		if (f) {
-			log_info("control: flow %lu removed", id);
-			reply_printf(r, "ok\nflow %lu removed\n", id);
+			log_info("control: flow %lu removed, %d reset(s) sent", id, resets);
+			reply_printf(r, "ok\nflow %lu removed, %d reset(s) sent\n", id, resets);
 			return;
 		}
 	}

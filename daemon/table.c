@@ -30,7 +30,7 @@
 
 #include "hs_siphash.h"
 
-#define TICK_MS 10u                     /* resolution of the times stored in a flow */
+#define TICK_MS HS_TABLE_TICK_MS                    /* resolution of the times stored in a flow */
 #define SLOT_TICKS 10u                  /* one wheel slot spans 100 ms */
 #define WHEEL_SLOTS 4096u               /* per level; a power of two */
 #define WHEEL_WORDS (WHEEL_SLOTS / 64)
@@ -58,6 +58,9 @@ struct hs_table {
 	struct wheel wheel[2][2];       /* [half-open or settled][level] */
 	hs_table_remove_hook remove_hook;
 	void *remove_ctx;
+	hs_table_policy_due policy_due;
+	hs_table_policy_fire policy_fire;
+	void *policy_ctx;
 	struct hs_table_stats stats;
 };
 
@@ -173,6 +176,19 @@ void hs_table_set_remove_hook(struct hs_table *t, hs_table_remove_hook hook, voi
 	t->remove_ctx = ctx;
 }
 
+void hs_table_set_policy_hooks(struct hs_table *t, hs_table_policy_due due, hs_table_policy_fire fire,
+			       void *ctx)
+{
+	t->policy_due = due;
+	t->policy_fire = fire;
+	t->policy_ctx = ctx;
+}
+
+uint32_t hs_table_tick(const struct hs_table *t, uint64_t now_ms)
+{
+	return to_ticks(t, now_ms);
+}
+
 /* ---- hashing ---- */
 
 static uint32_t key_hash(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
@@ -237,9 +253,20 @@ static inline int flow_level(const struct hs_flow *f)
 	return (f->flags & HS_FLOW_TIMER_L2) ? 1 : 0;
 }
 
-static inline uint32_t flow_due(const struct hs_table *t, const struct hs_flow *f)
+static inline uint32_t flow_timeout_due(const struct hs_table *t, const struct hs_flow *f)
 {
 	return f->last_seen + t->timeout_ticks[hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER])];
+}
+
+/* When the flow next needs attention: its timeout, or earlier a timed policy. */
+static inline uint32_t flow_due(const struct hs_table *t, const struct hs_flow *f)
+{
+	uint32_t due = flow_timeout_due(t, f), policy;
+
+	if (t->policy_due && !(f->flags & (HS_FLOW_POLICY_DONE | HS_FLOW_BLOCKED)) &&
+	    t->policy_due(t->policy_ctx, f, &policy) && (int32_t)(policy - due) < 0)
+		return policy;
+	return due;
 }
 
 /*
@@ -350,10 +377,15 @@ static void release(struct hs_table *t, struct hs_flow *f, enum hs_remove_reason
 	t->free_head = flow_index(t, f) + 1;
 }
 
-void hs_table_delete(struct hs_table *t, struct hs_flow *f)
+void hs_table_remove(struct hs_table *t, struct hs_flow *f, enum hs_remove_reason reason)
 {
 	if (f && (f->flags & HS_FLOW_IN_USE))
-		release(t, f, HS_REMOVE_DELETED);
+		release(t, f, reason);
+}
+
+void hs_table_delete(struct hs_table *t, struct hs_flow *f)
+{
+	hs_table_remove(t, f, HS_REMOVE_DELETED);
 }
 
 /*
@@ -373,9 +405,14 @@ static void run_slot(struct hs_table *t, struct wheel *w, uint32_t slot, uint32_
 		uint32_t due = flow_due(t, f);
 
 		f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
-		if ((int32_t)(now - due) >= 0) {
+		if ((int32_t)(now - flow_timeout_due(t, f)) >= 0) {
 			release(t, f, HS_REMOVE_EXPIRED);
 			(*expired)++;
+		} else if ((int32_t)(now - due) >= 0) {
+			/* A timed policy is due: it may delete or block the flow. */
+			t->policy_fire(t->policy_ctx, f, (uint64_t)now * TICK_MS + t->epoch_ms);
+			if ((f->flags & (HS_FLOW_IN_USE | HS_FLOW_TIMER_LINKED)) == HS_FLOW_IN_USE)
+				timer_file(t, f, flow_due(t, f));
 		} else {
 			timer_file(t, f, due);
 		}
@@ -646,6 +683,16 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 	struct hs_tcp_update up;
 
 	res->flow = f;
+	if ((f->flags & HS_FLOW_BLOCKED) && (pkt->flags & (HS_TCP_SYN | HS_TCP_ACK | HS_TCP_RST)) != HS_TCP_SYN) {
+		/* Blocked until the endpoints start over; their retries keep it blocked. */
+		res->sender = sender;
+		memcpy(res->old_state, f->state, sizeof(res->old_state));
+		memcpy(res->new_state, f->state, sizeof(res->new_state));
+		res->hint = HS_HINT_BLOCKED;
+		hs_flow_count(f, sender, pkt->wire_len);
+		f->last_seen = now;
+		return;
+	}
 	res->old_state[HS_CLIENT] = f->state[HS_CLIENT];
 	res->old_state[HS_SERVER] = f->state[HS_SERVER];
 	hs_tcp_update(f, sender, pkt, &up);
@@ -673,6 +720,7 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 
 	res->events |= HS_EVENT_STATE;
 	f->state_since = now;
+	f->flags &= (uint8_t)~HS_FLOW_POLICY_DONE;
 	if (is_closed(f->state[0]) && is_closed(f->state[1]) &&
 	    !(is_closed(res->old_state[0]) && is_closed(res->old_state[1])))
 		res->events |= HS_EVENT_CLOSED;
@@ -741,6 +789,32 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 		for (size_t i = 0; i < m; i++)
 			track_keyed(t, pkts[base + i], &keys[i], src_is_0[i], buckets[i], now_ms, &res[base + i]);
 	}
+}
+
+void hs_table_rewake_all(struct hs_table *t)
+{
+	for (uint32_t i = 0; i < t->capacity; i++) {
+		struct hs_flow *f = &t->flows[i];
+
+		if (!(f->flags & HS_FLOW_IN_USE))
+			continue;
+		f->flags &= (uint8_t)~HS_FLOW_POLICY_DONE;
+		timer_unlink(t, f);
+		timer_file(t, f, flow_due(t, f));
+	}
+}
+
+void hs_table_block(struct hs_table *t, struct hs_flow *f, uint64_t now_ms)
+{
+	uint32_t now = to_ticks(t, now_ms);
+
+	timer_unlink(t, f);
+	f->state[HS_CLIENT] = HS_TCP_CLOSED;
+	f->state[HS_SERVER] = HS_TCP_CLOSED;
+	f->state_since = now;
+	f->last_seen = now;
+	f->flags |= HS_FLOW_BLOCKED;
+	timer_file(t, f, flow_due(t, f));
 }
 
 /* ---- queries ---- */

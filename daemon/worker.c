@@ -50,13 +50,16 @@ static const char *const remove_events[HS_REMOVE_REASON_COUNT] = {
 	[HS_REMOVE_EXPIRED] = "expire",
 	[HS_REMOVE_EVICTED] = "evict",
 	[HS_REMOVE_DELETED] = "delete",
+	[HS_REMOVE_REFUSED] = NULL,   /* refused SYNs are counted, not logged one by one */
 };
 
 static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
 {
 	struct hs_worker *w = ctx;
 
-	hs_events_flow(&w->events, remove_events[reason], w->table, flow, hs_now_ms(), NULL, NULL);
+	hs_policy_engine_flow_removed(w->policy, flow);
+	if (remove_events[reason])
+		hs_events_flow(&w->events, remove_events[reason], w->table, flow, hs_now_ms(), NULL, NULL);
 }
 
 int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
@@ -85,6 +88,17 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 		return -1;
 	}
 	hs_table_set_remove_hook(w->table, on_remove, w);
+	w->policy = hs_policy_engine_create(config->max_flows);
+	if (!w->policy) {
+		snprintf(err, errlen, "queue %u: cannot allocate the policy engine", queue);
+		return -1;
+	}
+	char rst_err[256];
+	w->rst_ok = hs_rst_open(&w->rst, rst_err, sizeof(rst_err)) == 0;
+	if (!w->rst_ok)
+		log_warnx("queue %u: %s: reset actions and kill will not send RSTs", queue, rst_err);
+	hs_policy_engine_attach(w->policy, w->table, w->rst_ok ? &w->rst : NULL, &w->events);
+	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
 
 	if (hs_nfq_open(&w->nfq, queue, config->copy_range, config->queue_maxlen, config->fail_open,
 			err, errlen) < 0) {
@@ -169,6 +183,12 @@ static int handle_burst(struct hs_worker *w)
 	}
 	hs_table_track_batch(w->table, tcp, m, now, results);
 	for (size_t i = 0; i < m; i++) {
+		if (results[i].hint == HS_HINT_BLOCKED) {
+			hs_nfq_drop(&w->nfq, tcp_ids[i]);
+			w->stats.dropped++;
+			w->stats.policy_dropped++;
+			continue;
+		}
 		if (results[i].hint == HS_HINT_INVALID) {
 			w->stats.invalid++;
 			if (w->strict) {
@@ -177,8 +197,14 @@ static int handle_burst(struct hs_worker *w)
 				continue;
 			}
 		}
-		w->stats.accepted++;
 		emit_track_events(w, &results[i], now);
+		if (hs_policy_engine_packet(w->policy, tcp[i], &results[i], now)) {
+			hs_nfq_drop(&w->nfq, tcp_ids[i]);
+			w->stats.dropped++;
+			w->stats.policy_dropped++;
+			continue;
+		}
+		w->stats.accepted++;
 	}
 	uint64_t took = now_us() - start;
 	if (took > w->stats.loop_max_us)
@@ -262,6 +288,11 @@ void hs_worker_stop(struct hs_worker *w)
 		hs_nfq_close(&w->nfq);
 	hs_table_destroy(w->table);
 	w->table = NULL;
+	hs_policy_engine_destroy(w->policy);
+	w->policy = NULL;
+	if (w->rst_ok)
+		hs_rst_close(&w->rst);
+	w->rst_ok = false;
 	if (w->epfd >= 0)
 		close(w->epfd);
 	if (w->timerfd >= 0)
@@ -282,5 +313,7 @@ void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int ev
 	w->events.fd = events_fd;
 	w->strict = config->strict;
 	hs_table_reconfigure(w->table, &tc);
+	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
+	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "hs_diag.h"
+#include "hs_policy.h"
 #include "hs_table.h"
 
 #define HS_DEFAULT_CONFIG_PATH "/etc/handshaked/handshaked.yaml"
@@ -40,6 +41,8 @@ struct hs_config {
 	bool pickup;                /* default true */
 	bool strict;                /* default false: invalid packets are accepted and counted */
 	uint32_t timeout_ms[HS_TIMEOUT_CLASS_COUNT];
+	/* policies: (file order) */
+	struct hs_policy_set policies;
 };
 
 /* Fills every field with its default. */

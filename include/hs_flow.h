@@ -46,6 +46,8 @@ struct hs_endpoint_window {
 #define HS_FLOW_PICKED_UP     0x08  /* first seen mid-stream */
 #define HS_FLOW_TIMER_LINKED  0x10
 #define HS_FLOW_TIMER_L2      0x20  /* filed in the timer wheel's second level */
+#define HS_FLOW_POLICY_DONE   0x40  /* a timed policy acted in this state: wait for the next */
+#define HS_FLOW_BLOCKED       0x80  /* dropped by a policy until a new SYN */
 
 /* History letters are stored as 4-bit codes; bit 3 marks the server. */
 enum hs_history_event {

@@ -40,6 +40,7 @@ enum hs_remove_reason {
 	HS_REMOVE_EXPIRED = 0,
 	HS_REMOVE_EVICTED,
 	HS_REMOVE_DELETED,          /* by hs_table_delete: operator or policy */
+	HS_REMOVE_REFUSED,          /* a policy refused the SYN that created it */
 	HS_REMOVE_REASON_COUNT
 };
 
@@ -53,6 +54,7 @@ enum hs_verdict_hint {
 	HS_HINT_ACCEPT = 0,         /* tracked and valid */
 	HS_HINT_INVALID,            /* tracked flow (or none) judged this packet invalid */
 	HS_HINT_UNTRACKED,          /* valid but not tracked: the table had no room */
+	HS_HINT_BLOCKED,            /* the flow was blocked by a policy: drop until a new SYN */
 };
 
 struct hs_track_result {
@@ -96,6 +98,30 @@ void hs_table_reconfigure(struct hs_table *table, const struct hs_table_config *
 
 void hs_table_set_remove_hook(struct hs_table *table, hs_table_remove_hook hook, void *ctx);
 
+/* Times stored in flows are ticks of this many milliseconds since the table's creation. */
+#define HS_TABLE_TICK_MS 10u
+
+/*
+ * Timed policies.  due() returns true and the tick at which a policy may
+ * next act on the flow, or false if none can; the table wakes the flow
+ * then (or earlier) and calls fire(), which may delete or block the flow.
+ * Both are called from hs_table_track and hs_table_expire only.
+ */
+typedef bool (*hs_table_policy_due)(void *ctx, const struct hs_flow *flow, uint32_t *due_tick);
+typedef void (*hs_table_policy_fire)(void *ctx, struct hs_flow *flow, uint64_t now_ms);
+void hs_table_set_policy_hooks(struct hs_table *table, hs_table_policy_due due, hs_table_policy_fire fire,
+			       void *ctx);
+
+/*
+ * Marks a flow as blocked by a policy: both endpoints are shown CLOSED,
+ * later packets get HS_HINT_BLOCKED until a new SYN reopens the tuple, and
+ * the flow expires on the closed timeout once the endpoints give up.
+ */
+void hs_table_block(struct hs_table *table, struct hs_flow *flow, uint64_t now_ms);
+
+/* The current tick of a table, for comparing with flow times. */
+uint32_t hs_table_tick(const struct hs_table *table, uint64_t now_ms);
+
 /* Tracks one parsed TCP packet at time now_ms.  Never allocates. */
 void hs_table_track(struct hs_table *table, const struct hs_packet *pkt, uint64_t now_ms,
 		    struct hs_track_result *result);
@@ -114,6 +140,11 @@ size_t hs_table_expire(struct hs_table *table, uint64_t now_ms);
 struct hs_flow *hs_table_lookup(struct hs_table *table, const struct hs_flow_key *key);
 struct hs_flow *hs_table_find_id(struct hs_table *table, uint32_t id);
 void hs_table_delete(struct hs_table *table, struct hs_flow *flow);
+/* Removes a flow, telling the removal hook why. */
+void hs_table_remove(struct hs_table *table, struct hs_flow *flow, enum hs_remove_reason reason);
+
+/* Files every flow again, so that new timed policies take effect for flows already tracked. */
+void hs_table_rewake_all(struct hs_table *table);
 
 /* The flow record at an array index (0 .. capacity-1), or NULL if that slot is free. */
 const struct hs_flow *hs_table_flow_at(const struct hs_table *table, uint32_t index);

@@ -17,6 +17,8 @@
 #include "hs_events.h"
 #include "hs_nfq.h"
 #include "hs_packet.h"
+#include "hs_policy_engine.h"
+#include "hs_rst.h"
 #include "hs_table.h"
 
 struct hs_worker_stats {
@@ -27,6 +29,7 @@ struct hs_worker_stats {
 	uint64_t fragments;         /* accepted untouched */
 	uint64_t parse_errors[HS_PARSE_RESULT_COUNT];
 	uint64_t invalid;           /* TCP packets judged invalid (accepted or dropped per strict) */
+	uint64_t policy_dropped;    /* packets dropped by policies (refused SYNs, blocked flows) */
 	uint64_t loop_max_us;       /* longest burst handling seen */
 	uint64_t bursts;
 };
@@ -44,6 +47,9 @@ struct hs_worker {
 	bool strict;
 	struct hs_worker_stats stats;
 	struct hs_events events;
+	struct hs_policy_engine *policy;
+	struct hs_rst_sender rst;
+	bool rst_ok;
 };
 
 /* Creates the table and binds the queue.  On failure writes err and returns -1. */

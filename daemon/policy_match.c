@@ -1,0 +1,82 @@
+/*
+ * policy_match: whether a tracked flow satisfies a policy's match.  This
+ * module owns the runtime side of the match keys that config.c parses:
+ * endpoint states, CIDR lists and port ranges, and the names of actions.
+ * It runs on every state change a policy set is consulted for, so it reads
+ * only the flow record, allocates nothing and gives up at the first key
+ * that does not match, cheapest keys first.  Idle and age thresholds are
+ * the engine's business: they depend on the clock, which this code never
+ * looks at.
+ */
+#include "hs_policy.h"
+
+#include <stddef.h>
+
+static const char *const action_names[HS_ACTION_COUNT] = {
+	[HS_ACTION_ACCEPT] = "accept",
+	[HS_ACTION_DROP] = "drop",
+	[HS_ACTION_RESET] = "reset",
+	[HS_ACTION_LOG] = "log",
+	[HS_ACTION_VERIFY] = "verify",
+};
+
+const char *hs_policy_action_name(enum hs_policy_action action)
+{
+	return (unsigned)action < HS_ACTION_COUNT ? action_names[action] : "unknown";
+}
+
+/*
+ * Whether addr lies inside one CIDR.  The CIDR's host bits are already
+ * clear (the loader guarantees it), so the address only has to be masked:
+ * whole bytes first, then the byte the prefix ends in, if any.
+ */
+static bool cidr_contains(const struct hs_cidr *cidr, const struct hs_addr *addr)
+{
+	unsigned whole = cidr->prefix / 8u, bits = cidr->prefix % 8u;
+
+	for (unsigned i = 0; i < whole; i++)
+		if (addr->bytes[i] != cidr->addr.bytes[i])
+			return false;
+	if (bits == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xFFu << (8u - bits));
+	return (addr->bytes[whole] & mask) == cidr->addr.bytes[whole];
+}
+
+bool hs_cidr_list_contains(const struct hs_cidr *list, unsigned n, uint8_t family, const struct hs_addr *addr)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (list[i].family == family && cidr_contains(&list[i], addr))
+			return true;
+	return false;
+}
+
+static bool ports_contain(const struct hs_port_range *ranges, unsigned n, uint16_t port)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (port >= ranges[i].lo && port <= ranges[i].hi)
+			return true;
+	return false;
+}
+
+bool hs_policy_match_flow(const struct hs_policy_match *match, const struct hs_flow *flow)
+{
+	int client = flow->state[HS_CLIENT], server = flow->state[HS_SERVER];
+
+	/* States are a compare or two each and the most selective keys, so they go first. */
+	if (match->state >= 0 && client != match->state && server != match->state)
+		return false;
+	if (match->client_state >= 0 && client != match->client_state)
+		return false;
+	if (match->server_state >= 0 && server != match->server_state)
+		return false;
+	if (match->n_dst_ports && !ports_contain(match->dst_ports, match->n_dst_ports, hs_flow_port(flow, HS_SERVER)))
+		return false;
+	if (match->n_src_ports && !ports_contain(match->src_ports, match->n_src_ports, hs_flow_port(flow, HS_CLIENT)))
+		return false;
+	if (match->n_dst && !hs_cidr_list_contains(match->dst, match->n_dst, flow->family, hs_flow_addr(flow, HS_SERVER)))
+		return false;
+	if (match->n_src && !hs_cidr_list_contains(match->src, match->n_src, flow->family, hs_flow_addr(flow, HS_CLIENT)))
+		return false;
+	return true;
+}

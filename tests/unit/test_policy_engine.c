@@ -1,0 +1,422 @@
+/*
+ * test_policy_engine: the policy engine on a real table, driven packet by
+ * packet with a test clock: limits counted per group and kept in step with
+ * state changes and removals, verify (first SYN refused, its retransmission
+ * let through, known sources at once), rate buckets, state-entry policies,
+ * timed policies (reset, dry run, drop that blocks a flow until a new SYN),
+ * and a reload that rebuilds the counts from the flows already tracked.
+ * No RST sender is attached, so resets are counted as not sent.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs_policy_engine.h"
+#include "scenario.h"
+
+#define SERVER_HOST 0x020202u
+#define T0 1000000u
+
+struct rig {
+	struct hs_table *table;
+	struct hs_policy_engine *engine;
+	struct hs_events events;
+	struct hs_policy_set set;
+};
+
+static struct hs_policy *add_policy(struct hs_policy_set *set, const char *name, enum hs_policy_action action)
+{
+	struct hs_policy *p = &set->items[set->count++];
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->match.state = p->match.client_state = p->match.server_state = -1;
+	p->action = action;
+	return p;
+}
+
+static void rig_up(struct rig *r, uint32_t max_flows)
+{
+	memset(r, 0, sizeof(*r));
+	r->table = sc_table(max_flows, true, T0);
+	r->engine = hs_policy_engine_create(max_flows);
+	assert_non_null(r->engine);
+	hs_events_init(&r->events, -1);
+	hs_table_set_remove_hook(r->table, NULL, NULL);
+	hs_policy_engine_attach(r->engine, r->table, NULL, &r->events);
+}
+
+static void rig_apply(struct rig *r, uint64_t now)
+{
+	hs_policy_engine_set(r->engine, &r->set, now);
+}
+
+static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
+{
+	(void)reason;
+	hs_policy_engine_flow_removed(ctx, flow);
+}
+
+static void rig_down(struct rig *r)
+{
+	hs_policy_engine_destroy(r->engine);
+	sc_table_free(r->table);
+}
+
+/* Sends the next packet of a side through table and engine; true if the engine dropped it. */
+static bool feed(struct rig *r, struct sc_conn *c, enum hs_side from, uint8_t flags, uint32_t len, uint64_t now,
+		 struct hs_track_result *res)
+{
+	struct hs_packet pkt;
+	struct hs_track_result local;
+
+	if (!res)
+		res = &local;
+	sc_conn_packet(c, from, flags, len, &pkt);
+	hs_table_track(r->table, &pkt, now, res);
+	bool drop = hs_policy_engine_packet(r->engine, &pkt, res, now);
+	if (!drop && res->invalid == HS_INVALID_NONE && res->hint != HS_HINT_BLOCKED) {
+		uint32_t used = len + ((flags & HS_TCP_SYN) ? 1 : 0) + ((flags & HS_TCP_FIN) ? 1 : 0);
+		c->next[from] += used;
+	}
+	return drop;
+}
+
+/* Client SYN and server SYN-ACK: the server is then SYN_RCVD. */
+static void half_open(struct rig *r, struct sc_conn *c, uint64_t now)
+{
+	assert_false(feed(r, c, HS_CLIENT, HS_TCP_SYN, 0, now, NULL));
+	assert_false(feed(r, c, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, now, NULL));
+	assert_int_equal(sc_conn_lookup(r->table, c)->state[HS_SERVER], HS_TCP_SYN_RCVD);
+}
+
+static void full_open(struct rig *r, struct sc_conn *c, uint64_t now)
+{
+	half_open(r, c, now);
+	assert_false(feed(r, c, HS_CLIENT, HS_TCP_ACK, 0, now, NULL));
+}
+
+static void test_verify_limit(void **state)
+{
+	struct rig r;
+	struct sc_conn c[6];
+	(void)state;
+
+	rig_up(&r, 64);
+	hs_table_set_remove_hook(r.table, on_remove, r.engine);
+	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
+	p->match.state = HS_TCP_SYN_RCVD;
+	p->match.n_dst_ports = 1;
+	p->match.dst_ports[0] = (struct hs_port_range){ 8080, 8080 };
+	p->has_limit = true;
+	p->limit_max = 2;
+	p->limit_per = HS_PER_DESTINATION;
+	rig_apply(&r, T0);
+
+	for (int i = 0; i < 6; i++)
+		sc_conn_init(&c[i], HS_FAMILY_IPV4, 0x0100 + (uint32_t)i, (uint16_t)(40000 + i), SERVER_HOST, 8080);
+	half_open(&r, &c[0], T0);
+	half_open(&r, &c[1], T0);
+
+	/* Third half-open connection to the same destination: refused and forgotten by the table. */
+	assert_true(feed(&r, &c[2], HS_CLIENT, HS_TCP_SYN, 0, T0 + 10, NULL));
+	assert_null(sc_conn_lookup(r.table, &c[2]));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].refused, 1);
+	/* A duplicate within 200 ms is not a retransmission. */
+	assert_true(feed(&r, &c[2], HS_CLIENT, HS_TCP_SYN, 0, T0 + 100, NULL));
+	/* The retransmission a second later is let through past the limit. */
+	assert_false(feed(&r, &c[2], HS_CLIENT, HS_TCP_SYN, 0, T0 + 1010, NULL));
+	assert_non_null(sc_conn_lookup(r.table, &c[2]));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].verified, 1);
+
+	/* Another destination port is not limited. */
+	struct sc_conn other;
+	sc_conn_init(&other, HS_FAMILY_IPV4, 0x0200, 41000, SERVER_HOST, 9090);
+	assert_false(feed(&r, &other, HS_CLIENT, HS_TCP_SYN, 0, T0 + 1020, NULL));
+
+	/* When a half-open connection completes, it no longer counts: a new SYN passes at once. */
+	assert_false(feed(&r, &c[2], HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, T0 + 1030, NULL));
+	assert_false(feed(&r, &c[0], HS_CLIENT, HS_TCP_ACK, 0, T0 + 1040, NULL));
+	assert_false(feed(&r, &c[1], HS_CLIENT, HS_TCP_ACK, 0, T0 + 1040, NULL));
+	assert_false(feed(&r, &c[3], HS_CLIENT, HS_TCP_SYN, 0, T0 + 1050, NULL));
+	rig_down(&r);
+}
+
+static void test_verify_known_source(void **state)
+{
+	struct rig r;
+	struct sc_conn a, b, x, y;
+	(void)state;
+
+	rig_up(&r, 64);
+	hs_table_set_remove_hook(r.table, on_remove, r.engine);
+	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
+	p->match.server_state = HS_TCP_SYN_RCVD;
+	p->has_limit = true;
+	p->limit_max = 1;
+	p->limit_per = HS_PER_GLOBAL;
+	rig_apply(&r, T0);
+
+	/* Source 0x300 completes a handshake; later, past the limit, its new SYN passes at once. */
+	sc_conn_init(&a, HS_FAMILY_IPV6, 0x300, 40000, SERVER_HOST, 443);
+	full_open(&r, &a, T0);
+	sc_conn_init(&x, HS_FAMILY_IPV6, 0x301, 40000, SERVER_HOST, 443);
+	half_open(&r, &x, T0 + 5);
+	sc_conn_init(&b, HS_FAMILY_IPV6, 0x300, 40001, SERVER_HOST, 443);
+	assert_false(feed(&r, &b, HS_CLIENT, HS_TCP_SYN, 0, T0 + 10, NULL));
+	/* An unknown source past the limit is refused. */
+	sc_conn_init(&y, HS_FAMILY_IPV6, 0x302, 40000, SERVER_HOST, 443);
+	assert_true(feed(&r, &y, HS_CLIENT, HS_TCP_SYN, 0, T0 + 10, NULL));
+	rig_down(&r);
+}
+
+static void test_source_limit_follows_closes(void **state)
+{
+	struct rig r;
+	struct sc_conn c1, c2, c3;
+	(void)state;
+
+	rig_up(&r, 64);
+	hs_table_set_remove_hook(r.table, on_remove, r.engine);
+	struct hs_policy *p = add_policy(&r.set, "per-client", HS_ACTION_DROP);
+	p->match.state = HS_TCP_ESTABLISHED;
+	p->has_limit = true;
+	p->limit_max = 1;
+	p->limit_per = HS_PER_SOURCE;
+	rig_apply(&r, T0);
+
+	sc_conn_init(&c1, HS_FAMILY_IPV4, 0x500, 40000, SERVER_HOST, 80);
+	sc_conn_init(&c2, HS_FAMILY_IPV4, 0x500, 40001, SERVER_HOST, 80);
+	sc_conn_init(&c3, HS_FAMILY_IPV4, 0x501, 40000, SERVER_HOST, 80);
+	full_open(&r, &c1, T0);
+	assert_true(feed(&r, &c2, HS_CLIENT, HS_TCP_SYN, 0, T0 + 1, NULL));
+	assert_false(feed(&r, &c3, HS_CLIENT, HS_TCP_SYN, 0, T0 + 1, NULL));
+	/* The client resets its connection: the count drops and a new SYN passes. */
+	assert_false(feed(&r, &c1, HS_CLIENT, HS_TCP_RST, 0, T0 + 2, NULL));
+	assert_false(feed(&r, &c2, HS_CLIENT, HS_TCP_SYN, 0, T0 + 3, NULL));
+	/* A removed flow stops counting too. */
+	full_open(&r, &c2, T0 + 4);
+	struct sc_conn c4;
+	sc_conn_init(&c4, HS_FAMILY_IPV4, 0x500, 40002, SERVER_HOST, 80);
+	assert_true(feed(&r, &c4, HS_CLIENT, HS_TCP_SYN, 0, T0 + 5, NULL));
+	hs_table_delete(r.table, sc_conn_lookup(r.table, &c2));
+	assert_false(feed(&r, &c4, HS_CLIENT, HS_TCP_SYN, 0, T0 + 6, NULL));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
+	rig_down(&r);
+}
+
+static void test_rate(void **state)
+{
+	struct rig r;
+	struct sc_conn c[8];
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "rate", HS_ACTION_DROP);
+	p->has_rate = true;
+	p->rate_per_second = 2;
+	p->rate_burst = 2;
+	p->rate_per = HS_PER_SOURCE;
+	rig_apply(&r, T0);
+	for (int i = 0; i < 8; i++)
+		sc_conn_init(&c[i], HS_FAMILY_IPV4, 0x700, (uint16_t)(30000 + i), SERVER_HOST, 80);
+	assert_false(feed(&r, &c[0], HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	assert_false(feed(&r, &c[1], HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	assert_true(feed(&r, &c[2], HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	/* Half a second gives back one token at 2 per second. */
+	assert_false(feed(&r, &c[3], HS_CLIENT, HS_TCP_SYN, 0, T0 + 500, NULL));
+	assert_true(feed(&r, &c[4], HS_CLIENT, HS_TCP_SYN, 0, T0 + 500, NULL));
+	/* Another source has its own bucket. */
+	struct sc_conn o;
+	sc_conn_init(&o, HS_FAMILY_IPV4, 0x701, 30000, SERVER_HOST, 80);
+	assert_false(feed(&r, &o, HS_CLIENT, HS_TCP_SYN, 0, T0 + 500, NULL));
+	rig_down(&r);
+}
+
+static void test_state_entry_policy(void **state)
+{
+	struct rig r;
+	struct sc_conn c, ok;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *allow = add_policy(&r.set, "trusted", HS_ACTION_ACCEPT);
+	allow->match.n_src = 1;
+	sc_addr(HS_FAMILY_IPV4, 0x900, &allow->match.src[0].addr);
+	allow->match.src[0].family = HS_FAMILY_IPV4;
+	allow->match.src[0].prefix = 32;
+	struct hs_policy *p = add_policy(&r.set, "no-synack", HS_ACTION_DROP);
+	p->match.server_state = HS_TCP_SYN_RCVD;
+	rig_apply(&r, T0);
+
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0x901, 40000, SERVER_HOST, 80);
+	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	assert_true(feed(&r, &c, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, T0, NULL));
+	/* The accept policy comes first for the trusted source. */
+	sc_conn_init(&ok, HS_FAMILY_IPV4, 0x900, 40000, SERVER_HOST, 80);
+	assert_false(feed(&r, &ok, HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	assert_false(feed(&r, &ok, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, T0, NULL));
+	rig_down(&r);
+}
+
+/* Client half-close: FIN_WAIT_2 / CLOSE_WAIT at `now`. */
+static void half_close(struct rig *r, struct sc_conn *c, uint64_t now)
+{
+	full_open(r, c, now);
+	assert_false(feed(r, c, HS_CLIENT, HS_TCP_FIN | HS_TCP_ACK, 0, now, NULL));
+	assert_false(feed(r, c, HS_SERVER, HS_TCP_ACK, 0, now, NULL));
+	assert_int_equal(sc_conn_lookup(r->table, c)->state[HS_SERVER], HS_TCP_CLOSE_WAIT);
+}
+
+static void test_timed_reset(void **state)
+{
+	struct rig r;
+	struct sc_conn c, busy;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "stale-close-wait", HS_ACTION_RESET);
+	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.idle_ms = 2000;
+	rig_apply(&r, T0);
+
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xa00, 40000, SERVER_HOST, 80);
+	sc_conn_init(&busy, HS_FAMILY_IPV4, 0xa01, 40000, SERVER_HOST, 80);
+	half_close(&r, &c, T0);
+	half_close(&r, &busy, T0);
+	hs_table_expire(r.table, T0 + 1900);
+	assert_non_null(sc_conn_lookup(r.table, &c));
+	/* Data from the server keeps `busy` from being idle. */
+	assert_false(feed(&r, &busy, HS_SERVER, HS_TCP_ACK, 10, T0 + 1900, NULL));
+	hs_table_expire(r.table, T0 + 2200);
+	assert_null(sc_conn_lookup(r.table, &c));
+	assert_non_null(sc_conn_lookup(r.table, &busy));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 1);
+	hs_table_expire(r.table, T0 + 4000);
+	assert_null(sc_conn_lookup(r.table, &busy));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
+	rig_down(&r);
+}
+
+static void test_timed_dry_run_acts_once(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "would-reset", HS_ACTION_RESET);
+	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.idle_ms = 1000;
+	p->dry_run = true;
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xb00, 40000, SERVER_HOST, 80);
+	half_close(&r, &c, T0);
+	for (uint64_t t = T0; t <= T0 + 5000; t += 100)
+		hs_table_expire(r.table, t);
+	assert_non_null(sc_conn_lookup(r.table, &c));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].dry_run, 1);
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 0);
+	rig_down(&r);
+}
+
+static void test_timed_drop_blocks(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	struct hs_track_result res;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "half-open-timeout", HS_ACTION_DROP);
+	p->match.server_state = HS_TCP_SYN_RCVD;
+	p->match.age_ms = 2000;
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xc00, 40000, SERVER_HOST, 80);
+	half_open(&r, &c, T0);
+	/* A retransmitted SYN-ACK does not change the state: age counts from the state's start. */
+	c.next[HS_SERVER]--;
+	assert_false(feed(&r, &c, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, T0 + 1500, NULL));
+	hs_table_expire(r.table, T0 + 1900);
+	assert_false(sc_conn_lookup(r.table, &c)->flags & HS_FLOW_BLOCKED);
+	hs_table_expire(r.table, T0 + 2100);
+	struct hs_flow *f = sc_conn_lookup(r.table, &c);
+	assert_non_null(f);
+	assert_true(f->flags & HS_FLOW_BLOCKED);
+	/* The client's late ACK is refused, then a new SYN starts over. */
+	feed(&r, &c, HS_CLIENT, HS_TCP_ACK, 0, T0 + 2200, &res);
+	assert_int_equal(res.hint, HS_HINT_BLOCKED);
+	c.isn[HS_CLIENT] += 100000;
+	c.next[HS_CLIENT] = c.isn[HS_CLIENT];
+	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_SYN, 0, T0 + 2300, &res));
+	assert_true(res.events & HS_EVENT_RESTART);
+	assert_false(sc_conn_lookup(r.table, &c)->flags & HS_FLOW_BLOCKED);
+	rig_down(&r);
+}
+
+static void test_reload_rebuilds_counts(void **state)
+{
+	struct rig r;
+	struct sc_conn c[3];
+	(void)state;
+
+	rig_up(&r, 64);
+	hs_table_set_remove_hook(r.table, on_remove, r.engine);
+	rig_apply(&r, T0);   /* no policies yet */
+	for (int i = 0; i < 3; i++)
+		sc_conn_init(&c[i], HS_FAMILY_IPV4, 0xd00, (uint16_t)(40000 + i), SERVER_HOST, 80);
+	full_open(&r, &c[0], T0);
+	full_open(&r, &c[1], T0);
+
+	struct hs_policy *p = add_policy(&r.set, "cap", HS_ACTION_DROP);
+	p->match.state = HS_TCP_ESTABLISHED;
+	p->has_limit = true;
+	p->limit_max = 2;
+	p->limit_per = HS_PER_SOURCE;
+	rig_apply(&r, T0 + 10);
+	/* The two flows opened before the reload count against the new limit. */
+	assert_true(feed(&r, &c[2], HS_CLIENT, HS_TCP_SYN, 0, T0 + 20, NULL));
+	assert_non_null(sc_conn_lookup(r.table, &c[0]));
+	rig_down(&r);
+}
+
+static void test_reload_wakes_timed(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	(void)state;
+
+	rig_up(&r, 64);
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xe00, 40000, SERVER_HOST, 80);
+	half_close(&r, &c, T0);
+	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
+	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.idle_ms = 1000;
+	rig_apply(&r, T0 + 500);
+	hs_table_expire(r.table, T0 + 1200);
+	assert_null(sc_conn_lookup(r.table, &c));
+	rig_down(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_verify_limit, sc_teardown),
+		cmocka_unit_test_teardown(test_verify_known_source, sc_teardown),
+		cmocka_unit_test_teardown(test_source_limit_follows_closes, sc_teardown),
+		cmocka_unit_test_teardown(test_rate, sc_teardown),
+		cmocka_unit_test_teardown(test_state_entry_policy, sc_teardown),
+		cmocka_unit_test_teardown(test_timed_reset, sc_teardown),
+		cmocka_unit_test_teardown(test_timed_dry_run_acts_once, sc_teardown),
+		cmocka_unit_test_teardown(test_timed_drop_blocks, sc_teardown),
+		cmocka_unit_test_teardown(test_reload_rebuilds_counts, sc_teardown),
+		cmocka_unit_test_teardown(test_reload_wakes_timed, sc_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
