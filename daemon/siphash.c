@@ -9,6 +9,7 @@
  */
 #include "hs_siphash.h"
 
+#include <endian.h>
 #include <string.h>
 
 static inline uint64_t rotl64(uint64_t x, int bits)
@@ -18,11 +19,11 @@ static inline uint64_t rotl64(uint64_t x, int bits)
 
 static inline uint64_t load_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	/* memcpy keeps the load legal at any alignment; it compiles to one move. */
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 #define SIPROUND(v0, v1, v2, v3)                                               \

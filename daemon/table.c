@@ -755,6 +755,17 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
 
 #define BATCH 32
 
+static inline void prefetch_flow(const struct hs_table *t, uint32_t bucket)
+{
+	uint32_t head = t->buckets[bucket];
+
+	if (head) {
+		const struct hs_flow *f = &t->flows[head - 1];
+		__builtin_prefetch(f, 1);
+		__builtin_prefetch((const uint8_t *)f + 64, 1);
+	}
+}
+
 /*
  * The batch path hides memory latency, which is most of a packet's cost in
  * a large table: it hashes every packet and prefetches its bucket, then
@@ -777,44 +788,11 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 			buckets[i] = key_hash(t, &keys[i], pkts[base + i]->family) & t->bucket_mask;
 			__builtin_prefetch(&t->buckets[buckets[i]]);
 		}
-		for (size_t i = 0; i < m; i++) {
-			uint32_t head = t->buckets[buckets[i]];
-
-			if (head) {
-				const struct hs_flow *f = &t->flows[head - 1];
-				__builtin_prefetch(f, 1);
-				__builtin_prefetch((const uint8_t *)f + 64, 1);
-			}
-		}
+		for (size_t i = 0; i < m; i++)
+			prefetch_flow(t, buckets[i]);
 		for (size_t i = 0; i < m; i++)
 			track_keyed(t, pkts[base + i], &keys[i], src_is_0[i], buckets[i], now_ms, &res[base + i]);
 	}
-}
-
-void hs_table_rewake_all(struct hs_table *t)
-{
-	for (uint32_t i = 0; i < t->capacity; i++) {
-		struct hs_flow *f = &t->flows[i];
-
-		if (!(f->flags & HS_FLOW_IN_USE))
-			continue;
-		f->flags &= (uint8_t)~HS_FLOW_POLICY_DONE;
-		timer_unlink(t, f);
-		timer_file(t, f, flow_due(t, f));
-	}
-}
-
-void hs_table_block(struct hs_table *t, struct hs_flow *f, uint64_t now_ms)
-{
-	uint32_t now = to_ticks(t, now_ms);
-
-	timer_unlink(t, f);
-	f->state[HS_CLIENT] = HS_TCP_CLOSED;
-	f->state[HS_SERVER] = HS_TCP_CLOSED;
-	f->state_since = now;
-	f->last_seen = now;
-	f->flags |= HS_FLOW_BLOCKED;
-	timer_file(t, f, flow_due(t, f));
 }
 
 /* ---- queries ---- */
