@@ -795,6 +795,32 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 	}
 }
 
+void hs_table_rewake_all(struct hs_table *t)
+{
+	for (uint32_t i = 0; i < t->capacity; i++) {
+		struct hs_flow *f = &t->flows[i];
+
+		if (!(f->flags & HS_FLOW_IN_USE))
+			continue;
+		f->flags &= (uint8_t)~HS_FLOW_POLICY_DONE;
+		timer_unlink(t, f);
+		timer_file(t, f, flow_due(t, f));
+	}
+}
+
+void hs_table_block(struct hs_table *t, struct hs_flow *f, uint64_t now_ms)
+{
+	uint32_t now = to_ticks(t, now_ms);
+
+	timer_unlink(t, f);
+	f->state[HS_CLIENT] = HS_TCP_CLOSED;
+	f->state[HS_SERVER] = HS_TCP_CLOSED;
+	f->state_since = now;
+	f->last_seen = now;
+	f->flags |= HS_FLOW_BLOCKED;
+	timer_file(t, f, flow_due(t, f));
+}
+
 /* ---- queries ---- */
 
 struct hs_flow *hs_table_find_id(struct hs_table *t, uint32_t id)
