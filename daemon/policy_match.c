@@ -10,7 +10,9 @@
  */
 #include "hs_policy.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
+#include <string.h>
 
 static const char *const action_names[HS_ACTION_COUNT] = {
 	[HS_ACTION_ACCEPT] = "accept",
@@ -27,23 +29,31 @@ const char *hs_policy_action_name(enum hs_policy_action action)
 
 /*
  * Whether addr lies inside one CIDR.  The CIDR's host bits are already
- * clear (the loader guarantees it), so the address only has to be masked:
- * whole bytes first, then the byte the prefix ends in, if any.
+ * clear (the loader guarantees it), so only the address needs masking.
+ * Whole 32-bit words of the prefix are compared as they are, and the word
+ * the prefix ends in through a mask, so an IPv6 /64 costs two compares;
+ * the words stay in network order, which is why the mask is too.
  */
 static bool cidr_contains(const struct hs_cidr *cidr, const struct hs_addr *addr)
 {
-	unsigned whole = cidr->prefix / 8u, bits = cidr->prefix % 8u;
+	unsigned prefix = cidr->prefix, offset = 0;
+	uint32_t want, have;
 
-	for (unsigned i = 0; i < whole; i++)
-		if (addr->bytes[i] != cidr->addr.bytes[i])
+	for (; prefix >= 32; prefix -= 32, offset += 4) {
+		memcpy(&want, cidr->addr.bytes + offset, sizeof(want));
+		memcpy(&have, addr->bytes + offset, sizeof(have));
+		if (want != have)
 			return false;
-	if (bits == 0)
+	}
+	if (prefix == 0)
 		return true;
-	uint8_t mask = (uint8_t)(0xFFu << (8u - bits));
-	return (addr->bytes[whole] & mask) == cidr->addr.bytes[whole];
+	memcpy(&want, cidr->addr.bytes + offset, sizeof(want));
+	memcpy(&have, addr->bytes + offset, sizeof(have));
+	return ((want ^ have) & htonl(~UINT32_C(0) << (32 - prefix))) == 0;
 }
 
-bool hs_cidr_list_contains(const struct hs_cidr *list, unsigned n, uint8_t family, const struct hs_addr *addr)
+bool hs_cidr_list_contains(const struct hs_cidr *list, unsigned n, uint8_t family,
+			   const struct hs_addr *addr)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (list[i].family == family && cidr_contains(&list[i], addr))
@@ -70,13 +80,17 @@ bool hs_policy_match_flow(const struct hs_policy_match *match, const struct hs_f
 		return false;
 	if (match->server_state >= 0 && server != match->server_state)
 		return false;
-	if (match->n_dst_ports && !ports_contain(match->dst_ports, match->n_dst_ports, hs_flow_port(flow, HS_SERVER)))
+	if (match->n_dst_ports &&
+	    !ports_contain(match->dst_ports, match->n_dst_ports, hs_flow_port(flow, HS_SERVER)))
 		return false;
-	if (match->n_src_ports && !ports_contain(match->src_ports, match->n_src_ports, hs_flow_port(flow, HS_CLIENT)))
+	if (match->n_src_ports &&
+	    !ports_contain(match->src_ports, match->n_src_ports, hs_flow_port(flow, HS_CLIENT)))
 		return false;
-	if (match->n_dst && !hs_cidr_list_contains(match->dst, match->n_dst, flow->family, hs_flow_addr(flow, HS_SERVER)))
+	if (match->n_dst &&
+	    !hs_cidr_list_contains(match->dst, match->n_dst, flow->family, hs_flow_addr(flow, HS_SERVER)))
 		return false;
-	if (match->n_src && !hs_cidr_list_contains(match->src, match->n_src, flow->family, hs_flow_addr(flow, HS_CLIENT)))
+	if (match->n_src &&
+	    !hs_cidr_list_contains(match->src, match->n_src, flow->family, hs_flow_addr(flow, HS_CLIENT)))
 		return false;
 	return true;
 }

@@ -1,10 +1,12 @@
 /*
- * test_config: unit tests of the configuration loader (daemon/config.c) and
- * its diagnostics (daemon/diag.c).  Besides the targeted tests below, every
- * tests/unit/config/NAME.yaml is loaded and its diagnostics compared byte
- * for byte with NAME.expected (empty for a file that must load cleanly).
- * Run with HS_UPDATE_GOLDEN=1 to rewrite the .expected files after a
- * deliberate change to the messages, then review the difference.
+ * test_config: unit tests of the configuration loader (daemon/config.c),
+ * including the policy language, and its diagnostics (daemon/diag.c).
+ * Besides the targeted tests below, every tests/unit/config/NAME.yaml is
+ * loaded and its diagnostics compared byte for byte with NAME.expected
+ * (empty for a file that must load cleanly), and every shipped file under
+ * conf/ must load without a single problem.  Run with HS_UPDATE_GOLDEN=1
+ * to rewrite the .expected files after a deliberate change to the
+ * messages, then review the difference.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -72,6 +74,53 @@ static void expect_ok(const char *yaml, struct hs_config *config)
 	hs_diag_free(&diag);
 }
 
+static void assert_cidrs_equal(const struct hs_cidr *a, const struct hs_cidr *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(a[i].family, b[i].family);
+		assert_int_equal(a[i].prefix, b[i].prefix);
+		assert_memory_equal(a[i].addr.bytes, b[i].addr.bytes, sizeof(a[i].addr.bytes));
+	}
+}
+
+static void assert_ports_equal(const struct hs_port_range *a, const struct hs_port_range *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(a[i].lo, b[i].lo);
+		assert_int_equal(a[i].hi, b[i].hi);
+	}
+}
+
+static void assert_policy_equal(const struct hs_policy *a, const struct hs_policy *b)
+{
+	const struct hs_policy_match *ma = &a->match, *mb = &b->match;
+
+	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->line, b->line);
+	assert_int_equal(ma->state, mb->state);
+	assert_int_equal(ma->client_state, mb->client_state);
+	assert_int_equal(ma->server_state, mb->server_state);
+	assert_int_equal(ma->n_src, mb->n_src);
+	assert_int_equal(ma->n_dst, mb->n_dst);
+	assert_int_equal(ma->n_src_ports, mb->n_src_ports);
+	assert_int_equal(ma->n_dst_ports, mb->n_dst_ports);
+	assert_cidrs_equal(ma->src, mb->src, ma->n_src);
+	assert_cidrs_equal(ma->dst, mb->dst, ma->n_dst);
+	assert_ports_equal(ma->src_ports, mb->src_ports, ma->n_src_ports);
+	assert_ports_equal(ma->dst_ports, mb->dst_ports, ma->n_dst_ports);
+	assert_int_equal(ma->idle_ms, mb->idle_ms);
+	assert_int_equal(ma->age_ms, mb->age_ms);
+	assert_int_equal(a->has_limit, b->has_limit);
+	assert_int_equal(a->limit_max, b->limit_max);
+	assert_int_equal(a->limit_per, b->limit_per);
+	assert_int_equal(a->has_rate, b->has_rate);
+	assert_int_equal(a->rate_per_second, b->rate_per_second);
+	assert_int_equal(a->rate_burst, b->rate_burst);
+	assert_int_equal(a->rate_per, b->rate_per);
+	assert_int_equal(a->action, b->action);
+	assert_int_equal(a->dry_run, b->dry_run);
+}
+
 /* Field by field, because struct assignment need not copy padding. */
 static void assert_config_equal(const struct hs_config *a, const struct hs_config *b)
 {
@@ -89,6 +138,9 @@ static void assert_config_equal(const struct hs_config *a, const struct hs_confi
 	assert_int_equal(a->strict, b->strict);
 	for (int i = 0; i < HS_TIMEOUT_CLASS_COUNT; i++)
 		assert_int_equal(a->timeout_ms[i], b->timeout_ms[i]);
+	assert_int_equal(a->policies.count, b->policies.count);
+	for (uint32_t i = 0; i < a->policies.count && i < HS_POLICY_MAX; i++)
+		assert_policy_equal(&a->policies.items[i], &b->policies.items[i]);
 }
 
 static void assert_is_default(const struct hs_config *config)
@@ -526,7 +578,6 @@ static void test_unknown_keys(void **state)
 	expect_error("frobnicate: 1", "unknown top-level key \"frobnicate\"\n");
 	expect_error("queue: {x: 1}", "unknown key \"x\" in queue\n");
 	expect_error("\"\": 1", "unknown top-level key \"\"");
-	/* Policies are another engineer's, but the key itself is checked. */
 	expect_error("polices: []", "unknown top-level key \"polices\" (did you mean \"policies\"?)");
 }
 
@@ -550,11 +601,14 @@ static void test_wrong_types(void **state)
 	expect_error("log: {level: ~}", "log.level: missing value");
 	expect_error("log: {level: null}", "log.level: missing value");
 
-	/* Policies accept any list (or nothing) for now. */
+	/* An empty list, or nothing at all, is no policies. */
 	struct hs_config config;
-	expect_ok("policies: [{match: {port: 22}, action: drop}, 3, [x]]", &config);
-	expect_ok("policies:\n  - a\n  - b\n", &config);
+	expect_ok("policies: []", &config);
+	assert_int_equal(config.policies.count, 0);
 	expect_ok("policies:\n", &config);
+	assert_int_equal(config.policies.count, 0);
+	expect_error("policies: [3]", "policy #1: expected a mapping with name, match and action, got a scalar");
+	expect_error("policies:\n  - a\n", "test.yaml:2:5: error: policy #1: expected a mapping");
 }
 
 static void test_duplicate_keys(void **state)
@@ -681,6 +735,747 @@ static void test_alias_cycle(void **state)
 	expect_ok("queue: {num: &n 3}\ntable: {max_flows: *n}\n", &config);
 	assert_int_equal(config.queue_first, 3);
 	assert_int_equal(config.max_flows, 3);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Policies                                                                 */
+
+/* Parses text expected to load, with at least one warning containing `needle`. */
+static void expect_warning(const char *yaml, const char *needle)
+{
+	struct hs_config config;
+	struct hs_diag diag;
+
+	int rc = parse(yaml, &config, &diag);
+	if (rc != 0 || diag.errors || !diag.warnings || !strstr(hs_diag_text(&diag), needle)) {
+		print_error("input:\n%s\nexpected a warning containing: %s\ngot rc=%d:\n%s\n", yaml,
+			    needle, rc, hs_diag_text(&diag));
+		hs_diag_free(&diag);
+		fail();
+	}
+	hs_diag_free(&diag);
+}
+
+/* A policy as the loader builds it when only name and action are given. */
+static struct hs_policy blank_policy(const char *name, unsigned line, enum hs_policy_action action)
+{
+	struct hs_policy p;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	p.line = line;
+	p.match.state = p.match.client_state = p.match.server_state = -1;
+	p.action = action;
+	return p;
+}
+
+static struct hs_cidr cidr(const char *address, uint8_t prefix)
+{
+	struct hs_cidr c;
+
+	memset(&c, 0, sizeof(c));
+	assert_true(hs_addr_parse(address, &c.addr, &c.family));
+	c.prefix = prefix;
+	return c;
+}
+
+/* The example from the product specification, field by field. */
+static void test_policy_spec_example(void **state)
+{
+	static const char yaml[] =
+		"policies:\n"
+		"  - name: syn-flood                          # admission: checked when a new SYN arrives\n"
+		"    match: {state: SYN_RCVD, dst_port: 8080}\n"
+		"    limit: {max: 8, per: destination}\n"
+		"    action: verify\n"
+		"  - name: half-open-timeout                  # timed: checked as flows age\n"
+		"    match: {server_state: SYN_RCVD, age: 2s}\n"
+		"    action: reset\n"
+		"  - name: stale-close-wait\n"
+		"    match: {state: CLOSE_WAIT, idle: 30s}\n"
+		"    action: reset\n"
+		"    dry_run: false\n"
+		"  - name: per-client-cap\n"
+		"    match: {state: ESTABLISHED}\n"
+		"    limit: {max: 20, per: source}\n"
+		"    action: drop\n"
+		"  - name: new-conn-rate\n"
+		"    match: {dst_port: [80, 443]}\n"
+		"    rate: {syn_per_second: 10, burst: 20, per: source}\n"
+		"    action: drop\n";
+	struct hs_config config;
+	struct hs_policy want[5];
+
+	(void)state;
+	want[0] = blank_policy("syn-flood", 2, HS_ACTION_VERIFY);
+	want[0].match.state = HS_TCP_SYN_RCVD;
+	want[0].match.n_dst_ports = 1;
+	want[0].match.dst_ports[0] = (struct hs_port_range){ 8080, 8080 };
+	want[0].has_limit = true;
+	want[0].limit_max = 8;
+	want[0].limit_per = HS_PER_DESTINATION;
+	want[1] = blank_policy("half-open-timeout", 6, HS_ACTION_RESET);
+	want[1].match.server_state = HS_TCP_SYN_RCVD;
+	want[1].match.age_ms = 2000;
+	want[2] = blank_policy("stale-close-wait", 9, HS_ACTION_RESET);
+	want[2].match.state = HS_TCP_CLOSE_WAIT;
+	want[2].match.idle_ms = 30000;
+	want[3] = blank_policy("per-client-cap", 13, HS_ACTION_DROP);
+	want[3].match.state = HS_TCP_ESTABLISHED;
+	want[3].has_limit = true;
+	want[3].limit_max = 20;
+	want[3].limit_per = HS_PER_SOURCE;
+	want[4] = blank_policy("new-conn-rate", 17, HS_ACTION_DROP);
+	want[4].match.n_dst_ports = 2;
+	want[4].match.dst_ports[0] = (struct hs_port_range){ 80, 80 };
+	want[4].match.dst_ports[1] = (struct hs_port_range){ 443, 443 };
+	want[4].has_rate = true;
+	want[4].rate_per_second = 10;
+	want[4].rate_burst = 20;
+	want[4].rate_per = HS_PER_SOURCE;
+
+	expect_ok(yaml, &config);
+	assert_int_equal(config.policies.count, 5);
+	for (int i = 0; i < 5; i++)
+		assert_policy_equal(&config.policies.items[i], &want[i]);
+}
+
+/* Absent keys leave their fields at "any": states -1, lists and times 0. */
+static void test_policy_minimal(void **state)
+{
+	struct hs_config config;
+	struct hs_policy want = blank_policy("a", 2, HS_ACTION_LOG);
+
+	(void)state;
+	expect_ok("policies:\n  - {name: a, action: log}\n", &config);
+	assert_int_equal(config.policies.count, 1);
+	assert_policy_equal(&config.policies.items[0], &want);
+	/* An empty or null match is the same: it matches everything. */
+	expect_ok("policies:\n  - {name: a, action: log, match: {}}\n", &config);
+	assert_policy_equal(&config.policies.items[0], &want);
+	expect_ok("policies:\n  - name: a\n    match:\n    action: log\n", &config);
+	assert_policy_equal(&config.policies.items[0], &want);
+	/* dry_run defaults to false and takes every boolean spelling. */
+	expect_ok("policies: [{name: a, action: log, dry_run: yes}]", &config);
+	assert_true(config.policies.items[0].dry_run);
+	expect_ok("policies: [{name: a, action: log, dry_run: Off}]", &config);
+	assert_false(config.policies.items[0].dry_run);
+}
+
+static void test_policy_states_and_actions(void **state)
+{
+	static const struct {
+		const char *text;
+		int state;
+	} states[] = {
+		{ "SYN_RCVD", HS_TCP_SYN_RCVD }, { "syn-rcvd", HS_TCP_SYN_RCVD },
+		{ "Close_Wait", HS_TCP_CLOSE_WAIT }, { "CLOSED", HS_TCP_CLOSED },
+		{ "listen", HS_TCP_LISTEN }, { "FIN-WAIT-2", HS_TCP_FIN_WAIT_2 },
+		{ "time_wait", HS_TCP_TIME_WAIT }, { "LAST_ACK", HS_TCP_LAST_ACK },
+	};
+	static const struct {
+		const char *text;
+		enum hs_policy_action action;
+	} actions[] = {
+		{ "accept", HS_ACTION_ACCEPT }, { "DROP", HS_ACTION_DROP }, { "Reset", HS_ACTION_RESET },
+		{ "log", HS_ACTION_LOG },
+	};
+	char yaml[256];
+	struct hs_config config;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
+		snprintf(yaml, sizeof(yaml),
+			 "policies: [{name: a, action: log, match: {state: %s, client_state: %s, "
+			 "server_state: %s}}]", states[i].text, states[i].text, states[i].text);
+		expect_ok(yaml, &config);
+		assert_int_equal(config.policies.items[0].match.state, states[i].state);
+		assert_int_equal(config.policies.items[0].match.client_state, states[i].state);
+		assert_int_equal(config.policies.items[0].match.server_state, states[i].state);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
+		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: %s}]", actions[i].text);
+		expect_ok(yaml, &config);
+		assert_int_equal(config.policies.items[0].action, actions[i].action);
+	}
+	expect_ok("policies: [{name: a, action: VERIFY, limit: {max: 1}}]", &config);
+	assert_int_equal(config.policies.items[0].action, HS_ACTION_VERIFY);
+	expect_ok("policies: [{name: a, action: drop, match: {idle: 1s}}]", &config);
+	expect_ok("policies: [{name: a, action: reset, match: {age: 1s}}]", &config);
+	expect_ok("policies: [{name: a, action: log, match: {age: 1s, idle: 2s}}]", &config);
+
+	assert_string_equal(hs_policy_action_name(HS_ACTION_ACCEPT), "accept");
+	assert_string_equal(hs_policy_action_name(HS_ACTION_DROP), "drop");
+	assert_string_equal(hs_policy_action_name(HS_ACTION_RESET), "reset");
+	assert_string_equal(hs_policy_action_name(HS_ACTION_LOG), "log");
+	assert_string_equal(hs_policy_action_name(HS_ACTION_VERIFY), "verify");
+	assert_string_equal(hs_policy_action_name(HS_ACTION_COUNT), "unknown");
+	assert_string_equal(hs_policy_action_name((enum hs_policy_action)-1), "unknown");
+}
+
+static void test_policy_addresses(void **state)
+{
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	expect_ok("policies:\n"
+		  "  - name: a\n"
+		  "    action: log\n"
+		  "    match:\n"
+		  "      src: [10.0.0.0/8, 192.168.1.7, \"fd00::/8\", \"::1\", 172.16.128.0/17,\n"
+		  "            \"2001:db8:8000::/33\", 11.1.2.3/32, \"fe80::1/128\", 0.0.0.0/0, \"::/0\"]\n"
+		  "      dst: 203.0.113.9\n", &config);
+	const struct hs_policy_match *m = &config.policies.items[0].match;
+	const struct hs_cidr src[] = {
+		cidr("10.0.0.0", 8), cidr("192.168.1.7", 32), cidr("fd00::", 8), cidr("::1", 128),
+		cidr("172.16.128.0", 17), cidr("2001:db8:8000::", 33), cidr("11.1.2.3", 32),
+		cidr("fe80::1", 128), cidr("0.0.0.0", 0), cidr("::", 0),
+	};
+	const struct hs_cidr dst = cidr("203.0.113.9", 32);
+	assert_int_equal(m->n_src, ARRAY_SIZE(src));
+	assert_cidrs_equal(m->src, src, ARRAY_SIZE(src));
+	assert_int_equal(m->n_dst, 1);
+	assert_cidrs_equal(m->dst, &dst, 1);
+	assert_int_equal(m->n_src_ports, 0);
+	assert_int_equal(m->n_dst_ports, 0);
+
+	/* Host bits are a warning, and cleared: the network the prefix names is meant. */
+	assert_int_equal(parse("policies: [{name: a, action: log, match: {src: [10.1.2.3/8, "
+			       "\"fd00::1:2/65\", 172.16.200.1/17, \"2001:db8:ffff::/33\"]}}]", &config, &diag), 0);
+	assert_int_equal(diag.warnings, 4);
+	assert_non_null(strstr(hs_diag_text(&diag), "\"10.1.2.3/8\" has host bits set; it is taken as 10.0.0.0/8"));
+	assert_non_null(strstr(hs_diag_text(&diag), "\"fd00::1:2/65\" has host bits set; it is taken as fd00::/65"));
+	assert_non_null(strstr(hs_diag_text(&diag), "it is taken as 172.16.128.0/17"));
+	assert_non_null(strstr(hs_diag_text(&diag), "it is taken as 2001:db8:8000::/33"));
+	hs_diag_free(&diag);
+	m = &config.policies.items[0].match;
+	const struct hs_cidr masked[] = {
+		cidr("10.0.0.0", 8), cidr("fd00::", 65), cidr("172.16.128.0", 17), cidr("2001:db8:8000::", 33),
+	};
+	assert_cidrs_equal(m->src, masked, ARRAY_SIZE(masked));
+
+	/* Up to 16 entries. */
+	expect_ok("policies: [{name: a, action: log, match: {dst: [10.0.0.1, 10.0.0.2, 10.0.0.3, "
+		  "10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8, 10.0.0.9, 10.0.0.10, 10.0.0.11, "
+		  "10.0.0.12, 10.0.0.13, 10.0.0.14, 10.0.0.15, 10.0.0.16]}}]", &config);
+	assert_int_equal(config.policies.items[0].match.n_dst, 16);
+	expect_error("policies: [{name: a, action: log, match: {dst: [10.0.0.1, 10.0.0.2, 10.0.0.3, "
+		     "10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8, 10.0.0.9, 10.0.0.10, 10.0.0.11, "
+		     "10.0.0.12, 10.0.0.13, 10.0.0.14, 10.0.0.15, 10.0.0.16, 10.0.0.17]}}]",
+		     "policy \"a\": match.dst: more than 16 entries in the list");
+
+	expect_error("policies: [{name: a, action: log, match: {src: 10.0.0.0/33}}]",
+		     "policy \"a\": match.src: prefix /33 is too long for an IPv4 address (at most /32)");
+	expect_error("policies: [{name: a, action: log, match: {src: \"fd00::/129\"}}]",
+		     "match.src: prefix /129 is too long for an IPv6 address (at most /128)");
+	expect_error("policies: [{name: a, action: log, match: {src: 10.0.0.0/999999999999999999999999999999}}]",
+		     "match.src: prefix /99999999999999999999... is too long");
+	static const char *const bad[] = {
+		"10.0.0.256", "10.0.0", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8/8", "/8", "\"\"", "host",
+		"\"fd00::/ 8\"", "\"fd00::g\"", "\" 10.0.0.1\"", "10.0.0.0/0x8", "\"fe80::1%eth0\"",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char yaml[160];
+		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: log, match: {dst: %s}}]", bad[i]);
+		expect_error(yaml, "is not an IP address or CIDR (such as 10.0.0.0/8 or fd00::/8)");
+	}
+	expect_error("policies: [{name: a, action: log, match: {dst: []}}]",
+		     "match.dst: the list is empty (leave the key out to match any)");
+	expect_error("policies: [{name: a, action: log, match: {dst: {a: 1}}}]",
+		     "match.dst: expected an address or CIDR or a list of them, got a mapping");
+	expect_error("policies: [{name: a, action: log, match: {dst: [[10.0.0.1]]}}]",
+		     "match.dst: expected an address or CIDR, got a list");
+	expect_error("policies: [{name: a, action: log, match: {dst: [10.0.0.1, ~]}}]",
+		     "match.dst: empty entry in the list");
+	expect_error("policies:\n  - name: a\n    action: log\n    match:\n      src:\n",
+		     "test.yaml:5:7: error: policy \"a\": match.src: missing value");
+	expect_error("policies: [{name: a, action: log, match: {src: \"10.0.0.1\\0\"}}]",
+		     "match.src: value contains a NUL character");
+}
+
+static void test_policy_ports(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	expect_ok("policies: [{name: a, action: log, match: {dst_port: 80, src_port: \"1024-65535\"}}]",
+		  &config);
+	const struct hs_policy_match *m = &config.policies.items[0].match;
+	assert_int_equal(m->n_dst_ports, 1);
+	assert_int_equal(m->dst_ports[0].lo, 80);
+	assert_int_equal(m->dst_ports[0].hi, 80);
+	assert_int_equal(m->n_src_ports, 1);
+	assert_int_equal(m->src_ports[0].lo, 1024);
+	assert_int_equal(m->src_ports[0].hi, 65535);
+
+	expect_ok("policies: [{name: a, action: log, match: {dst_port: [80, 443, 8000-8080, \"9000\", 1-1, 65535]}}]",
+		  &config);
+	m = &config.policies.items[0].match;
+	const struct hs_port_range want[] = { { 80, 80 }, { 443, 443 }, { 8000, 8080 }, { 9000, 9000 },
+					      { 1, 1 }, { 65535, 65535 } };
+	assert_int_equal(m->n_dst_ports, ARRAY_SIZE(want));
+	assert_ports_equal(m->dst_ports, want, ARRAY_SIZE(want));
+	assert_int_equal(m->n_src_ports, 0);
+
+	expect_ok("policies: [{name: a, action: log, match: {dst_port: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "
+		  "11, 12, 13, 14, 15, 16]}}]", &config);
+	assert_int_equal(config.policies.items[0].match.n_dst_ports, 16);
+	expect_error("policies: [{name: a, action: log, match: {dst_port: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "
+		     "11, 12, 13, 14, 15, 16, 17]}}]", "match.dst_port: more than 16 entries in the list");
+
+	expect_error("policies: [{name: a, action: log, match: {dst_port: 0}}]",
+		     "match.dst_port: 0 is out of range (ports go from 1 to 65535)");
+	expect_error("policies: [{name: a, action: log, match: {dst_port: 65536}}]",
+		     "match.dst_port: 65536 is out of range");
+	expect_error("policies: [{name: a, action: log, match: {dst_port: 0-80}}]",
+		     "match.dst_port: 0-80 is out of range");
+	expect_error("policies: [{name: a, action: log, match: {src_port: 90-80}}]",
+		     "match.src_port: range 90-80 is reversed (the first port must not be above the last)");
+	expect_error("policies: [{name: a, action: log, match: {src_port: \"80:90\"}}]",
+		     "match.src_port: \"80:90\" is not a port (1 to 65535) or a range such as \"8000-8080\" "
+		     "(a range is written with '-')");
+	static const char *const bad[] = { "http", "-80", "80-", "1-2-3", "\" 80\"", "8.0", "\"\"", "0x50" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char yaml[128];
+		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: log, match: {dst_port: %s}}]", bad[i]);
+		expect_error(yaml, "is not a port (1 to 65535) or a range such as \"8000-8080\"");
+	}
+	expect_error("policies: [{name: a, action: log, match: {dst_port: []}}]", "match.dst_port: the list is empty");
+	expect_error("policies: [{name: a, action: log, match: {dst_port: {80: 1}}}]",
+		     "match.dst_port: expected a port or range or a list of them, got a mapping");
+}
+
+static void test_policy_durations(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	expect_ok("policies: [{name: a, action: log, match: {idle: 30, age: 500ms}}]", &config);
+	assert_int_equal(config.policies.items[0].match.idle_ms, 30000);
+	assert_int_equal(config.policies.items[0].match.age_ms, 500);
+	expect_ok("policies: [{name: a, action: log, match: {idle: 20d, age: 1ms}}]", &config);
+	assert_int_equal(config.policies.items[0].match.idle_ms, 1728000000u);
+	assert_int_equal(config.policies.items[0].match.age_ms, 1);
+	expect_ok("policies: [{name: a, action: log, match: {age: 5m}}, {name: b, action: reset, "
+		  "match: {idle: 2h}}]", &config);
+	assert_int_equal(config.policies.items[0].match.age_ms, 300000);
+	assert_int_equal(config.policies.items[1].match.idle_ms, 7200000);
+
+	expect_error("policies: [{name: a, action: log, match: {idle: 0}}]",
+		     "policy \"a\": match.idle: the duration must be greater than zero");
+	expect_error("policies: [{name: a, action: log, match: {age: 0ms}}]",
+		     "match.age: the duration must be greater than zero");
+	expect_error("policies: [{name: a, action: log, match: {age: -5s}}]", "must be greater than zero");
+	expect_error("policies: [{name: a, action: log, match: {idle: 21d}}]",
+		     "match.idle: \"21d\" is longer than the maximum of 20 days");
+	expect_error("policies: [{name: a, action: log, match: {idle: 1728000001ms}}]",
+		     "is longer than the maximum of 20 days");
+	expect_error("policies: [{name: a, action: log, match: {idle: 99999999999999999999999d}}]",
+		     "is longer than the maximum of 20 days");
+	expect_error("policies: [{name: a, action: log, match: {idle: soon}}]",
+		     "match.idle: \"soon\" is not a duration (expected seconds, or a number with a unit: "
+		     "500ms, 30s, 5m, 2h, 1d)");
+	expect_error("policies: [{name: a, action: log, match: {idle: [1s]}}]",
+		     "match.idle: expected a duration, got a list");
+}
+
+static void test_policy_limit_and_rate(void **state)
+{
+	struct hs_config config;
+	const struct hs_policy *p = &config.policies.items[0];
+
+	(void)state;
+	expect_ok("policies: [{name: a, action: drop, limit: {max: 8}}]", &config);
+	assert_true(p->has_limit);
+	assert_false(p->has_rate);
+	assert_int_equal(p->limit_max, 8);
+	assert_int_equal(p->limit_per, HS_PER_DESTINATION);
+	expect_ok("policies: [{name: a, action: drop, limit: {max: 16777216, per: Global}}]", &config);
+	assert_int_equal(p->limit_max, 16777216);
+	assert_int_equal(p->limit_per, HS_PER_GLOBAL);
+	expect_ok("policies: [{name: a, action: verify, limit: {per: source, max: 1}}]", &config);
+	assert_int_equal(p->limit_max, 1);
+	assert_int_equal(p->limit_per, HS_PER_SOURCE);
+
+	expect_ok("policies: [{name: a, action: drop, rate: {syn_per_second: 10}}]", &config);
+	assert_true(p->has_rate);
+	assert_false(p->has_limit);
+	assert_int_equal(p->rate_per_second, 10);
+	assert_int_equal(p->rate_burst, 10);       /* burst defaults to the rate */
+	assert_int_equal(p->rate_per, HS_PER_SOURCE);
+	expect_ok("policies: [{name: a, action: log, rate: {burst: 1, syn_per_second: 1000000, "
+		  "per: destination}}]", &config);
+	assert_int_equal(p->rate_per_second, 1000000);
+	assert_int_equal(p->rate_burst, 1);
+	assert_int_equal(p->rate_per, HS_PER_DESTINATION);
+
+	expect_error("policies: [{name: a, action: drop, limit: {per: source}}]",
+		     "policy \"a\": limit: missing \"max\"");
+	expect_error("policies:\n  - name: a\n    action: drop\n    limit:\n",
+		     "test.yaml:4:5: error: policy \"a\": limit: missing \"max\"");
+	expect_error("policies: [{name: a, action: drop, rate: {burst: 3}}]",
+		     "policy \"a\": rate: missing \"syn_per_second\"");
+	expect_error("policies: [{name: a, action: drop, limit: {max: 0}}]",
+		     "limit.max: 0 is out of range (1 to 16777216)");
+	expect_error("policies: [{name: a, action: drop, limit: {max: 16777217}}]",
+		     "limit.max: 16777217 is out of range (1 to 16777216)");
+	expect_error("policies: [{name: a, action: drop, limit: {max: many}}]",
+		     "limit.max: \"many\" is not a whole number (expected 1 to 16777216)");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_second: 1000001}}]",
+		     "rate.syn_per_second: 1000001 is out of range (1 to 1000000)");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_second: 5, burst: 0}}]",
+		     "rate.burst: 0 is out of range (1 to 1000000)");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_second: 1.5}}]",
+		     "rate.syn_per_second: \"1.5\" is not a whole number");
+	expect_error("policies: [{name: a, action: drop, limit: {max: 3, per: everyone}}]",
+		     "limit.per: unknown scope \"everyone\" (expected source, destination or global)");
+	expect_error("policies: [{name: a, action: drop, limit: {max: 3, per: src}}]",
+		     "limit.per: unknown scope \"src\" (did you mean \"source\"?)");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_second: 3, per: server}}]",
+		     "rate.per: unknown scope \"server\" (did you mean \"destination\"?)");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_second: 3, per: globl}}]",
+		     "(did you mean \"global\"?)");
+	expect_error("policies: [{name: a, action: drop, limit: 8}]",
+		     "policy \"a\": limit: expected a mapping such as {max: 8, per: source}, got a scalar");
+	expect_error("policies: [{name: a, action: drop, rate: [10]}]",
+		     "policy \"a\": rate: expected a mapping such as {syn_per_second: 10, burst: 20}, got a list");
+}
+
+/* The checks that span keys: what kind of policy it is, and what its action needs. */
+static void test_policy_combinations(void **state)
+{
+	(void)state;
+	expect_error("policies: [{name: a, action: drop, limit: {max: 3}, rate: {syn_per_second: 3}}]",
+		     "test.yaml:1:53: error: policy \"a\": limit and rate cannot be combined in one policy");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_second: 3}, limit: {max: 3}}]",
+		     "test.yaml:1:63: error: policy \"a\": limit and rate cannot be combined");
+	expect_error("policies: [{name: a, action: drop, match: {idle: 3s}, limit: {max: 3}}]",
+		     "policy \"a\": limit cannot be used with match.idle: a policy is either admission "
+		     "(limit or rate, judged when a connection opens) or timed (idle or age, judged as flows age)");
+	expect_error("policies: [{name: a, action: drop, match: {age: 3s}, rate: {syn_per_second: 3}}]",
+		     "policy \"a\": rate cannot be used with match.age");
+	/* Even a bad duration shows what kind of policy was meant. */
+	expect_error("policies: [{name: a, action: drop, match: {age: never}, limit: {max: 3}}]",
+		     "limit cannot be used with match.age");
+	expect_error("policies: [{name: a, action: verify}]",
+		     "policy \"a\": action: verify needs a limit (such as limit: {max: 8})");
+	expect_error("policies: [{name: a, action: verify, match: {state: SYN_RCVD}}]", "verify needs a limit");
+	expect_error("policies: [{name: a, action: verify, rate: {syn_per_second: 3}}]",
+		     "action: verify needs a limit, not a rate");
+	expect_error("policies: [{name: a, action: verify, match: {idle: 5s}}]",
+		     "action: verify cannot be used on a timed policy");
+	expect_error("policies: [{name: a, action: accept, match: {age: 5s}}]",
+		     "action: accept cannot be used on a timed policy");
+	expect_error("policies: [{name: a, action: accept, match: {idle: 5s, state: CLOSE_WAIT}}]",
+		     "action: accept cannot be used on a timed policy");
+
+	/* Accept is fine where it can exempt traffic from later policies. */
+	struct hs_config config;
+	expect_ok("policies: [{name: a, action: accept, match: {state: ESTABLISHED}},"
+		  " {name: b, action: accept, limit: {max: 3}}]", &config);
+}
+
+static void test_policy_names_and_structure(void **state)
+{
+	char yaml[256], name[80];
+	struct hs_config config;
+
+	(void)state;
+	memset(name, 'n', 63);
+	name[63] = '\0';
+	snprintf(yaml, sizeof(yaml), "policies: [{name: %s, action: log}]", name);
+	expect_ok(yaml, &config);
+	assert_string_equal(config.policies.items[0].name, name);
+	strcat(name, "x");
+	snprintf(yaml, sizeof(yaml), "policies: [{name: %s, action: log}]", name);
+	expect_error(yaml, "is 64 characters long (at most 63)");
+	expect_ok("policies: [{name: A.b_c-9, action: log}]", &config);
+	assert_string_equal(config.policies.items[0].name, "A.b_c-9");
+	/* YAML would read 42 as a number, but a name is only text here. */
+	expect_ok("policies: [{name: 42, action: log}]", &config);
+	assert_string_equal(config.policies.items[0].name, "42");
+
+	expect_error("policies: [{name: \"a b\", action: log}]",
+		     "policy #1: name: \"a b\" may only contain letters, digits, '_', '.' and '-'");
+	expect_error("policies: [{name: \"caf\xC3\xA9\", action: log}]", "may only contain letters");
+	expect_error("policies: [{name: \"\", action: log}]", "policy #1: name: the name is empty");
+	expect_error("policies: [{name: ~, action: log}]", "policy #1: name: missing value");
+	expect_error("policies: [{name: [a], action: log}]", "policy #1: name: expected a name, got a list");
+	expect_error("policies: [{name: \"a\\0b\", action: log}]", "name: value contains a NUL character");
+	expect_error("policies: [{action: log}]",
+		     "test.yaml:1:12: error: policy #1: missing \"name\" (every policy needs a unique name");
+	expect_error("policies: [{name: a}]",
+		     "policy \"a\": missing \"action\" (accept, drop, reset, log or verify)");
+	expect_error("policies:\n  - {name: a, action: log}\n  - {name: b, action: log}\n  - {name: a, action: drop}\n",
+		     "test.yaml:4:12: error: policy \"a\": name: \"a\" is already the name of the policy on line 2");
+	/* Names are compared exactly: case makes a different name. */
+	expect_ok("policies: [{name: A, action: log, match: {state: CLOSED}}, {name: a, action: log}]", &config);
+
+	/* The policy is named in messages about keys before its name, too. */
+	expect_error("policies:\n  - action: nope\n    name: later\n",
+		     "test.yaml:2:13: error: policy \"later\": action: unknown action \"nope\"");
+	expect_error("policies: [{name: a, action: deny}]", "action: unknown action \"deny\" (did you mean \"drop\"?)");
+	expect_error("policies: [{name: a, action: reject}]", "(did you mean \"reset\"?)");
+	expect_error("policies: [{name: a, action: allow}]", "(did you mean \"accept\"?)");
+	expect_error("policies: [{name: a, action: verfy}]", "(did you mean \"verify\"?)");
+	expect_error("policies: [{name: a, action: [drop]}]", "action: expected an action, got a list");
+	expect_error("policies: [{name: a, action: log, dry_run: maybe}]",
+		     "dry_run: \"maybe\" is not a boolean (expected true or false)");
+
+	expect_error("policies: [{name: a, action: log}, 3]",
+		     "policy #2: expected a mapping with name, match and action, got a scalar");
+	expect_error("policies:\n  -\n", "policy #1: empty entry in the list (expected a mapping");
+	expect_error("policies: [{name: a, action: log, match: [state]}]",
+		     "policy \"a\": match: expected a mapping such as {state: CLOSE_WAIT, dst_port: 80}, got a list");
+	expect_error("policies: [{name: a, action: log, match: CLOSE_WAIT}]", "match: expected a mapping");
+	expect_error("policies: [{name: a, action: log, match: {state: [CLOSE_WAIT, LAST_ACK]}}]",
+		     "match.state: expected a state name, got a list");
+	expect_error("policies: [{name: a, action: log, ? [x] : 1}]", "policy \"a\": a key must be a name, got a list");
+	expect_error("policies: [{name: a, action: log, match: {? {x: 1} : 1}}]",
+		     "policy \"a\": a key in match must be a name, got a mapping");
+	expect_error("policies: [{name: a, action: log, action: drop}]",
+		     "policy \"a\": duplicate key \"action\" (first given on line 1)");
+	expect_error("policies: [{name: a, action: log, match: {dst_port: 1, dst_port: 2}}]",
+		     "duplicate key \"match.dst_port\"");
+	expect_error("policies: [{name: a, action: drop, limit: {max: 1, max: 2}}]", "duplicate key \"limit.max\"");
+}
+
+static void test_policy_unknown_keys(void **state)
+{
+	(void)state;
+	expect_error("policies: [{name: a, acton: log}]",
+		     "policy \"a\": unknown key \"acton\" (did you mean \"action\"?)");
+	expect_error("policies: [{name: a, action: log, dry-run: true}]", "(did you mean \"dry_run\"?)");
+	expect_error("policies: [{name: a, action: log, match: {dport: 80}}]",
+		     "policy \"a\": unknown key \"dport\" in match (did you mean \"dst_port\"?)");
+	expect_error("policies: [{name: a, action: log, match: {saddr: 10.0.0.1}}]", "(did you mean \"src\"?)");
+	expect_error("policies: [{name: a, action: log, match: {stat: CLOSED}}]", "(did you mean \"state\"?)");
+	expect_error("policies: [{name: a, action: log, match: {dst-port: 1}}]", "(did you mean \"dst_port\"?)");
+	expect_error("policies: [{name: a, action: log, dst_port: 80}]",
+		     "unknown key \"dst_port\" (it belongs in match)");
+	expect_error("policies: [{name: a, action: log, dport: 80}]",
+		     "unknown key \"dport\" (did you mean \"dst_port\" in match?)");
+	expect_error("policies: [{name: a, action: log, src_prt: 80}]",
+		     "unknown key \"src_prt\" (did you mean \"src_port\" in match?)");
+	expect_error("policies: [{name: a, action: drop, max: 3}]", "unknown key \"max\" (it belongs in limit)");
+	expect_error("policies: [{name: a, action: drop, per: source}]",
+		     "unknown key \"per\" (it belongs in limit or rate)");
+	expect_error("policies: [{name: a, action: drop, match: {name: b}}]",
+		     "unknown key \"name\" in match (it belongs at the policy's own level)");
+	expect_error("policies: [{name: a, action: drop, limit: {max: 1, idle: 3s}}]",
+		     "unknown key \"idle\" in limit (it belongs in match)");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_sec: 1}}]",
+		     "unknown key \"syn_per_sec\" in rate (did you mean \"syn_per_second\"?)");
+	expect_error("policies: [{name: a, action: drop, rate: {syn_per_second: 1, max: 3}}]",
+		     "unknown key \"max\" in rate (it belongs in limit)");
+	expect_error("policies: [{name: a, action: drop, frobnicate: 1}]", "unknown key \"frobnicate\"\n");
+}
+
+static void test_policy_state_names(void **state)
+{
+	(void)state;
+	expect_error("policies: [{name: a, action: log, match: {state: SYN_RECV}}]",
+		     "policy \"a\": match.state: unknown state \"SYN_RECV\" (did you mean \"SYN_RCVD\"?)");
+	expect_error("policies: [{name: a, action: log, match: {client_state: estab}}]",
+		     "match.client_state: unknown state \"estab\" (did you mean \"ESTABLISHED\"?)");
+	expect_error("policies: [{name: a, action: log, match: {server_state: close-wiat}}]",
+		     "(did you mean \"CLOSE_WAIT\"?)");
+	expect_error("policies: [{name: a, action: log, match: {state: FIN_WAIT}}]",
+		     "match.state: unknown state \"FIN_WAIT\" (did you mean \"FIN_WAIT_1\" or \"FIN_WAIT_2\"?)");
+	expect_error("policies: [{name: a, action: log, match: {state: open}}]",
+		     "match.state: unknown state \"open\" (expected CLOSED, LISTEN, SYN_SENT, SYN_RCVD, "
+		     "ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT, CLOSE_WAIT or LAST_ACK)");
+	expect_error("policies: [{name: a, action: log, match: {state: \"\"}}]", "unknown state \"\"");
+	expect_error("policies: [{name: a, action: log, match: {state: ~}}]", "match.state: missing value");
+}
+
+/* Warnings: the file loads, but something in it cannot do what it seems to. */
+static void test_policy_warnings(void **state)
+{
+	(void)state;
+	/* State-entry: a broader earlier match. */
+	expect_warning("policies:\n"
+		       "  - {name: any, match: {state: CLOSE_WAIT}, action: log}\n"
+		       "  - {name: web, match: {state: CLOSE_WAIT, dst_port: 80}, action: reset}\n",
+		       "test.yaml:3:12: warning: policy \"web\" can never act: \"any\" (line 2) matches "
+		       "everything it does\n");
+	expect_warning("policies:\n"
+		       "  - {name: any, match: {state: CLOSE_WAIT}, action: log}\n"
+		       "  - {name: client, match: {client_state: CLOSE_WAIT, src: 10.0.0.0/8}, action: reset}\n",
+		       "policy \"client\" can never act: \"any\" (line 2)");
+	/* Several entries can cover together what none covers alone. */
+	expect_warning("policies:\n"
+		       "  - {name: halves, match: {src: [10.0.0.0/9, 10.128.0.0/9], dst_port: [1-100, 101-200]}, action: log}\n"
+		       "  - {name: whole, match: {src: 10.0.0.0/8, dst_port: 50-150}, action: drop}\n",
+		       "policy \"whole\" can never act: \"halves\" (line 2)");
+	expect_warning("policies:\n"
+		       "  - {name: both, match: {src: [\"::/0\", 0.0.0.0/0], dst_port: 1-65535}, action: log}\n"
+		       "  - {name: any, action: drop}\n",
+		       "policy \"any\" can never act: \"both\" (line 2)");
+	/* Timed: same or broader match, and thresholds no longer. */
+	expect_warning("policies:\n"
+		       "  - {name: idle-30, match: {state: ESTABLISHED, idle: 30s}, action: log}\n"
+		       "  - {name: idle-60, match: {state: ESTABLISHED, idle: 1m, age: 5s}, action: reset}\n",
+		       "policy \"idle-60\" can never act: \"idle-30\" (line 2)");
+	expect_warning("policies:\n"
+		       "  - {name: same, match: {age: 2s}, action: reset}\n"
+		       "  - {name: again, match: {age: 2s, server_state: SYN_RCVD}, action: reset}\n",
+		       "policy \"again\" can never act: \"same\" (line 2)");
+	/* Admission: a superset counted against a limit no higher, in groups no narrower. */
+	expect_warning("policies:\n"
+		       "  - {name: lim-8, match: {state: SYN_RCVD, dst_port: 8080}, limit: {max: 8}, action: verify}\n"
+		       "  - {name: lim-16, match: {state: SYN_RCVD, dst_port: 8080}, limit: {max: 16}, action: drop}\n",
+		       "policy \"lim-16\" can never act: \"lim-8\" (line 2)");
+	expect_warning("policies:\n"
+		       "  - {name: all, match: {state: SYN_RCVD}, limit: {max: 100, per: global}, action: drop}\n"
+		       "  - {name: ssh, match: {state: SYN_RCVD, dst_port: 22}, limit: {max: 100, per: source}, action: drop}\n",
+		       "policy \"ssh\" can never act: \"all\" (line 2)");
+	expect_warning("policies:\n"
+		       "  - {name: r1, match: {dst_port: [80, 443]}, rate: {syn_per_second: 10}, action: drop}\n"
+		       "  - {name: r2, match: {dst_port: 443}, rate: {syn_per_second: 10, burst: 20}, action: drop}\n",
+		       "policy \"r2\" can never act: \"r1\" (line 2)");
+	/* A state-entry policy judges every new connection in the same pass, first. */
+	expect_warning("policies:\n"
+		       "  - {name: log-new, match: {client_state: SYN_SENT}, action: log}\n"
+		       "  - {name: guard, match: {dst_port: 9090}, limit: {max: 3}, action: drop}\n",
+		       "policy \"guard\" can never act: \"log-new\" (line 2) matches every new connection "
+		       "it would judge, and acts first");
+	/* Admission policies of one mechanism and scope that partly overlap. */
+	expect_warning("policies:\n"
+		       "  - {name: a, match: {dst_port: 8000-8080}, limit: {max: 8}, action: drop}\n"
+		       "  - {name: b, match: {dst_port: 8050-8100}, limit: {max: 20}, action: drop}\n",
+		       "test.yaml:3:12: warning: policy \"b\" overlaps \"a\" (line 2): new connections that "
+		       "match both are counted against both");
+	expect_warning("policies:\n"
+		       "  - {name: a, match: {src: 10.0.0.0/8}, rate: {syn_per_second: 5}, action: drop}\n"
+		       "  - {name: b, match: {dst_port: 22}, rate: {syn_per_second: 5}, action: drop}\n",
+		       "policy \"b\" overlaps \"a\" (line 2)");
+	/* Within one policy. */
+	expect_warning("policies: [{name: a, action: log, match: {state: CLOSE_WAIT, client_state: ESTABLISHED, "
+		       "server_state: SYN_RCVD}}]",
+		       "policy \"a\": the policy can never match: no flow has CLOSE_WAIT on either side while "
+		       "its client is in ESTABLISHED and its server in SYN_RCVD");
+	expect_warning("policies: [{name: a, action: drop, match: {state: ESTABLISHED}, rate: {syn_per_second: 3}}]",
+		       "policy \"a\": match.state has no effect on a rate");
+	expect_warning("policies: [{name: a, action: log, match: {dst_port: [1-1024, 443]}}]",
+		       "match.dst_port: 443 is already covered by 1-1024 earlier in the list");
+	expect_warning("policies: [{name: a, action: log, match: {src: [\"fd00::/8\", \"fd00:1::/32\"]}}]",
+		       "match.src: \"fd00:1::/32\" is already covered by fd00::/8 earlier in the list");
+	expect_warning("policies: [{name: a, action: log, match: {dst: \"::ffff:10.0.0.1\"}}]",
+		       "match.dst: \"::ffff:10.0.0.1\" is an IPv4-mapped IPv6 address, which never matches: "
+		       "IPv4 connections are tracked as IPv4 (write 10.0.0.1/32)");
+}
+
+/* Layouts that are deliberate must not be warned about. */
+static void test_policy_no_false_warnings(void **state)
+{
+	static const char *const good[] = {
+		/* A tighter limit for one port under a looser one for all: nested, not overlapping. */
+		"policies:\n"
+		"  - {name: ssh, match: {dst_port: 22}, limit: {max: 3, per: source}, action: drop}\n"
+		"  - {name: all, limit: {max: 50, per: source}, action: drop}\n",
+		/* The same, the other way round: the tighter one still acts first. */
+		"policies:\n"
+		"  - {name: all, limit: {max: 50, per: source}, action: drop}\n"
+		"  - {name: ssh, match: {dst_port: 22}, limit: {max: 3, per: source}, action: drop}\n",
+		/* Different scopes and mechanisms guard different things. */
+		"policies:\n"
+		"  - {name: a, match: {state: SYN_RCVD, dst_port: 8080}, limit: {max: 8}, action: verify}\n"
+		"  - {name: b, match: {state: SYN_RCVD, dst_port: 8000-9000}, limit: {max: 8, per: source}, action: drop}\n"
+		"  - {name: c, match: {dst_port: 8080}, rate: {syn_per_second: 10}, action: drop}\n"
+		"  - {name: d, match: {dst_port: 8000-8090}, rate: {syn_per_second: 100, per: global}, action: drop}\n",
+		/* A shorter timeout after a longer one still acts first. */
+		"policies:\n"
+		"  - {name: idle-30, match: {state: ESTABLISHED, idle: 30s}, action: reset}\n"
+		"  - {name: idle-10, match: {state: ESTABLISHED, idle: 10s, dst_port: 80}, action: reset}\n"
+		"  - {name: age-5, match: {state: ESTABLISHED, age: 5s}, action: log}\n",
+		/* Each family's /0 covers only its own family. */
+		"policies:\n"
+		"  - {name: v6, match: {src: \"::/0\", state: CLOSING}, action: log}\n"
+		"  - {name: any, match: {state: CLOSING}, action: drop}\n",
+		/* A state-entry policy that new connections do not enter leaves admission alone. */
+		"policies:\n"
+		"  - {name: log-est, match: {state: ESTABLISHED}, action: log}\n"
+		"  - {name: guard, limit: {max: 3}, action: drop}\n",
+		/* Admission and timed policies are not compared with each other. */
+		"policies:\n"
+		"  - {name: t, match: {idle: 1s}, action: reset}\n"
+		"  - {name: a, limit: {max: 1, per: global}, action: drop}\n"
+		"  - {name: s, action: log}\n",
+	};
+	struct hs_config config;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+		expect_ok(good[i], &config);
+}
+
+static void test_policy_count_limit(void **state)
+{
+	char *yaml = malloc(80 * 70);
+	struct hs_config config;
+	struct hs_diag diag;
+	size_t len;
+
+	(void)state;
+	assert_non_null(yaml);
+	len = (size_t)sprintf(yaml, "policies:\n");
+	for (int i = 0; i < HS_POLICY_MAX; i++)
+		len += (size_t)sprintf(yaml + len, "  - {name: p%d, match: {dst_port: %d}, action: log}\n", i, i + 1);
+	expect_ok(yaml, &config);
+	assert_int_equal(config.policies.count, HS_POLICY_MAX);
+	assert_string_equal(config.policies.items[HS_POLICY_MAX - 1].name, "p63");
+	assert_int_equal(config.policies.items[HS_POLICY_MAX - 1].line, HS_POLICY_MAX + 1);
+
+	/* One more is an error, and the surplus policies are still checked. */
+	len += (size_t)sprintf(yaml + len, "  - {name: p64, action: log}\n  - {name: p65, action: nope}\n");
+	assert_int_equal(parse(yaml, &config, &diag), -1);
+	assert_int_equal(diag.errors, 2);
+	assert_non_null(strstr(hs_diag_text(&diag),
+			       "test.yaml:66:5: error: policies: 66 policies, more than the maximum of 64\n"));
+	assert_non_null(strstr(hs_diag_text(&diag), "test.yaml:67:25: error: policy \"p65\": action: unknown action"));
+	hs_diag_free(&diag);
+	free(yaml);
+}
+
+/* A file whose policies fail leaves the running set as it was. */
+static void test_policy_error_keeps_old_set(void **state)
+{
+	struct hs_config config, before;
+	struct hs_diag diag;
+
+	(void)state;
+	expect_ok("policies: [{name: keep, action: reset, match: {state: CLOSE_WAIT, idle: 30s}}]", &config);
+	before = config;
+	assert_int_equal(parse("policies: [{name: new, action: drop}, {name: bad, action: verify}]", &config,
+			       &diag), -1);
+	hs_diag_free(&diag);
+	assert_config_equal(&config, &before);
+	assert_string_equal(config.policies.items[0].name, "keep");
+
+	/* A good file replaces the set whole, even with fewer policies. */
+	expect_ok("policies: []", &config);
+	assert_int_equal(config.policies.count, 0);
+}
+
+/* Aliases may reuse a match, and an alias to its own ancestor must not loop. */
+static void test_policy_aliases(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	expect_ok("policies:\n"
+		  "  - {name: a, match: &m {state: CLOSE_WAIT, dst_port: 80}, action: log}\n"
+		  "  - {name: b, match: *m, limit: {max: 3}, action: drop, dry_run: true}\n", &config);
+	assert_int_equal(config.policies.count, 2);
+	assert_true(config.policies.items[1].dry_run);
+	assert_int_equal(config.policies.items[1].match.state, HS_TCP_CLOSE_WAIT);
+	assert_int_equal(config.policies.items[1].match.dst_ports[0].lo, 80);
+	expect_error("policies: &p [{name: a, action: log, match: {state: *p}}]",
+		     "match.state: expected a state name, got a list");
+	expect_error("policies:\n  - &p {name: a, action: log, match: *p}\n",
+		     "policy \"a\": unknown key \"name\" in match (it belongs at the policy's own level)");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -938,6 +1733,118 @@ static void test_shipped_config(void **state)
 	assert_is_default(&config);
 }
 
+/* Collects the paths of every *.yaml under dir (recursively, in name order). */
+static void collect_yaml(const char *dir, char ***paths, size_t *count, int depth)
+{
+	struct dirent **entries;
+	int n = scandir(dir, &entries, NULL, alphasort);
+
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		const char *name = entries[i]->d_name;
+		size_t len = strlen(name);
+		char path[1024];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (name[0] != '.' && stat(path, &st) == 0) {
+			if (S_ISDIR(st.st_mode) && depth < 8) {
+				collect_yaml(path, paths, count, depth + 1);
+			} else if (S_ISREG(st.st_mode) && len > 5 && strcmp(name + len - 5, ".yaml") == 0) {
+				char **grown = realloc(*paths, (*count + 1) * sizeof(**paths));
+				assert_non_null(grown);
+				*paths = grown;
+				(*paths)[*count] = strdup(path);
+				assert_non_null((*paths)[*count]);
+				(*count)++;
+			}
+		}
+		free(entries[i]);
+	}
+	free(entries);
+}
+
+/*
+ * Every file shipped under conf/ is something an operator will copy, so
+ * each must load without an error or a warning.
+ */
+static void test_shipped_examples(void **state)
+{
+	static const char *const required[] = {
+		"/handshaked.yaml", "/examples/web-server.yaml", "/examples/syn-flood-guard.yaml",
+		"/examples/close-wait-reaper.yaml",
+	};
+	char dir[600];
+	char **paths = NULL;
+	size_t count = 0, failures = 0;
+	bool found[ARRAY_SIZE(required)] = { false };
+
+	(void)state;
+	assert_true(find_path("conf", "../../conf", dir, sizeof(dir)));
+	collect_yaml(dir, &paths, &count, 0);
+	for (size_t i = 0; i < count; i++) {
+		struct hs_config config;
+		struct hs_diag diag;
+
+		int rc = hs_config_load(paths[i], &config, &diag);
+		if (rc != 0 || diag.errors || diag.warnings) {
+			print_error("%s: rc=%d\n%s", paths[i], rc, hs_diag_text(&diag));
+			failures++;
+		}
+		for (size_t r = 0; r < ARRAY_SIZE(required); r++) {
+			size_t plen = strlen(paths[i]), rlen = strlen(required[r]);
+			if (plen >= rlen && strcmp(paths[i] + plen - rlen, required[r]) == 0)
+				found[r] = true;
+		}
+		/* The examples are there to show policies: each must define some. */
+		if (rc == 0 && strstr(paths[i], "/examples/") && config.policies.count == 0) {
+			print_error("%s: defines no policies\n", paths[i]);
+			failures++;
+		}
+		hs_diag_free(&diag);
+		free(paths[i]);
+	}
+	free(paths);
+	for (size_t r = 0; r < ARRAY_SIZE(required); r++) {
+		if (!found[r]) {
+			print_error("conf%s is missing\n", required[r]);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+}
+
+/* The README's policy examples are configurations too: each must load cleanly. */
+static void test_readme_policy_examples(void **state)
+{
+	char path[600];
+	size_t len = 0, blocks = 0;
+	char *text;
+
+	(void)state;
+	assert_true(find_path("README.md", "../../README.md", path, sizeof(path)));
+	text = read_text(path, &len);
+	assert_non_null(text);
+	char *section = strstr(text, "\n## Policies\n");
+	assert_non_null(section);
+	char *end = strstr(section + 1, "\n## ");
+	if (end)
+		*end = '\0';
+	for (char *p = section; (p = strstr(p, "\n```yaml\n")) != NULL;) {
+		char *body = p + strlen("\n```yaml\n");
+		char *close = strstr(body, "\n```");
+		struct hs_config config;
+		assert_non_null(close);
+		close[1] = '\0';
+		expect_ok(body, &config);
+		assert_true(config.policies.count > 0);
+		blocks++;
+		p = close + 2;
+	}
+	assert_true(blocks >= 1);
+	free(text);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Golden files                                                             */
 
@@ -1062,6 +1969,22 @@ int main(void)
 		cmocka_unit_test(test_multiple_errors),
 		cmocka_unit_test(test_error_leaves_config_untouched),
 		cmocka_unit_test(test_alias_cycle),
+		cmocka_unit_test(test_policy_spec_example),
+		cmocka_unit_test(test_policy_minimal),
+		cmocka_unit_test(test_policy_states_and_actions),
+		cmocka_unit_test(test_policy_addresses),
+		cmocka_unit_test(test_policy_ports),
+		cmocka_unit_test(test_policy_durations),
+		cmocka_unit_test(test_policy_limit_and_rate),
+		cmocka_unit_test(test_policy_combinations),
+		cmocka_unit_test(test_policy_names_and_structure),
+		cmocka_unit_test(test_policy_unknown_keys),
+		cmocka_unit_test(test_policy_state_names),
+		cmocka_unit_test(test_policy_warnings),
+		cmocka_unit_test(test_policy_no_false_warnings),
+		cmocka_unit_test(test_policy_count_limit),
+		cmocka_unit_test(test_policy_error_keeps_old_set),
+		cmocka_unit_test(test_policy_aliases),
 		cmocka_unit_test(test_diag_format),
 		cmocka_unit_test(test_diag_copies_inputs),
 		cmocka_unit_test(test_diag_long_line),
@@ -1071,6 +1994,8 @@ int main(void)
 		cmocka_unit_test(test_load_size_cap),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_shipped_config),
+		cmocka_unit_test(test_shipped_examples),
+		cmocka_unit_test(test_readme_policy_examples),
 		cmocka_unit_test(test_golden_files),
 	};
 
