@@ -1,9 +1,11 @@
 /*
  * config: the daemon's configuration file.  This module owns the defaults,
  * the schema of handshaked.yaml (which keys exist, what type and range each
- * value has) and the loader that checks a whole file against that schema
- * with libyaml's document API, reporting every problem it finds through
- * hs_diag before anything else gets to see the values.
+ * value has), the policy language's syntax and rules (what a policy may
+ * combine, and which policies in a set can never act), and the loader that
+ * checks a whole file against them with libyaml's document API, reporting
+ * every problem it finds through hs_diag before anything else gets to see
+ * the values.
  */
 #include "hs_config.h"
 
