@@ -238,26 +238,43 @@ static void count_add(struct hs_policy_engine *e, uint64_t key, int delta)
 	}
 }
 
+/*
+ * The states a flow counts with against limits.  A SYN that has passed
+ * toward a server will make it SYN_RCVD as soon as the server answers, so
+ * it counts as such from the moment it is admitted: counting only the
+ * answered ones would let every SYN in flight through, and a flood that
+ * arrives in bursts would overrun the limit by a burst.
+ */
+static void counting_states(const uint8_t *state, uint8_t *out)
+{
+	out[HS_CLIENT] = state[HS_CLIENT];
+	out[HS_SERVER] = state[HS_SERVER];
+	if (state[HS_CLIENT] == HS_TCP_SYN_SENT && state[HS_SERVER] == HS_TCP_LISTEN)
+		out[HS_SERVER] = HS_TCP_SYN_RCVD;
+}
+
+/* Whether a flow, seen with the given states, counts against a limit policy. */
+static bool counts_for(const struct hs_policy *p, const struct hs_flow *f, const uint8_t *state)
+{
+	struct hs_flow view = *f;
+
+	counting_states(state, view.state);
+	return hs_policy_match_flow(&p->match, &view);
+}
+
 /* Adjusts every limit's count for a flow whose states went from old to new. */
 static void recount(struct hs_policy_engine *e, const struct hs_flow *f, const uint8_t *old_state, bool was_counted,
 		    bool is_counted)
 {
-	struct hs_flow before;
-
 	if (!e->has_limits)
 		return;
-	if (was_counted) {
-		before = *f;
-		before.state[HS_CLIENT] = old_state[HS_CLIENT];
-		before.state[HS_SERVER] = old_state[HS_SERVER];
-	}
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
 		if (!p->has_limit)
 			continue;
-		bool a = was_counted && hs_policy_match_flow(&p->match, &before);
-		bool b = is_counted && hs_policy_match_flow(&p->match, f);
+		bool a = was_counted && counts_for(p, f, old_state);
+		bool b = is_counted && counts_for(p, f, f->state);
 		if (a != b)
 			count_add(e, group_key(e, i, p->limit_per, f, 0), b ? 1 : -1);
 	}
@@ -454,8 +471,13 @@ static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, b
 		if (!match_ignoring_states(p, f))
 			continue;
 		bool exceeded;
-		if (p->has_limit)
-			exceeded = count_get(e, group_key(e, i, p->limit_per, f, 0)) >= p->limit_max;
+		if (p->has_limit) {
+			/* The new flow is already counted in its group if it matches: leave it out. */
+			uint32_t others = count_get(e, group_key(e, i, p->limit_per, f, 0));
+			if (others > 0 && counts_for(p, f, f->state))
+				others--;
+			exceeded = others >= p->limit_max;
+		}
 		else
 			exceeded = !bucket_take(e, p, group_key(e, i, p->rate_per, f, 1), now);
 		if (!exceeded)

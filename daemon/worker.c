@@ -22,6 +22,10 @@
 #define EXPIRE_INTERVAL_MS 100
 #define BURSTS_PER_WAKEUP 16    /* then look at timers and the stop flag again */
 
+/* Upper bounds of the burst-time histogram's buckets, in microseconds. */
+const uint32_t hs_burst_bucket_le_us[HS_BURST_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500, 1000,
+							       2500, 5000, 10000 };
+
 uint64_t hs_now_ms(void)
 {
 	struct timespec ts;
@@ -74,6 +78,7 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 	w->epfd = w->timerfd = w->wakefd = -1;
 	w->strict = config->strict;
 	atomic_init(&w->stop, false);
+	atomic_init(&w->heartbeat, 0);
 	pthread_mutex_init(&w->lock, NULL);
 	hs_events_init(&w->events, events_fd);
 
@@ -197,8 +202,18 @@ static int handle_burst(struct hs_worker *w)
 				continue;
 			}
 		}
-		emit_track_events(w, &results[i], now);
-		if (hs_policy_engine_packet(w->policy, tcp[i], &results[i], now)) {
+		/*
+		 * A new flow's event waits for the policies' verdict: a SYN they
+		 * refuse leaves no flow, and so no event (a flood would
+		 * otherwise write one "new" per spoofed SYN and never close them).
+		 */
+		bool is_new = (results[i].events & HS_EVENT_NEW) != 0;
+		if (!is_new)
+			emit_track_events(w, &results[i], now);
+		bool drop = hs_policy_engine_packet(w->policy, tcp[i], &results[i], now);
+		if (is_new && results[i].flow)
+			emit_track_events(w, &results[i], now);
+		if (drop) {
 			hs_nfq_drop(&w->nfq, tcp_ids[i]);
 			w->stats.dropped++;
 			w->stats.policy_dropped++;
@@ -209,6 +224,12 @@ static int handle_burst(struct hs_worker *w)
 	uint64_t took = now_us() - start;
 	if (took > w->stats.loop_max_us)
 		w->stats.loop_max_us = took;
+	/* A short linear scan: eleven compares per burst of up to 64 packets. */
+	unsigned bucket = 0;
+	while (bucket < HS_BURST_BUCKETS - 1 && took > hs_burst_bucket_le_us[bucket])
+		bucket++;
+	w->stats.burst_us_buckets[bucket]++;
+	w->stats.burst_us_sum += took;
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
 
@@ -236,6 +257,8 @@ static void *worker_main(void *arg)
 
 	while (!atomic_load(&w->stop)) {
 		struct epoll_event evs[4];
+
+		atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
 		int n = epoll_wait(w->epfd, evs, 4, 1000);
 
 		if (n < 0) {

@@ -147,6 +147,36 @@ static void test_verify_limit(void **state)
 	rig_down(&r);
 }
 
+/* SYNs still unanswered count against a SYN_RCVD limit: a burst cannot slip in. */
+static void test_limit_counts_syns_in_flight(void **state)
+{
+	struct rig r;
+	struct sc_conn c[4];
+	(void)state;
+
+	rig_up(&r, 64);
+	hs_table_set_remove_hook(r.table, on_remove, r.engine);
+	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_DROP);
+	p->match.state = HS_TCP_SYN_RCVD;
+	p->has_limit = true;
+	p->limit_max = 2;
+	p->limit_per = HS_PER_DESTINATION;
+	rig_apply(&r, T0);
+	for (int i = 0; i < 4; i++)
+		sc_conn_init(&c[i], HS_FAMILY_IPV4, 0x0400 + (uint32_t)i, 40000, SERVER_HOST, 8080);
+	assert_false(feed(&r, &c[0], HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	assert_false(feed(&r, &c[1], HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	assert_true(feed(&r, &c[2], HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	/* The answer to an admitted SYN changes nothing in the count. */
+	assert_false(feed(&r, &c[0], HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, T0 + 1, NULL));
+	assert_true(feed(&r, &c[3], HS_CLIENT, HS_TCP_SYN, 0, T0 + 2, NULL));
+	/* A completed handshake frees a place. */
+	assert_false(feed(&r, &c[0], HS_CLIENT, HS_TCP_ACK, 0, T0 + 3, NULL));
+	assert_false(feed(&r, &c[3], HS_CLIENT, HS_TCP_SYN, 0, T0 + 4, NULL));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
+	rig_down(&r);
+}
+
 static void test_verify_known_source(void **state)
 {
 	struct rig r;
@@ -408,6 +438,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_verify_limit, sc_teardown),
+		cmocka_unit_test_teardown(test_limit_counts_syns_in_flight, sc_teardown),
 		cmocka_unit_test_teardown(test_verify_known_source, sc_teardown),
 		cmocka_unit_test_teardown(test_source_limit_follows_closes, sc_teardown),
 		cmocka_unit_test_teardown(test_rate, sc_teardown),
