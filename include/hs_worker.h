@@ -21,6 +21,9 @@
 #include "hs_rst.h"
 #include "hs_table.h"
 
+#define HS_BURST_BUCKETS 12
+extern const uint32_t hs_burst_bucket_le_us[HS_BURST_BUCKETS - 1];
+
 struct hs_worker_stats {
 	uint64_t packets;           /* every packet read from the queue */
 	uint64_t accepted;
@@ -32,6 +35,13 @@ struct hs_worker_stats {
 	uint64_t policy_dropped;    /* packets dropped by policies (refused SYNs, blocked flows) */
 	uint64_t loop_max_us;       /* longest burst handling seen */
 	uint64_t bursts;
+	/*
+	 * Bursts by handling time: bucket i counts bursts that took at most
+	 * hs_burst_bucket_le_us[i] (and more than the bucket before); the last
+	 * bucket counts the rest.  Not cumulative; the metrics make them so.
+	 */
+	uint64_t burst_us_buckets[HS_BURST_BUCKETS];
+	uint64_t burst_us_sum;
 };
 
 struct hs_worker {
@@ -44,6 +54,12 @@ struct hs_worker {
 	struct hs_nfq nfq;
 	int epfd, timerfd, wakefd;
 	atomic_bool stop;
+	/*
+	 * Bumped on every pass of the event loop (at least every 100 ms, the
+	 * expiry timer's period), read by the main thread, which feeds the
+	 * systemd watchdog only while every worker's counter keeps moving.
+	 */
+	_Atomic uint64_t heartbeat;
 	bool strict;
 	struct hs_worker_stats stats;
 	struct hs_events events;
