@@ -73,6 +73,11 @@ void hs_config_defaults(struct hs_config *config)
 	config->pickup = true;
 	config->strict = false;
 	memcpy(config->timeout_ms, timeouts, sizeof(timeouts));
+	config->rules_nchains = 1;
+	snprintf(config->rules_chains[0], sizeof(config->rules_chains[0]), "FORWARD");
+	config->rules_ipv4 = true;
+	config->rules_ipv6 = true;
+	config->metrics_listen[0] = '\0';
 }
 
 /* ------------------------------------------------------------------------ */
@@ -349,7 +354,7 @@ static unsigned to_unsigned(size_t value)
 /* ------------------------------------------------------------------------ */
 /* The schema                                                               */
 
-enum section_id { SEC_TOP, SEC_QUEUE, SEC_CONTROL, SEC_LOG, SEC_TABLE, SEC_TIMEOUTS, SEC_COUNT };
+enum section_id { SEC_TOP, SEC_QUEUE, SEC_CONTROL, SEC_LOG, SEC_TABLE, SEC_TIMEOUTS, SEC_RULES, SEC_METRICS, SEC_COUNT };
 
 enum value_kind {
 	VAL_SECTION,        /* a nested mapping: arg is its section_id */
@@ -361,7 +366,12 @@ enum value_kind {
 	VAL_LEVEL,
 	VAL_EVENTS,
 	VAL_TIMEOUT,        /* arg is the timeout class */
+	VAL_WORDS,          /* a word or a list of words: arg is the enum word_list */
+	VAL_LISTEN,         /* metrics.listen: "off" or ADDRESS:PORT */
 };
+
+/* The list-valued keys of rules: */
+enum word_list { WORDS_CHAINS, WORDS_IN_IFACES, WORDS_OUT_IFACES, WORDS_FAMILIES };
 
 struct key_spec {
 	const char *name;
@@ -388,7 +398,20 @@ static const struct key_spec top_keys[] = {
 	SECTION_KEY("control", SEC_CONTROL),
 	SECTION_KEY("log", SEC_LOG),
 	SECTION_KEY("table", SEC_TABLE),
+	SECTION_KEY("rules", SEC_RULES),
+	SECTION_KEY("metrics", SEC_METRICS),
 	{ .name = "policies", .path = "policies", .kind = VAL_POLICIES },
+};
+
+static const struct key_spec rules_keys[] = {
+	{ .name = "chains", .path = "rules.chains", .kind = VAL_WORDS, .arg = WORDS_CHAINS },
+	{ .name = "in_interfaces", .path = "rules.in_interfaces", .kind = VAL_WORDS, .arg = WORDS_IN_IFACES },
+	{ .name = "out_interfaces", .path = "rules.out_interfaces", .kind = VAL_WORDS, .arg = WORDS_OUT_IFACES },
+	{ .name = "families", .path = "rules.families", .kind = VAL_WORDS, .arg = WORDS_FAMILIES },
+};
+
+static const struct key_spec metrics_keys[] = {
+	{ .name = "listen", .path = "metrics.listen", .kind = VAL_LISTEN },
 };
 
 static const struct key_spec queue_keys[] = {
@@ -444,6 +467,8 @@ static const struct section sections[SEC_COUNT] = {
 	[SEC_LOG] = SECTION("log", log_keys),
 	[SEC_TABLE] = SECTION("table", table_keys),
 	[SEC_TIMEOUTS] = SECTION("table.timeouts", timeout_keys),
+	[SEC_RULES] = SECTION("rules", rules_keys),
+	[SEC_METRICS] = SECTION("metrics", metrics_keys),
 };
 
 /* Duplicate detection keeps one slot per key of the largest section. */
@@ -454,6 +479,7 @@ _Static_assert(ARRAY_SIZE(log_keys) <= MAX_SECTION_KEYS, "log_keys");
 _Static_assert(ARRAY_SIZE(table_keys) <= MAX_SECTION_KEYS, "table_keys");
 _Static_assert(ARRAY_SIZE(timeout_keys) == HS_TIMEOUT_CLASS_COUNT, "one key per timeout class");
 _Static_assert(ARRAY_SIZE(timeout_keys) <= MAX_SECTION_KEYS, "timeout_keys");
+_Static_assert(ARRAY_SIZE(rules_keys) <= MAX_SECTION_KEYS, "rules_keys");
 
 /* Indexed by enum hs_log_level. */
 static const char *const level_names[] = { "error", "warning", "notice", "info", "debug" };
@@ -590,6 +616,13 @@ static void load_queue_num(struct loader *ld, const struct key_spec *spec, const
 		report_at(ld, HS_DIAG_ERROR, value,
 			  "%s: range %s is reversed (the first queue must not be above the last)",
 			  spec->path, number_text(num, sizeof(num), text, len));
+		return;
+	}
+	if (last - first + 1 > HS_MAX_QUEUES) {
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: range %s has %u queues, more than the %d workers handshaked runs at most",
+			  spec->path, number_text(num, sizeof(num), text, len), (unsigned)(last - first + 1),
+			  HS_MAX_QUEUES);
 		return;
 	}
 	ld->config->queue_first = (uint16_t)first;
@@ -2108,6 +2141,148 @@ static void load_policies(struct loader *ld, const struct key_spec *spec, const 
 	check_policy_set(ld, set, notes);
 }
 
+/* One word of a rules list: a chain, an interface name or a family. */
+static bool load_word(struct loader *ld, const struct key_spec *spec, const yaml_node_t *node, unsigned index)
+{
+	static const char *const chains[] = { "FORWARD", "INPUT", "OUTPUT" };
+	static const char *const families[] = { "ipv4", "ipv6" };
+	struct hs_config *c = ld->config;
+	char quoted[QUOTE_MAX], hint[64];
+
+	if (node->type != YAML_SCALAR_NODE || is_null(node)) {
+		report_at(ld, HS_DIAG_ERROR, node, "%s: expected a word, got %s", spec->path, kind_name(node));
+		return false;
+	}
+	const char *text = scalar_text(node);
+	size_t len = node->data.scalar.length;
+
+	switch ((enum word_list)spec->arg) {
+	case WORDS_CHAINS:
+		for (size_t i = 0; i < ARRAY_SIZE(chains); i++) {
+			if (strcasecmp(text, chains[i]) == 0) {
+				for (unsigned j = 0; j < c->rules_nchains; j++)
+					if (strcmp(c->rules_chains[j], chains[i]) == 0)
+						return true;   /* listed twice: once is enough */
+				snprintf(c->rules_chains[c->rules_nchains++], sizeof(c->rules_chains[0]), "%s", chains[i]);
+				return true;
+			}
+		}
+		report_at(ld, HS_DIAG_ERROR, node, "%s: %s is not a chain NFQUEUE rules can go in (FORWARD, INPUT or OUTPUT)%s",
+			  spec->path, quote(quoted, sizeof(quoted), text, len),
+			  did_you_mean(hint, sizeof(hint), suggest(text, len, chains, ARRAY_SIZE(chains))));
+		return false;
+	case WORDS_IN_IFACES:
+	case WORDS_OUT_IFACES: {
+		/* Linux interface names: 1 to 15 bytes, no '/', no spaces; '+' is iptables' wildcard. */
+		bool ok = len > 0 && len < 16;
+		for (size_t i = 0; ok && i < len; i++)
+			ok = text[i] != '/' && text[i] != ' ' && (unsigned char)text[i] > 32 && (unsigned char)text[i] < 127;
+		if (!ok) {
+			report_at(ld, HS_DIAG_ERROR, node, "%s: %s is not an interface name (1 to 15 characters, no '/' or spaces)",
+				  spec->path, quote(quoted, sizeof(quoted), text, len));
+			return false;
+		}
+		bool in = spec->arg == WORDS_IN_IFACES;
+		char (*list)[16] = in ? c->rules_in_interfaces : c->rules_out_interfaces;
+		uint8_t *n = in ? &c->rules_n_in : &c->rules_n_out;
+		(void)index;
+		if (*n >= 8) {
+			report_at(ld, HS_DIAG_ERROR, node, "%s: at most 8 interfaces", spec->path);
+			return false;
+		}
+		memcpy(list[(*n)++], text, len + 1);
+		return true;
+	}
+	case WORDS_FAMILIES:
+		if (strcasecmp(text, "ipv4") == 0) {
+			c->rules_ipv4 = true;
+			return true;
+		}
+		if (strcasecmp(text, "ipv6") == 0) {
+			c->rules_ipv6 = true;
+			return true;
+		}
+		report_at(ld, HS_DIAG_ERROR, node, "%s: %s is not a family (ipv4 or ipv6)%s", spec->path,
+			  quote(quoted, sizeof(quoted), text, len),
+			  did_you_mean(hint, sizeof(hint), suggest(text, len, families, ARRAY_SIZE(families))));
+		return false;
+	}
+	return false;
+}
+
+/* A rules key: one word, or a list of words, replacing the default. */
+static void load_words(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value)
+{
+	struct hs_config *c = ld->config;
+
+	switch ((enum word_list)spec->arg) {
+	case WORDS_CHAINS:
+		c->rules_nchains = 0;
+		break;
+	case WORDS_IN_IFACES:
+		c->rules_n_in = 0;
+		break;
+	case WORDS_OUT_IFACES:
+		c->rules_n_out = 0;
+		break;
+	case WORDS_FAMILIES:
+		c->rules_ipv4 = c->rules_ipv6 = false;
+		break;
+	}
+	if (value->type == YAML_SEQUENCE_NODE) {
+		unsigned index = 0;
+		for (const yaml_node_item_t *it = value->data.sequence.items.start; it < value->data.sequence.items.top;
+		     it++) {
+			const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
+			if (item)
+				load_word(ld, spec, item, index++);
+		}
+	} else if (!is_null(value)) {
+		load_word(ld, spec, value, 0);
+	}
+	if (spec->arg == WORDS_CHAINS && c->rules_nchains == 0)
+		report_at(ld, HS_DIAG_ERROR, value, "%s: at least one chain is needed (FORWARD, INPUT or OUTPUT)",
+			  spec->path);
+	if (spec->arg == WORDS_FAMILIES && !c->rules_ipv4 && !c->rules_ipv6)
+		report_at(ld, HS_DIAG_ERROR, value, "%s: at least one family is needed (ipv4, ipv6)", spec->path);
+}
+
+/* metrics.listen: off, or ADDRESS:PORT with a numeric address ("127.0.0.1:9547", "[::1]:9547"). */
+static void load_listen(struct loader *ld, const struct key_spec *spec, const yaml_node_t *value, const char *text,
+			size_t len)
+{
+	char quoted[QUOTE_MAX], host[64];
+	const char *colon = NULL;
+	struct hs_addr addr;
+	uint8_t family;
+	uint64_t port;
+
+	if (strcasecmp(text, "off") == 0) {
+		ld->config->metrics_listen[0] = '\0';
+		return;
+	}
+	if (text[0] == '[') {
+		const char *close = memchr(text, ']', len);
+		if (close && close[1] == ':') {
+			snprintf(host, sizeof(host), "%.*s", (int)(close - text - 1), text + 1);
+			colon = close + 1;
+		}
+	} else {
+		colon = strrchr(text, ':');
+		if (colon)
+			snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
+	}
+	size_t port_len = colon ? len - (size_t)(colon + 1 - text) : 0;
+	if (!colon || len >= sizeof(ld->config->metrics_listen) || !hs_addr_parse(host, &addr, &family) ||
+	    !all_digits(colon + 1, port_len) || !parse_uint(colon + 1, port_len, 65535, &port) || port == 0) {
+		report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: %s is not off or ADDRESS:PORT with a numeric address (127.0.0.1:9547, [::1]:9547)",
+			  spec->path, quote(quoted, sizeof(quoted), text, len));
+		return;
+	}
+	memcpy(ld->config->metrics_listen, text, len + 1);
+}
+
 static void load_value(struct loader *ld, const struct key_spec *spec, const yaml_node_t *key,
 		       const yaml_node_t *value)
 {
@@ -2120,6 +2295,9 @@ static void load_value(struct loader *ld, const struct key_spec *spec, const yam
 		return;
 	case VAL_POLICIES:
 		load_policies(ld, spec, value);
+		return;
+	case VAL_WORDS:
+		load_words(ld, spec, value);
 		return;
 	default:
 		break;
@@ -2150,8 +2328,12 @@ static void load_value(struct loader *ld, const struct key_spec *spec, const yam
 	case VAL_TIMEOUT:
 		load_timeout(ld, spec, value, text, len);
 		break;
+	case VAL_LISTEN:
+		load_listen(ld, spec, value, text, len);
+		break;
 	case VAL_SECTION:
 	case VAL_POLICIES:
+	case VAL_WORDS:
 		break;
 	}
 }

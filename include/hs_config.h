@@ -18,6 +18,7 @@
 #define HS_DEFAULT_CONFIG_PATH "/etc/handshaked/handshaked.yaml"
 #define HS_DEFAULT_CONTROL_SOCKET "/run/handshaked/control.sock"
 #define HS_PATH_MAX 256
+#define HS_MAX_QUEUES 64             /* workers (queues in a range) at most */
 
 enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARNING, HS_LOG_NOTICE, HS_LOG_INFO, HS_LOG_DEBUG };
 
@@ -41,6 +42,15 @@ struct hs_config {
 	bool pickup;                /* default true */
 	bool strict;                /* default false: invalid packets are accepted and counted */
 	uint32_t timeout_ms[HS_TIMEOUT_CLASS_COUNT];
+	/* rules: the NFQUEUE rules handshaked-rules installs (systemd ExecStartPre/ExecStopPost) */
+	uint8_t rules_nchains;
+	char rules_chains[3][8];            /* "FORWARD", "INPUT", "OUTPUT"; default FORWARD */
+	uint8_t rules_n_in, rules_n_out;
+	char rules_in_interfaces[8][16];    /* iptables -i, optional */
+	char rules_out_interfaces[8][16];   /* iptables -o, optional */
+	bool rules_ipv4, rules_ipv6;        /* default both */
+	/* metrics: */
+	char metrics_listen[64];            /* "127.0.0.1:9547" serves Prometheus text over HTTP; "" = off */
 	/* policies: (file order) */
 	struct hs_policy_set policies;
 };

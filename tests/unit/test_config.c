@@ -333,7 +333,7 @@ static void test_queue_num_forms(void **state)
 		{ "queue: {num: 0-3}", 0, 3 },
 		{ "queue: {num: \"5-5\"}", 5, 5 },
 		{ "queue: {num: 65535}", 65535, 65535 },
-		{ "queue: {num: 0-65535}", 0, 65535 },
+		{ "queue: {num: 65472-65535}", 65472, 65535 },
 	};
 	struct hs_config config;
 
@@ -346,12 +346,54 @@ static void test_queue_num_forms(void **state)
 	expect_error("queue: {num: 65536}", "queue.num: 65536 is out of range");
 	expect_error("queue: {num: 1-65536}", "queue.num: 1-65536 is out of range");
 	expect_error("queue: {num: 3-1}", "queue.num: range 3-1 is reversed");
+	expect_error("queue: {num: 0-64}", "queue.num: range 0-64 has 65 queues, more than the 64 workers");
 	expect_error("queue: {num: -1}", "queue.num: \"-1\" is not a queue number");
 	expect_error("queue: {num: 1-}", "queue.num: \"1-\" is not a queue number");
 	expect_error("queue: {num: 1-2-3}", "queue.num: \"1-2-3\" is not a queue number");
 	expect_error("queue: {num: 0x10}", "queue.num: \"0x10\" is not a queue number");
 	expect_error("queue: {num: \"\"}", "queue.num: \"\" is not a queue number");
 	expect_error("queue: {num: 1.5}", "queue.num: \"1.5\" is not a queue number");
+}
+
+static void test_rules_and_metrics(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	hs_config_defaults(&config);
+	assert_int_equal(config.rules_nchains, 1);
+	assert_string_equal(config.rules_chains[0], "FORWARD");
+	assert_true(config.rules_ipv4 && config.rules_ipv6);
+	assert_string_equal(config.metrics_listen, "");
+
+	expect_ok("rules: {chains: [input, OUTPUT, INPUT], in_interfaces: eth0, out_interfaces: [wg+, eth1],"
+		  " families: ipv6}\nmetrics: {listen: \"[::1]:9547\"}", &config);
+	assert_int_equal(config.rules_nchains, 2);
+	assert_string_equal(config.rules_chains[0], "INPUT");
+	assert_string_equal(config.rules_chains[1], "OUTPUT");
+	assert_int_equal(config.rules_n_in, 1);
+	assert_string_equal(config.rules_in_interfaces[0], "eth0");
+	assert_int_equal(config.rules_n_out, 2);
+	assert_string_equal(config.rules_out_interfaces[1], "eth1");
+	assert_false(config.rules_ipv4);
+	assert_true(config.rules_ipv6);
+	assert_string_equal(config.metrics_listen, "[::1]:9547");
+	expect_ok("metrics: {listen: 127.0.0.1:9547}", &config);
+	assert_string_equal(config.metrics_listen, "127.0.0.1:9547");
+	expect_ok("metrics: {listen: off}", &config);
+	assert_string_equal(config.metrics_listen, "");
+
+	expect_error("rules: {chains: [PREROUTING]}", "rules.chains: \"PREROUTING\" is not a chain");
+	expect_error("rules: {chains: FORWAD}", "did you mean \"FORWARD\"");
+	expect_error("rules: {chains: []}", "rules.chains: at least one chain is needed");
+	expect_error("rules: {in_interfaces: [\"a/b\"]}", "rules.in_interfaces: \"a/b\" is not an interface name");
+	expect_error("rules: {in_interfaces: [averyveryverylongname]}", "is not an interface name");
+	expect_error("rules: {families: [ipv5]}", "rules.families: \"ipv5\" is not a family");
+	expect_error("rules: {families: [{a: 1}]}", "rules.families: expected a word, got a mapping");
+	expect_error("rules: {chain: [INPUT]}", "unknown key \"chain\" in rules");
+	expect_error("metrics: {listen: localhost:9547}", "metrics.listen: \"localhost:9547\" is not off or ADDRESS:PORT");
+	expect_error("metrics: {listen: \"127.0.0.1:0\"}", "is not off or ADDRESS:PORT");
+	expect_error("metrics: {listen: \"127.0.0.1\"}", "is not off or ADDRESS:PORT");
 }
 
 static void test_booleans(void **state)
@@ -1958,6 +2000,7 @@ int main(void)
 		cmocka_unit_test(test_queue_num_forms),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_integer_limits),
+		cmocka_unit_test(test_rules_and_metrics),
 		cmocka_unit_test(test_log_and_control),
 		cmocka_unit_test(test_duration_forms),
 		cmocka_unit_test(test_timeouts_in_config),
