@@ -398,7 +398,10 @@ static bool act(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uin
 		return false;
 	case HS_ACTION_DROP:
 		if (timed) {
+			/* Blocking shows both ends CLOSED: the limits must see the change. */
+			uint8_t old[2] = { f->state[HS_CLIENT], f->state[HS_SERVER] };
 			hs_table_block(e->table, f, now);
+			recount(e, f, old, true, true);
 			return true;
 		}
 		return true;

@@ -53,7 +53,8 @@ struct hs_table {
 	uint32_t free_head;             /* index + 1; the free list runs through hash_next */
 	uint32_t next_id;
 	uint64_t epoch_ms;
-	uint32_t processed;             /* wheel tick (slot time) up to which slots are processed */
+	uint64_t processed;             /* slot time (64-bit, never wraps) up to which slots are processed */
+	uint64_t now64;                 /* the latest time seen, in 64-bit ticks */
 	uint32_t timeout_ticks[HS_TIMEOUT_CLASS_COUNT];
 	struct wheel wheel[2][2];       /* [half-open or settled][level] */
 	hs_table_remove_hook remove_hook;
@@ -63,6 +64,32 @@ struct hs_table {
 	void *policy_ctx;
 	struct hs_table_stats stats;
 };
+
+static inline uint64_t to_ticks64(const struct hs_table *t, uint64_t now_ms)
+{
+	return (now_ms - t->epoch_ms) / TICK_MS;
+}
+
+/* Notes the time: wheel positions are computed from the latest time seen. */
+static inline void clock_at(struct hs_table *t, uint64_t now_ms)
+{
+	uint64_t now = to_ticks64(t, now_ms);
+
+	if (now > t->now64)
+		t->now64 = now;
+}
+
+/*
+ * Flows store 32-bit ticks, which wrap after 497 days.  A stored time is
+ * always within a few weeks of now, so it widens to the 64-bit tick
+ * nearest the present, and the wheels work in 64 bits throughout.
+ */
+static inline uint64_t widen(const struct hs_table *t, uint32_t ticks)
+{
+	int32_t delta = (int32_t)(ticks - (uint32_t)t->now64);
+
+	return (uint64_t)((int64_t)t->now64 + delta);
+}
 
 static inline uint32_t to_ticks(const struct hs_table *t, uint64_t now_ms)
 {
@@ -90,8 +117,17 @@ static void set_timeouts(struct hs_table *t, const struct hs_table_config *confi
  * page walk that itself misses the cache) on nearly every packet.
  * Untouched pages cost nothing until used.
  */
+/* munmap takes page-aligned addresses, so every mapping is whole pages. */
+static size_t map_len(size_t bytes)
+{
+	size_t page = 4096;
+
+	return (bytes + page - 1) & ~(page - 1);
+}
+
 static void *alloc_zeroed(size_t bytes)
 {
+	bytes = map_len(bytes);
 	size_t len = bytes + HUGE_PAGE;
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -157,17 +193,26 @@ void hs_table_destroy(struct hs_table *t)
 	if (!t)
 		return;
 	if (t->buckets)
-		munmap(t->buckets, t->buckets_bytes);
+		munmap(t->buckets, map_len(t->buckets_bytes));
 	if (t->flows)
-		munmap(t->flows, t->flows_bytes);
+		munmap(t->flows, map_len(t->flows_bytes));
 	free(t);
 }
 
 void hs_table_reconfigure(struct hs_table *t, const struct hs_table_config *config)
 {
+	uint32_t old[HS_TIMEOUT_CLASS_COUNT];
+	bool shorter = false;
+
+	memcpy(old, t->timeout_ticks, sizeof(old));
 	t->config.pickup = config->pickup;
 	memcpy(t->config.timeout_ms, config->timeout_ms, sizeof(t->config.timeout_ms));
 	set_timeouts(t, config);
+	for (int i = 0; i < HS_TIMEOUT_CLASS_COUNT; i++)
+		shorter |= t->timeout_ticks[i] < old[i];
+	/* Lazy filing only errs early: deadlines that got earlier must be filed again now. */
+	if (shorter)
+		hs_table_rewake_all(t);
 }
 
 void hs_table_set_remove_hook(struct hs_table *t, hs_table_remove_hook hook, void *ctx)
@@ -277,23 +322,23 @@ static inline uint32_t flow_due(const struct hs_table *t, const struct hs_flow *
  */
 struct timer_place {
 	int level;
-	uint32_t when;
+	uint64_t when;
 };
 
 static struct timer_place timer_target(const struct hs_table *t, uint32_t due_ticks)
 {
-	uint32_t when = (due_ticks + SLOT_TICKS - 1) / SLOT_TICKS;
-	int32_t ahead = (int32_t)(when - t->processed);
+	uint64_t when = (widen(t, due_ticks) + SLOT_TICKS - 1) / SLOT_TICKS;
+	int64_t ahead = (int64_t)(when - t->processed);
 	struct timer_place p = { 0, when };
 
 	if (ahead < 1) {
 		p.when = t->processed + 1;
-	} else if ((uint32_t)ahead > WHEEL_SLOTS - 1) {
-		uint32_t now2 = t->processed / WHEEL_SLOTS;
-		uint32_t c = when / WHEEL_SLOTS - 1;
+	} else if ((uint64_t)ahead > WHEEL_SLOTS - 1) {
+		uint64_t now2 = t->processed / WHEEL_SLOTS;
+		uint64_t c = when / WHEEL_SLOTS - 1;
 
 		p.level = 1;
-		if ((int32_t)(c - now2) < 1)
+		if ((int64_t)(c - now2) < 1)
 			c = now2 + 1;
 		else if (c - now2 > WHEEL_SLOTS - 1)
 			c = now2 + WHEEL_SLOTS - 1;   /* beyond 19 days: looked at again then */
@@ -303,7 +348,7 @@ static struct timer_place timer_target(const struct hs_table *t, uint32_t due_ti
 }
 
 /* A place as a first-level time, to compare places across levels. */
-static inline uint32_t place_time(struct timer_place p)
+static inline uint64_t place_time(struct timer_place p)
 {
 	return p.level ? p.when * WHEEL_SLOTS : p.when;
 }
@@ -312,9 +357,9 @@ static inline uint32_t place_time(struct timer_place p)
 static struct timer_place filed_place(const struct hs_table *t, const struct hs_flow *f)
 {
 	struct timer_place p = { flow_level(f), 0 };
-	uint32_t base = p.level ? t->processed / WHEEL_SLOTS : t->processed;
+	uint64_t base = p.level ? t->processed / WHEEL_SLOTS : t->processed;
 
-	p.when = base + ((f->timer_slot - base) & (WHEEL_SLOTS - 1));
+	p.when = base + (((uint64_t)f->timer_slot - base) & (WHEEL_SLOTS - 1));
 	return p;
 }
 
@@ -344,7 +389,7 @@ static void timer_unlink(struct hs_table *t, struct hs_flow *f)
 static void timer_file(struct hs_table *t, struct hs_flow *f, uint32_t due_ticks)
 {
 	struct timer_place p = timer_target(t, due_ticks);
-	uint32_t slot = p.when & (WHEEL_SLOTS - 1);
+	uint32_t slot = (uint32_t)(p.when & (WHEEL_SLOTS - 1));
 	struct wheel *w = &t->wheel[flow_wheel(f)][p.level];
 	uint32_t idx = flow_index(t, f);
 
@@ -427,28 +472,29 @@ static inline bool slot_filed(const struct wheel *w, uint32_t slot)
 
 size_t hs_table_expire(struct hs_table *t, uint64_t now_ms)
 {
+	clock_at(t, now_ms);
 	uint32_t now = to_ticks(t, now_ms);
-	uint32_t target = now / SLOT_TICKS;
+	uint64_t target = t->now64 / SLOT_TICKS;
 	size_t expired = 0;
 
 	/*
 	 * After a long pause, visiting each slot once is enough: every flow is
 	 * checked against its real deadline whatever slot it sits in.
 	 */
-	if ((int32_t)(target - t->processed) > (int32_t)WHEEL_SLOTS) {
+	if (target > t->processed + WHEEL_SLOTS) {
 		t->processed = target - WHEEL_SLOTS;
 		for (uint32_t slot2 = 0; slot2 < WHEEL_SLOTS; slot2++)
 			for (int w = 0; w < 2; w++)
 				if (slot_filed(&t->wheel[w][1], slot2))
 					run_slot(t, &t->wheel[w][1], slot2, now, &expired);
 	}
-	while ((int32_t)(target - t->processed) > 0) {
+	while (target > t->processed) {
 		t->processed++;
-		uint32_t slot = t->processed & (WHEEL_SLOTS - 1);
+		uint32_t slot = (uint32_t)(t->processed & (WHEEL_SLOTS - 1));
 
 		/* At each revolution, the second level's next slot cascades down. */
 		if (slot == 0) {
-			uint32_t slot2 = (t->processed / WHEEL_SLOTS) & (WHEEL_SLOTS - 1);
+			uint32_t slot2 = (uint32_t)((t->processed / WHEEL_SLOTS) & (WHEEL_SLOTS - 1));
 			for (int w = 0; w < 2; w++)
 				if (slot_filed(&t->wheel[w][1], slot2))
 					run_slot(t, &t->wheel[w][1], slot2, now, &expired);
@@ -478,10 +524,11 @@ static int first_filed_slot(const struct wheel *w, uint32_t from)
 /* The first flow filed in a wheel (both levels), in deadline order; NULL if none. */
 static struct hs_flow *first_filed(struct hs_table *t, int wheel_no)
 {
-	int slot = first_filed_slot(&t->wheel[wheel_no][0], (t->processed + 1) & (WHEEL_SLOTS - 1));
+	int slot = first_filed_slot(&t->wheel[wheel_no][0], (uint32_t)((t->processed + 1) & (WHEEL_SLOTS - 1)));
 
 	if (slot < 0)
-		slot = first_filed_slot(&t->wheel[wheel_no][1], (t->processed / WHEEL_SLOTS + 1) & (WHEEL_SLOTS - 1)),
+		slot = first_filed_slot(&t->wheel[wheel_no][1],
+					(uint32_t)((t->processed / WHEEL_SLOTS + 1) & (WHEEL_SLOTS - 1))),
 		slot = slot < 0 ? -1 : slot + (int)WHEEL_SLOTS;
 	if (slot < 0)
 		return NULL;
@@ -503,7 +550,7 @@ static bool evict_from(struct hs_table *t, int wheel_no)
 		 * it where it belongs and look again, a bounded number of times.
 		 */
 		if (tries < EVICT_REFILE_LIMIT &&
-		    (int32_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) > 0) {
+		    (int64_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) > 0) {
 			timer_unlink(t, f);
 			timer_file(t, f, due);
 			continue;
@@ -671,6 +718,7 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 {
 	memset(res, 0, sizeof(*res));
 	t->stats.packets++;
+	clock_at(t, now_ms);
 	struct hs_flow *f = lookup_in_bucket(t, bucket, key, pkt->family);
 
 	if (!f) {
@@ -737,7 +785,7 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 	/* Lazy filing only errs early; a deadline that got earlier must be refiled now. */
 	uint32_t due = flow_due(t, f);
 	if (moved || !(f->flags & HS_FLOW_TIMER_LINKED) ||
-	    (int32_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) < 0) {
+	    (int64_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) < 0) {
 		timer_unlink(t, f);
 		timer_file(t, f, due);
 	}
@@ -774,7 +822,7 @@ static inline void prefetch_flow(const struct hs_table *t, uint32_t bucket)
  * the prefetches are hints and every lookup reads the live chain.
  */
 void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkts, size_t n,
-			  uint64_t now_ms, struct hs_track_result *res)
+			  uint64_t now_ms, struct hs_track_result *res, hs_track_done done, void *ctx)
 {
 	struct hs_flow_key keys[BATCH];
 	uint32_t buckets[BATCH];
@@ -790,8 +838,12 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 		}
 		for (size_t i = 0; i < m; i++)
 			prefetch_flow(t, buckets[i]);
-		for (size_t i = 0; i < m; i++)
+		for (size_t i = 0; i < m; i++) {
 			track_keyed(t, pkts[base + i], &keys[i], src_is_0[i], buckets[i], now_ms, &res[base + i]);
+			/* A result is only good until the next packet, which may move or free its flow. */
+			if (done)
+				done(ctx, base + i, &res[base + i]);
+		}
 	}
 }
 
@@ -812,6 +864,7 @@ void hs_table_block(struct hs_table *t, struct hs_flow *f, uint64_t now_ms)
 {
 	uint32_t now = to_ticks(t, now_ms);
 
+	clock_at(t, now_ms);
 	timer_unlink(t, f);
 	f->state[HS_CLIENT] = HS_TCP_CLOSED;
 	f->state[HS_SERVER] = HS_TCP_CLOSED;

@@ -145,6 +145,58 @@ static void emit_track_events(struct hs_worker *w, const struct hs_track_result 
 		hs_events_flow(&w->events, "close", w->table, r->flow, now, NULL, NULL);
 }
 
+/* What the verdict step of a burst needs besides the result. */
+struct burst_ctx {
+	struct hs_worker *w;
+	const struct hs_packet *const *tcp;
+	const uint32_t *ids;
+	uint64_t now;
+};
+
+/*
+ * Gives one tracked packet its verdict, events and policies.  The table
+ * calls it right after tracking the packet, before the next packet of the
+ * burst can change or reuse the flow.
+ */
+static void verdict_one(void *arg, size_t i, struct hs_track_result *res)
+{
+	struct burst_ctx *ctx = arg;
+	struct hs_worker *w = ctx->w;
+
+	if (res->hint == HS_HINT_BLOCKED) {
+		hs_nfq_drop(&w->nfq, ctx->ids[i]);
+		w->stats.dropped++;
+		w->stats.policy_dropped++;
+		return;
+	}
+	if (res->hint == HS_HINT_INVALID) {
+		w->stats.invalid++;
+		if (w->strict) {
+			hs_nfq_drop(&w->nfq, ctx->ids[i]);
+			w->stats.dropped++;
+			return;
+		}
+	}
+	/*
+	 * A new flow's event waits for the policies' verdict: a SYN they
+	 * refuse leaves no flow, and so no event (a flood would otherwise
+	 * write one "new" per spoofed SYN and never close them).
+	 */
+	bool is_new = (res->events & HS_EVENT_NEW) != 0;
+	if (!is_new)
+		emit_track_events(w, res, ctx->now);
+	bool drop = hs_policy_engine_packet(w->policy, ctx->tcp[i], res, ctx->now);
+	if (is_new && res->flow)
+		emit_track_events(w, res, ctx->now);
+	if (drop) {
+		hs_nfq_drop(&w->nfq, ctx->ids[i]);
+		w->stats.dropped++;
+		w->stats.policy_dropped++;
+		return;
+	}
+	w->stats.accepted++;
+}
+
 /* Handles one burst; returns the number of packets, 0 if none was waiting, -1 on error. */
 static int handle_burst(struct hs_worker *w)
 {
@@ -186,41 +238,8 @@ static int handle_burst(struct hs_worker *w)
 		}
 		w->stats.accepted++;
 	}
-	hs_table_track_batch(w->table, tcp, m, now, results);
-	for (size_t i = 0; i < m; i++) {
-		if (results[i].hint == HS_HINT_BLOCKED) {
-			hs_nfq_drop(&w->nfq, tcp_ids[i]);
-			w->stats.dropped++;
-			w->stats.policy_dropped++;
-			continue;
-		}
-		if (results[i].hint == HS_HINT_INVALID) {
-			w->stats.invalid++;
-			if (w->strict) {
-				hs_nfq_drop(&w->nfq, tcp_ids[i]);
-				w->stats.dropped++;
-				continue;
-			}
-		}
-		/*
-		 * A new flow's event waits for the policies' verdict: a SYN they
-		 * refuse leaves no flow, and so no event (a flood would
-		 * otherwise write one "new" per spoofed SYN and never close them).
-		 */
-		bool is_new = (results[i].events & HS_EVENT_NEW) != 0;
-		if (!is_new)
-			emit_track_events(w, &results[i], now);
-		bool drop = hs_policy_engine_packet(w->policy, tcp[i], &results[i], now);
-		if (is_new && results[i].flow)
-			emit_track_events(w, &results[i], now);
-		if (drop) {
-			hs_nfq_drop(&w->nfq, tcp_ids[i]);
-			w->stats.dropped++;
-			w->stats.policy_dropped++;
-			continue;
-		}
-		w->stats.accepted++;
-	}
+	struct burst_ctx ctx = { .w = w, .tcp = tcp, .ids = tcp_ids, .now = now };
+	hs_table_track_batch(w->table, tcp, m, now, results, verdict_one, &ctx);
 	uint64_t took = now_us() - start;
 	if (took > w->stats.loop_max_us)
 		w->stats.loop_max_us = took;

@@ -129,10 +129,15 @@ void hs_table_track(struct hs_table *table, const struct hs_packet *pkt, uint64_
 /*
  * Tracks n packets in order, as n calls of hs_table_track would, but
  * overlapping their memory accesses: the path for bursts read from the
- * queue.  res has n entries.
+ * queue.  res has n entries.  done(ctx, i, &res[i]), if not NULL, is called
+ * right after packet i is tracked and before packet i + 1 is: a result's
+ * flow pointer and states are only valid until then, since a later packet
+ * of the burst may change, evict or reuse that flow.  done may delete the
+ * flow.
  */
+typedef void (*hs_track_done)(void *ctx, size_t index, struct hs_track_result *res);
 void hs_table_track_batch(struct hs_table *table, const struct hs_packet *const *pkts, size_t n,
-			  uint64_t now_ms, struct hs_track_result *res);
+			  uint64_t now_ms, struct hs_track_result *res, hs_track_done done, void *ctx);
 
 /* Removes every flow whose timeout has passed at now_ms; returns how many. */
 size_t hs_table_expire(struct hs_table *table, uint64_t now_ms);

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 				uint64_t ms = 2000 + k / 1000;
 				uint64_t a = now_ns();
 				if ((k / BURST) & 1) {
-					hs_table_track_batch(t, burst_ptrs, BURST, ms, results);
+					hs_table_track_batch(t, burst_ptrs, BURST, ms, results, NULL, NULL);
 					batch_ns += now_ns() - a;
 				} else {
 					for (uint32_t b = 0; b < BURST; b++)
