@@ -6,6 +6,12 @@
 #   make check-san  unit tests built with AddressSanitizer + UBSan
 #   make bench      microbenchmark of the tracking core
 #   make demo       a lab with real connections through the daemon
+#   make install    install the programs, the systemd unit, the configuration
+#                   (never over an existing one) and the man pages
+#   make test-service   the unit file (systemd-analyze), handshaked-rules and the
+#                   notification protocol, without booting anything
+#   make test-systemd   boot a Debian container with systemd-nspawn and run the
+#                   service in it for real (root; the root file system is cached)
 #
 # Sanitized objects live in build-san/, plain ones in build/.
 
@@ -26,12 +32,23 @@ BUILD     ?= build
 SANFLAGS   =
 endif
 
+# Installation.  The configuration lives in /etc even under /usr/local,
+# because that is where handshaked, handshakectl and handshaked-rules look
+# by default; the unit passes -c $(SYSCONFDIR)/handshaked/handshaked.yaml.
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/handshaked
+INSTALL    ?= install
+MAN8       = daemon/handshaked.8 daemon/handshakectl.8 daemon/handshaked-rules.8
+MAN5       = conf/handshaked.yaml.5
 
 # Every daemon/*.c except the two programs' main files is library code,
 # shared by the daemon, the CLI, the unit tests, fuzzers and benchmarks.
-PROGRAM_SRCS = daemon/main.c daemon/handshakectl.c
+PROGRAM_SRCS = daemon/main.c daemon/handshakectl.c daemon/handshaked_rules.c
 LIB_SRCS     = $(filter-out $(PROGRAM_SRCS),$(wildcard daemon/*.c))
 LIB_OBJS     = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS    = $(wildcard tests/unit/test_*.c)
@@ -41,9 +58,12 @@ UNIT_HELPER_OBJS = $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 BENCH_SRCS   = $(wildcard tests/bench/*.c)
 BENCH_BINS   = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
-               $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl)
+               $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
+               $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-san test bench bench-e2e demo clean deps test-netns
+.PHONY: all check check-san test bench bench-e2e demo clean deps test-netns fuzz install uninstall \
+        test-service test-systemd
+FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
@@ -58,6 +78,9 @@ $(BUILD)/handshaked: $(BUILD)/daemon/main.o $(BUILD)/libhs.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LIBS) -o $@
 
 $(BUILD)/handshakectl: $(BUILD)/daemon/handshakectl.o $(BUILD)/libhs.a
+	$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/handshaked-rules: $(BUILD)/daemon/handshaked_rules.o $(BUILD)/libhs.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJS) $(BUILD)/libhs.a
@@ -84,9 +107,67 @@ test: deps
 	$(MAKE) check
 	$(MAKE) check-san
 	$(MAKE) test-netns
+	$(MAKE) test-service
+	$(MAKE) test-systemd
 
 test-netns: all
 	@if [ -x tests/netns/run ]; then tests/netns/run; else echo "tests/netns/run: not present yet"; fi
+
+# The service without booting: systemd-analyze verify and security on the
+# unit, the man pages, handshaked-rules in a private network namespace, and
+# the daemon against a fake NOTIFY_SOCKET.
+test-service: all
+	tests/systemd/run
+
+# The service booted for real: a cached Debian root, systemd-nspawn, and
+# start, reload, watchdog, stop and the journal checked through systemctl.
+test-systemd: all
+	tests/systemd/boot.sh
+
+# The unit is installed with its paths rewritten to SBINDIR and SYSCONFDIR.
+# The configuration is installed only if there is none: an upgrade must
+# never replace the operator's file.  Without DESTDIR (a real install) the
+# system user is created and systemd is told about the new unit.
+install: $(BUILD)/handshaked $(BUILD)/handshakectl $(BUILD)/handshaked-rules
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/handshaked $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 0755 $(BUILD)/handshaked $(BUILD)/handshakectl $(BUILD)/handshaked-rules $(DESTDIR)$(SBINDIR)/
+	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/handshaked/|$(SYSCONFDIR)/handshaked/|g' \
+		systemd/handshaked.service >$(DESTDIR)$(UNITDIR)/handshaked.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/handshaked.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/handshaked.service.tmp $(DESTDIR)$(UNITDIR)/handshaked.service
+	$(INSTALL) -m 0644 systemd/handshaked.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/handshaked.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/handshaked/handshaked.yaml ]; then \
+		echo "kept the existing $(DESTDIR)$(SYSCONFDIR)/handshaked/handshaked.yaml"; \
+	else \
+		echo "$(INSTALL) -m 0644 conf/handshaked.yaml $(DESTDIR)$(SYSCONFDIR)/handshaked/handshaked.yaml"; \
+		$(INSTALL) -m 0644 conf/handshaked.yaml $(DESTDIR)$(SYSCONFDIR)/handshaked/handshaked.yaml; \
+	fi
+	$(INSTALL) -m 0644 conf/examples/*.yaml $(DESTDIR)$(DOCDIR)/examples/
+	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null 2>&1; then \
+		echo "systemd-sysusers $(SYSUSERSDIR)/handshaked.conf"; \
+		systemd-sysusers $(SYSUSERSDIR)/handshaked.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		echo "systemctl daemon-reload"; systemctl daemon-reload; \
+	fi
+
+# Leaves the configuration and the handshaked user alone: they are the
+# operator's, and files may still be owned by the user.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/handshaked $(DESTDIR)$(SBINDIR)/handshakectl $(DESTDIR)$(SBINDIR)/handshaked-rules
+	rm -f $(DESTDIR)$(UNITDIR)/handshaked.service $(DESTDIR)$(SYSUSERSDIR)/handshaked.conf
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/handshaked/ and the handshaked user; remove them by hand if wanted"
+
+# libFuzzer targets (clang): each runs FUZZ_SECONDS; crashes are saved in build-fuzz/.
+fuzz:
+	tests/fuzz/run $(FUZZ_SECONDS)
 
 demo: deps
 	$(MAKE) all

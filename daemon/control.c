@@ -23,6 +23,7 @@
 #include "hs_daemon.h"
 #include "hs_flow_json.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 
 #define CHUNK_FLOWS 1024
 #define IO_TIMEOUT_S 5
@@ -172,34 +173,6 @@ static void cmd_list(struct reply *r, struct hs_daemon *d, const struct list_opt
 
 /* ---- stats ---- */
 
-struct queue_proc {
-	bool found;
-	uint64_t total, dropped, user_dropped;
-};
-
-/* Kernel-side counters of a queue from /proc/net/netfilter/nfnetlink_queue. */
-static struct queue_proc read_queue_proc(uint16_t queue)
-{
-	struct queue_proc qp = { 0 };
-	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
-	char line[256];
-
-	if (!f)
-		return qp;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long num, portid, total, mode, range, dropped, udropped;
-		if (sscanf(line, "%lu %lu %lu %lu %lu %lu %lu", &num, &portid, &total, &mode, &range, &dropped,
-			   &udropped) == 7 && num == queue) {
-			qp.found = true;
-			qp.total = total;
-			qp.dropped = dropped;
-			qp.user_dropped = udropped;
-		}
-	}
-	fclose(f);
-	return qp;
-}
-
 struct totals {
 	struct hs_worker_stats w;
 	struct hs_table_stats t;
@@ -244,47 +217,20 @@ static void add_totals(struct totals *sum, struct hs_worker *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Per-policy counters summed over the workers (they all run the same set). */
-static uint32_t policy_totals(struct hs_daemon *d, struct hs_policy_counters *sum, char names[][HS_POLICY_NAME_MAX])
-{
-	uint32_t n = 0;
-
-	memset(sum, 0, sizeof(*sum) * HS_POLICY_MAX);
-	for (uint32_t wi = 0; wi < d->nworkers; wi++) {
-		struct hs_worker *w = &d->workers[wi];
-
-		pthread_mutex_lock(&w->lock);
-		const struct hs_policy_set *set = hs_policy_engine_policies(w->policy);
-		const struct hs_policy_counters *c = hs_policy_engine_counters(w->policy);
-		n = set->count;
-		for (uint32_t i = 0; i < n; i++) {
-			memcpy(names[i], set->items[i].name, HS_POLICY_NAME_MAX);
-			sum[i].acted += c[i].acted;
-			sum[i].dry_run += c[i].dry_run;
-			sum[i].verified += c[i].verified;
-			sum[i].refused += c[i].refused;
-			sum[i].resets_sent += c[i].resets_sent;
-		}
-		pthread_mutex_unlock(&w->lock);
-	}
-	return n;
-}
-
 static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 {
-	static struct hs_policy_counters pc[HS_POLICY_MAX];
-	static char pnames[HS_POLICY_MAX][HS_POLICY_NAME_MAX];
-	uint32_t npol = policy_totals(d, pc, pnames);
+	static struct hs_metrics_policy pol[HS_POLICY_MAX];
+	uint32_t npol = hs_metrics_policy_totals(d, pol);
 
 	struct totals s;
-	struct queue_proc kq = { 0 };
+	struct hs_queue_proc kq = { 0 };
 
 	memset(&s, 0, sizeof(s));
 	for (uint32_t i = 0; i < d->nworkers; i++) {
 		add_totals(&s, &d->workers[i]);
-		struct queue_proc one = read_queue_proc(d->workers[i].queue);
+		struct hs_queue_proc one = hs_queue_proc_read(d->workers[i].queue);
 		kq.found |= one.found;
-		kq.total += one.total;
+		kq.waiting += one.waiting;
 		kq.dropped += one.dropped;
 		kq.user_dropped += one.user_dropped;
 	}
@@ -319,14 +265,14 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
 			     ",\"send_errors\":%" PRIu64 ",\"kernel_queued\":%" PRIu64 ",\"kernel_dropped\":%" PRIu64
 			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64,
-			     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, kq.total, kq.dropped,
+			     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, kq.waiting, kq.dropped,
 			     kq.user_dropped, s.w.loop_max_us, s.events_lost);
 		reply_printf(r, ",\"policies\":[");
 		for (uint32_t i = 0; i < npol; i++)
 			reply_printf(r, "%s{\"name\":\"%s\",\"acted\":%" PRIu64 ",\"dry_run\":%" PRIu64
 				     ",\"verified\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"resets_sent\":%" PRIu64 "}",
-				     i ? "," : "", pnames[i], pc[i].acted, pc[i].dry_run, pc[i].verified, pc[i].refused,
-				     pc[i].resets_sent);
+				     i ? "," : "", pol[i].name, pol[i].counters.acted, pol[i].counters.dry_run,
+				     pol[i].counters.verified, pol[i].counters.refused, pol[i].counters.resets_sent);
 		reply_printf(r, "]}\n");
 		return;
 	}
@@ -356,12 +302,35 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, s.w.loop_max_us);
 	if (kq.found)
 		reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
-			     ", dropped (socket full) %" PRIu64 "\n", kq.total, kq.dropped, kq.user_dropped);
+			     ", dropped (socket full) %" PRIu64 "\n", kq.waiting, kq.dropped, kq.user_dropped);
 	reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
 	for (uint32_t i = 0; i < npol; i++)
 		reply_printf(r, "policy %-18s acted %" PRIu64 ", dry-run %" PRIu64 ", verified %" PRIu64 ", refused %" PRIu64
-			     ", resets sent %" PRIu64 "\n", pnames[i], pc[i].acted, pc[i].dry_run, pc[i].verified,
-			     pc[i].refused, pc[i].resets_sent);
+			     ", resets sent %" PRIu64 "\n", pol[i].name, pol[i].counters.acted, pol[i].counters.dry_run,
+			     pol[i].counters.verified, pol[i].counters.refused, pol[i].counters.resets_sent);
+}
+
+/* ---- metrics ---- */
+
+static void cmd_metrics(struct reply *r, struct hs_daemon *d)
+{
+	static struct hs_metrics_snapshot snap;
+	size_t len;
+
+	hs_metrics_collect(d, &snap);
+	char *text = hs_metrics_format(&snap, &len);
+	hs_metrics_snapshot_free(&snap);
+	if (!text) {
+		reply_printf(r, "error: metrics: out of memory\n");
+		return;
+	}
+	reply_printf(r, "ok\n");
+	/* The text may be far larger than the reply buffer: hand it over in pieces. */
+	for (size_t off = 0; off < len && !r->failed; off += sizeof(r->buf)) {
+		size_t piece = len - off < sizeof(r->buf) ? len - off : sizeof(r->buf);
+		reply_put(r, text + off, piece);
+	}
+	free(text);
 }
 
 /* ---- kill, reload ---- */
@@ -422,7 +391,7 @@ static void cmd_reload(struct reply *r, struct hs_daemon *d)
 /* ---- dispatch ---- */
 
 static const char usage[] =
-	"commands: list [--json] [--state STATE] | stats [--json] | kill ID | reload | ping";
+	"commands: list [--json] [--state STATE] | stats [--json] | metrics | kill ID | reload | ping";
 
 static void dispatch(struct reply *r, struct hs_daemon *d, char *line)
 {
@@ -465,6 +434,8 @@ static void dispatch(struct reply *r, struct hs_daemon *d, char *line)
 		cmd_list(r, d, &opt);
 	} else if (strcmp(cmd, "stats") == 0 && (argc == 1 || (argc == 2 && strcmp(argv[1], "--json") == 0))) {
 		cmd_stats(r, d, argc == 2);
+	} else if (strcmp(cmd, "metrics") == 0 && argc == 1) {
+		cmd_metrics(r, d);
 	} else if (strcmp(cmd, "kill") == 0 && argc == 2) {
 		cmd_kill(r, d, argv[1]);
 	} else if (strcmp(cmd, "reload") == 0 && argc == 1) {

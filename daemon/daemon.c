@@ -13,6 +13,9 @@
 
 #include "hs_control.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
+#include "hs_metrics_http.h"
+#include "hs_notify.h"
 
 static int open_events(const struct hs_config *c, bool *owned, char *err, size_t errlen)
 {
@@ -32,6 +35,18 @@ static int open_events(const struct hs_config *c, bool *owned, char *err, size_t
 	}
 	*owned = true;
 	return fd;
+}
+
+/* The HTTP listener's body: the same text as `handshakectl metrics`. */
+static char *render_metrics(void *ctx, size_t *len)
+{
+	static struct hs_metrics_snapshot snap;
+	struct hs_daemon *d = ctx;
+
+	hs_metrics_collect(d, &snap);
+	char *text = hs_metrics_format(&snap, len);
+	hs_metrics_snapshot_free(&snap);
+	return text;
 }
 
 int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct hs_config *config,
@@ -79,6 +94,14 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 		d->workers = NULL;
 		return -1;
 	}
+	/* Opened before the workers run, so a bad address fails the start, not a later scrape. */
+	if (config->metrics_listen[0]) {
+		d->metrics_http = hs_metrics_http_open(config->metrics_listen, render_metrics, d, err, errlen);
+		if (!d->metrics_http) {
+			hs_daemon_stop(d);
+			return -1;
+		}
+	}
 	for (uint32_t i = 0; i < d->nworkers; i++) {
 		if (hs_worker_start(&d->workers[i]) < 0) {
 			snprintf(err, errlen, "starting worker %u: %s", i, strerror(errno));
@@ -102,9 +125,42 @@ static void note_restart_needed(struct hs_diag *diag, const struct hs_config *ol
 		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "table.max_flows changed: takes effect after a restart");
 	if (strcmp(old->control_socket, new->control_socket) != 0)
 		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "control.socket changed: takes effect after a restart");
+	if (strcmp(old->metrics_listen, new->metrics_listen) != 0)
+		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "metrics.listen changed: takes effect after a restart");
+	/* The daemon never touches the firewall; handshaked-rules does, when the service starts. */
+	if (old->rules_nchains != new->rules_nchains || old->rules_n_in != new->rules_n_in ||
+	    old->rules_n_out != new->rules_n_out || old->rules_ipv4 != new->rules_ipv4 ||
+	    old->rules_ipv6 != new->rules_ipv6 ||
+	    memcmp(old->rules_chains, new->rules_chains, sizeof(old->rules_chains)) != 0 ||
+	    memcmp(old->rules_in_interfaces, new->rules_in_interfaces, sizeof(old->rules_in_interfaces)) != 0 ||
+	    memcmp(old->rules_out_interfaces, new->rules_out_interfaces, sizeof(old->rules_out_interfaces)) != 0)
+		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0,
+			       "rules changed: takes effect when handshaked-rules runs again (a service restart)");
 }
 
+static int reload(struct hs_daemon *d, struct hs_diag *diag);
+
+/*
+ * systemd is told a reload is under way and, whatever its outcome, that
+ * the daemon is ready again: a refused file leaves the old configuration
+ * running, which is still a ready service.  The status line says which.
+ */
 int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag)
+{
+	if (d->notify)
+		hs_notify_reloading(d->notify);
+	int rc = reload(d, diag);
+	if (d->notify) {
+		char status[HS_PATH_MAX + 64];
+		snprintf(status, sizeof(status), rc == 0 ? "configuration reloaded from %s"
+							 : "reload of %s refused; running configuration kept",
+			 d->config_path);
+		hs_notify_ready(d->notify, status);
+	}
+	return rc;
+}
+
+static int reload(struct hs_daemon *d, struct hs_diag *diag)
 {
 	struct hs_config fresh;
 	char err[HS_PATH_MAX + 128];
@@ -136,6 +192,7 @@ int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag)
 	applied.fail_open = d->config.fail_open;
 	applied.max_flows = d->config.max_flows;
 	memcpy(applied.control_socket, d->config.control_socket, sizeof(applied.control_socket));
+	memcpy(applied.metrics_listen, d->config.metrics_listen, sizeof(applied.metrics_listen));
 
 	for (uint32_t i = 0; i < d->nworkers; i++)
 		hs_worker_apply(&d->workers[i], &applied, fd);
@@ -153,6 +210,8 @@ int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag)
 
 void hs_daemon_stop(struct hs_daemon *d)
 {
+	hs_metrics_http_close(d->metrics_http);
+	d->metrics_http = NULL;
 	for (uint32_t i = 0; i < d->nworkers && d->workers; i++)
 		hs_worker_stop(&d->workers[i]);
 	free(d->workers);

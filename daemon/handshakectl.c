@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"  stats [--json]                  counters: packets, invalid by reason, flows, queue\n"
 		"  kill ID                         remove one flow\n"
 		"  reload                          re-read the configuration (errors are shown)\n"
+		"  metrics                         counters in the Prometheus text format\n"
 		"  ping                            check that the daemon answers\n"
 		"  -s SOCKET  control socket (default %s)\n",
 		HS_DEFAULT_CONTROL_SOCKET);

@@ -1,9 +1,13 @@
 /*
  * handshaked: command line, configuration check, and the main thread's
- * loop, which owns the signals (through a signalfd) and the control socket
- * while the queue workers run the packet path in their own threads.
+ * loop, which owns the signals (through a signalfd), the control socket,
+ * the metrics listener and the conversation with systemd (readiness,
+ * status, reloads, the watchdog) while the queue workers run the packet
+ * path in their own threads.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +20,12 @@
 #include "hs_control.h"
 #include "hs_daemon.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
+#include "hs_metrics_http.h"
+#include "hs_notify.h"
+
+/* How often systemd's STATUS= line is refreshed. */
+#define STATUS_INTERVAL_MS 5000
 
 static void usage(FILE *out)
 {
@@ -53,6 +63,93 @@ static void reload(struct hs_daemon *d)
 	if (*text)
 		fputs(text, stderr);
 	hs_diag_free(&diag);
+}
+
+/* A one-line summary for `systemctl status`: flows and packets over all queues. */
+static void status_line(struct hs_daemon *d, char *out, size_t size)
+{
+	uint64_t live = 0, half_open = 0, packets = 0, dropped = 0;
+
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		struct hs_worker *w = &d->workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		const struct hs_table_stats *ts = hs_table_stats(w->table);
+		live += ts->live;
+		half_open += ts->live_half_open;
+		packets += w->stats.packets;
+		dropped += w->stats.dropped;
+		pthread_mutex_unlock(&w->lock);
+	}
+	snprintf(out, size, "tracking %" PRIu64 " flows (%" PRIu64 " half-open); %" PRIu64 " packets, %" PRIu64
+		 " dropped; queue %u-%u",
+		 live, half_open, packets, dropped, d->config.queue_first, d->config.queue_last);
+}
+
+/*
+ * The watchdog is fed only while every worker's loop turns: a worker stuck
+ * in a loop or a lock leaves its heartbeat still, the pings stop, and
+ * systemd restarts the daemon (WatchdogSec=).  A stuck main loop stops the
+ * pings by itself.
+ */
+struct watchdog {
+	uint64_t interval_ms;       /* 0: systemd asked for no watchdog */
+	uint64_t next_ms;
+	uint64_t *seen, *current;   /* heartbeats at the last ping, and now */
+	bool complained;            /* a stall was logged; log again only after recovery */
+};
+
+static void watchdog_init(struct watchdog *wd, const struct hs_notify *n, const struct hs_daemon *d)
+{
+	memset(wd, 0, sizeof(*wd));
+	if (n->watchdog_usec == 0)
+		return;
+	/* Half the interval, as systemd recommends, so one late ping is not fatal. */
+	wd->interval_ms = n->watchdog_usec / 2000u;
+	if (wd->interval_ms == 0)
+		wd->interval_ms = 1;
+	wd->seen = calloc(d->nworkers, sizeof(*wd->seen));
+	wd->current = calloc(d->nworkers, sizeof(*wd->current));
+	if (!wd->seen || !wd->current)
+		fatalx("out of memory");
+	for (uint32_t i = 0; i < d->nworkers; i++)
+		wd->seen[i] = atomic_load_explicit(&d->workers[i].heartbeat, memory_order_relaxed);
+	wd->next_ms = hs_now_ms() + wd->interval_ms;
+	log_info("systemd watchdog: %" PRIu64 " ms, pinged every %" PRIu64 " ms while all %u worker loops run",
+		 n->watchdog_usec / 1000u, wd->interval_ms, d->nworkers);
+}
+
+static void watchdog_tick(struct watchdog *wd, const struct hs_notify *n, struct hs_daemon *d, uint64_t now)
+{
+	size_t stuck = 0;
+
+	for (uint32_t i = 0; i < d->nworkers; i++)
+		wd->current[i] = atomic_load_explicit(&d->workers[i].heartbeat, memory_order_relaxed);
+	if (hs_notify_heartbeats_advanced(wd->seen, wd->current, d->nworkers, &stuck)) {
+		hs_notify_watchdog(n);
+		if (wd->complained)
+			log_notice("all worker loops run again; watchdog pings resumed");
+		wd->complained = false;
+	} else if (!wd->complained) {
+		log_error("queue %u: worker loop made no progress for %" PRIu64 " ms; not pinging the watchdog",
+			  d->workers[stuck].queue, wd->interval_ms);
+		wd->complained = true;
+	}
+	wd->next_ms = now + wd->interval_ms;
+}
+
+static void watchdog_free(struct watchdog *wd)
+{
+	free(wd->seen);
+	free(wd->current);
+}
+
+static int timeout_until(uint64_t deadline, uint64_t now)
+{
+	if (deadline <= now)
+		return 0;
+	uint64_t ms = deadline - now;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 int main(int argc, char **argv)
@@ -110,12 +207,25 @@ int main(int argc, char **argv)
 	if (sfd < 0)
 		fatal("signalfd");
 
-	struct hs_daemon daemon;
+	/* Kept before anything could reopen descriptor 0 (see hs_metrics.h). */
+	if (hs_queue_proc_adopt_stdin())
+		log_debug("kernel queue counters: reading the file systemd opened on standard input");
+
+	struct hs_notify notify;
 	char err[512];
-	if (hs_daemon_start(&daemon, path, &config, err, sizeof(err)) < 0)
+	/* A broken NOTIFY_SOCKET is worth a warning, not a refusal to run. */
+	if (hs_notify_init(&notify, err, sizeof(err)) < 0)
+		log_warnx("%s; systemd will not be notified", err);
+
+	struct hs_daemon daemon;
+	if (hs_daemon_start(&daemon, path, &config, err, sizeof(err)) < 0) {
+		hs_notify_sendf(&notify, "STATUS=start failed: %s", err);
 		fatalx("%s", err);
-	log_notice("started: queue %u-%u, %u flows per queue, control socket %s", config.queue_first,
-		   config.queue_last, config.max_flows, config.control_socket);
+	}
+	daemon.notify = &notify;
+	log_notice("started: queue %u-%u, %u flows per queue, control socket %s%s%s", config.queue_first,
+		   config.queue_last, config.max_flows, config.control_socket,
+		   config.metrics_listen[0] ? ", metrics on " : "", config.metrics_listen);
 
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = sfd };
@@ -124,20 +234,65 @@ int main(int argc, char **argv)
 	ev.data.fd = daemon.control_fd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, daemon.control_fd, &ev) < 0)
 		fatal("epoll");
+	int http_fd = daemon.metrics_http ? hs_metrics_http_fd(daemon.metrics_http) : -1;
+	ev.data.fd = http_fd;
+	if (http_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, http_fd, &ev) < 0)
+		fatal("epoll");
+
+	/*
+	 * Ready only now: the queues are bound, the workers run and the
+	 * control socket answers, so `systemctl start` returning means traffic
+	 * is being tracked.
+	 */
+	char status[256];
+	status_line(&daemon, status, sizeof(status));
+	hs_notify_ready(&notify, status);
+	struct watchdog wd;
+	watchdog_init(&wd, &notify, &daemon);
+	if (wd.interval_ms)
+		hs_notify_watchdog(&notify);
+	uint64_t next_status = hs_now_ms() + STATUS_INTERVAL_MS;
 
 	bool running = true;
 	while (running) {
 		struct epoll_event evs[4];
-		int n = epoll_wait(epfd, evs, 4, -1);
+		uint64_t now = hs_now_ms();
+		uint64_t deadline = UINT64_MAX;
+
+		if (hs_notify_enabled(&notify))
+			deadline = next_status;
+		if (wd.interval_ms && wd.next_ms < deadline)
+			deadline = wd.next_ms;
+		if (daemon.metrics_http) {
+			uint64_t http_deadline = hs_metrics_http_next_deadline(daemon.metrics_http);
+			if (http_deadline < deadline)
+				deadline = http_deadline;
+		}
+		int n = epoll_wait(epfd, evs, 4, deadline == UINT64_MAX ? -1 : timeout_until(deadline, now));
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal("epoll_wait");
 		}
+		now = hs_now_ms();
+		if (wd.interval_ms && now >= wd.next_ms)
+			watchdog_tick(&wd, &notify, &daemon, now);
+		if (hs_notify_enabled(&notify) && now >= next_status) {
+			status_line(&daemon, status, sizeof(status));
+			hs_notify_status(&notify, status);
+			next_status = now + STATUS_INTERVAL_MS;
+		}
+		/* Connections past their deadline are dropped here even when no socket stirred. */
+		if (daemon.metrics_http && now >= hs_metrics_http_next_deadline(daemon.metrics_http))
+			hs_metrics_http_dispatch(daemon.metrics_http, now);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.fd == daemon.control_fd) {
 				hs_control_serve(daemon.control_fd, &daemon);
+				continue;
+			}
+			if (evs[i].data.fd == http_fd) {
+				hs_metrics_http_dispatch(daemon.metrics_http, hs_now_ms());
 				continue;
 			}
 			struct signalfd_siginfo si;
@@ -152,7 +307,10 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	hs_notify_stopping(&notify);
 	hs_daemon_stop(&daemon);
+	watchdog_free(&wd);
+	hs_notify_close(&notify);
 	close(epfd);
 	close(sfd);
 	log_notice("stopped");

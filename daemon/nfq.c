@@ -71,6 +71,8 @@ int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t 
 	struct nlmsghdr *nlh;
 	int one = 1, rcvbuf = RCVBUF_BYTES;
 
+	/* Attribute padding is sent as it lies in the buffer: start from zeroes. */
+	memset(buf, 0, sizeof(buf));
 	memset(q, 0, sizeof(*q));
 	q->queue = queue;
 	q->nl = mnl_socket_open(NETLINK_NETFILTER);
@@ -102,6 +104,7 @@ int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t 
 	 * pair it sees, so GSO and fail-open must travel together.
 	 */
 	uint32_t flags = NFQA_CFG_F_GSO | (fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
+	memset(buf, 0, sizeof(buf));
 	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, queue);
 	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, (int)copy_range);
 	nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
@@ -115,7 +118,7 @@ int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t 
 	q->slot_size = copy_range + 512;
 	q->rx = malloc(q->slot_size * HS_NFQ_BURST);
 	q->tx_cap = (HS_NFQ_BURST + 1) * VERDICT_MSG_MAX;
-	q->tx = malloc(q->tx_cap);
+	q->tx = calloc(1, q->tx_cap);
 	if (!q->rx || !q->tx) {
 		snprintf(err, errlen, "out of memory");
 		hs_nfq_close(q);
@@ -133,7 +136,7 @@ int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t 
 void hs_nfq_close(struct hs_nfq *q)
 {
 	if (q->nl) {
-		uint8_t buf[256];
+		uint8_t buf[256] = { 0 };
 		struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, q->queue);
 
 		/* Unbinding hands the queue back: --queue-bypass rules then pass packets. */

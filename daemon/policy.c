@@ -522,8 +522,12 @@ bool hs_policy_engine_packet(struct hs_policy_engine *e, const struct hs_packet 
 	if (!f || !(res->events & (HS_EVENT_NEW | HS_EVENT_STATE)))
 		return false;
 
-	/* Keep the limit counts in step: a new flow was not counted before. */
-	bool fresh = (res->events & HS_EVENT_NEW) && !(res->events & HS_EVENT_RESTART);
+	/*
+	 * Keep the limit counts in step.  A new flow was not counted before;
+	 * nor was a reopened one: the table reported the old connection as
+	 * removed, with its own sides and states, before reusing the record.
+	 */
+	bool fresh = (res->events & HS_EVENT_NEW) != 0;
 	recount(e, f, res->old_state, !fresh, true);
 
 	if (res->new_state[HS_CLIENT] == HS_TCP_ESTABLISHED && res->old_state[HS_CLIENT] != HS_TCP_ESTABLISHED &&

@@ -694,6 +694,9 @@ static void restart_flow(struct hs_table *t, struct hs_flow *f, enum hs_side sen
 
 	memset(&scratch, 0, sizeof(scratch));
 	hs_tcp_start(&scratch, HS_CLIENT, pkt, false, &why);
+	/* The old connection ends here: whoever counts it must see it as it was. */
+	if (t->remove_hook)
+		t->remove_hook(t->remove_ctx, f, HS_REMOVE_REOPENED);
 	timer_unlink(t, f);
 	if (f->flags & HS_FLOW_ESTABLISHED)
 		t->stats.live_half_open++;

@@ -55,6 +55,7 @@ static const char *const remove_events[HS_REMOVE_REASON_COUNT] = {
 	[HS_REMOVE_EVICTED] = "evict",
 	[HS_REMOVE_DELETED] = "delete",
 	[HS_REMOVE_REFUSED] = NULL,   /* refused SYNs are counted, not logged one by one */
+	[HS_REMOVE_REOPENED] = NULL,  /* the "new" event of the next connection says "reopened" */
 };
 
 static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)

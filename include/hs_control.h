@@ -1,7 +1,7 @@
 /*
  * hs_control: the control socket.  It owns the Unix socket (mode 0660)
  * that handshakectl talks to and the commands it understands: list, stats,
- * kill, reload, ping.  A request is one line of at most HS_CONTROL_MAX_LINE
+ * metrics, kill, reload, ping.  A request is one line of at most HS_CONTROL_MAX_LINE
  * bytes; the answer is "ok" or "error: ..." on its first line, then the
  * body, then the server closes the connection.
  */

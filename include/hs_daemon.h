@@ -15,6 +15,9 @@
 #include "hs_diag.h"
 #include "hs_worker.h"
 
+struct hs_metrics_http;
+struct hs_notify;
+
 struct hs_daemon {
 	char config_path[HS_PATH_MAX];
 	struct hs_config config;
@@ -23,11 +26,17 @@ struct hs_daemon {
 	int events_fd;              /* -1 when events are off */
 	bool events_fd_owned;       /* a file we opened (not stderr) */
 	int control_fd;
+	struct hs_metrics_http *metrics_http;   /* NULL unless metrics.listen is set */
+	/*
+	 * Where reloads are announced (RELOADING=1, then READY=1) whichever way
+	 * they were asked for: SIGHUP or the control socket.  NULL: nowhere.
+	 */
+	const struct hs_notify *notify;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
 };
 
-/* Binds the queues, starts the workers, opens the control socket. */
+/* Binds the queues, starts the workers, opens the control socket and the metrics listener. */
 int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct hs_config *config,
 		    char *err, size_t errlen);
 

@@ -41,6 +41,7 @@ enum hs_remove_reason {
 	HS_REMOVE_EVICTED,
 	HS_REMOVE_DELETED,          /* by hs_table_delete: operator or policy */
 	HS_REMOVE_REFUSED,          /* a policy refused the SYN that created it */
+	HS_REMOVE_REOPENED,         /* a new connection took over the tuple (the record is reused) */
 	HS_REMOVE_REASON_COUNT
 };
 
@@ -82,7 +83,9 @@ struct hs_table_stats {
 
 /*
  * Called just before a flow's record is released (expired, evicted or
- * deleted), so that the caller can log it or keep its own counters.
+ * deleted) or reused by a new connection on its tuple (reopened, when the
+ * new client may be the old server), so that the caller can log it or keep
+ * its own counters.  The flow is still as it was.
  */
 typedef void (*hs_table_remove_hook)(void *ctx, const struct hs_flow *flow,
 				     enum hs_remove_reason reason);

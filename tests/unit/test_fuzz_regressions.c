@@ -6,9 +6,12 @@
  *   - a timed `drop` blocks a flow (both sides CLOSED) without the policy
  *     engine recounting it, so the flow stays counted against every limit
  *     its old state matched, for good;
- *   - a burst tracked with hs_table_track_batch and then handed to the
- *     engine one result at a time, as daemon/worker.c does, counts a flow
- *     whose state changed twice in the burst twice (or not at all);
+ *   - a burst tracked with hs_table_track_batch and only then handed to
+ *     the engine one result at a time counts a flow whose state changed
+ *     twice in the burst twice (or not at all);
+ *   - a SYN from the old server reopening a closed tuple swaps the sides,
+ *     and the engine then takes the old connection out of the wrong
+ *     groups;
  *   - hs_table_reconfigure with shorter timeouts leaves tracked flows on
  *     their old, later deadlines;
  *   - after 2^32 ticks (497 days) of a table's life the timer wheel stops
@@ -18,7 +21,7 @@
  *     mmap fails (the fuzzer, which makes a table per input, ran out of
  *     mappings after some 64,000 tables).
  *
- * The first two leave a limit's count above the number of flows that
+ * The first three leave a limit's count above the number of flows that
  * match it, so new connections are refused with no flow in the table.
  */
 #include <setjmp.h>
@@ -173,25 +176,22 @@ static void test_timed_drop_releases_limit_count(void **state)
 /* ---- bursts ---- */
 
 /*
- * daemon/worker.c tracks a burst with hs_table_track_batch and only then
- * calls hs_policy_engine_packet for each result in order.  The engine
+ * The worker used to track a whole burst with hs_table_track_batch and
+ * only then call hs_policy_engine_packet for each result.  The engine
  * recounts a flow from res->old_state (the state before that packet) to
- * f->state (the state after the whole burst), so a flow that changed
- * state twice in one burst is counted by both results: here the SYN-ACK
- * (SYN_SENT/LISTEN -> SYN_SENT/SYN_RCVD) and the final ACK (-> ESTABLISHED)
- * arrive in one burst, and the flow is counted twice against an
- * ESTABLISHED limit.  It closes and expires, one count stays behind, and
- * the client's next connection is refused although it has none open.
+ * f->state (by then the state after the whole burst), so a flow whose
+ * state changed twice in one burst was counted by both results: here the
+ * SYN-ACK (SYN_SENT/LISTEN -> SYN_SENT/SYN_RCVD) and the final ACK
+ * (-> ESTABLISHED) arrive in one burst, and the flow was counted twice
+ * against an ESTABLISHED limit.  It closes and expires, one count stayed
+ * behind, and the client's next connection was refused with none open.
  *
- * Fix: hand each result to the engine before the next packet of the
- * burst is tracked, for instance with a per-result callback in
- * hs_table_track_batch that the worker's verdict loop becomes (the
- * prefetching stays as it is).  Recounting from res->old_state to
- * res->new_state instead is not enough: a SYN the engine refuses is
- * removed by state it reached later in the burst, and a result may point
- * at a record the burst released or reused (the fuzzer finds both).  This
- * test follows the worker's current order; with that fix it hands the
- * results over the new way.
+ * Each result must reach the engine before the next packet of the burst
+ * is tracked, which hs_table_track_batch's callback now guarantees.
+ * Recounting from res->old_state to res->new_state after the burst would
+ * not be enough: a SYN the engine refuses would be forgotten by a state
+ * it reached later in the burst, and a result may point at a record the
+ * burst released or reused (the fuzzer finds both).
  */
 /* The worker's way: each result goes to the engine before the next packet is tracked. */
 struct burst_check {
@@ -245,6 +245,67 @@ static void test_burst_keeps_limit_counts(void **state)
 	rig_down(&r);
 }
 
+/* ---- a tuple reopened from the other side ---- */
+
+/*
+ * A SYN on a finished tuple (both ends CLOSED or TIME_WAIT, or the
+ * receiver in LAST_ACK) starts a new connection whose client is the SYN's
+ * sender, even when that is the old server: restart_flow then swaps the
+ * sides.  hs_policy_engine_packet takes the old connection out of its
+ * limit groups with recount(e, f, res->old_state, true, true), which
+ * judges the old states against the flow as it is now, sides swapped: a
+ * per-source group is looked up by the new client's address (the old
+ * server), src/dst and port matches read the wrong ends, and the old
+ * client's group keeps its count.  Here a connection in TIME_WAIT counts
+ * against its client's limit of one; the server reopens the tuple; the
+ * old client's next connection is then refused, although nothing of its
+ * own is in TIME_WAIT any more.
+ *
+ * Fix: tell the engine that the sides swapped, for instance a bool
+ * `swapped` in struct hs_track_result set by track_keyed when restart_flow
+ * flips HS_FLOW_CLIENT_IS_0.  On HS_EVENT_RESTART the engine then
+ * uncounts a copy of the flow with the flag flipped back and the old
+ * states (recount(e, &old, res->old_state, true, false)) and counts the
+ * new connection on its own (recount(e, f, res->old_state, false, true)).
+ */
+static void test_restart_from_server_side_keeps_limit_counts(void **state)
+{
+	struct rig r;
+	struct sc_conn a, b;
+	struct hs_track_result res;
+	struct hs_packet pkt;
+	(void)state;
+
+	rig_up(&r, "policies:\n"
+		   "  - {name: time-wait-cap, match: {state: TIME_WAIT}, limit: {max: 1, per: source}, action: drop}\n");
+	sc_conn_init(&a, HS_FAMILY_IPV4, 0x0101, 40000, SERVER_HOST, 443);
+	sc_conn_init(&b, HS_FAMILY_IPV4, 0x0101, 40001, SERVER_HOST, 443);
+
+	/* a opens and closes, client first: the client is left in TIME_WAIT. */
+	assert_false(feed(&r, &a, HS_CLIENT, HS_TCP_SYN, T0));
+	assert_false(feed(&r, &a, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, T0));
+	assert_false(feed(&r, &a, HS_CLIENT, HS_TCP_ACK, T0));
+	assert_false(feed(&r, &a, HS_CLIENT, HS_TCP_FIN | HS_TCP_ACK, T0 + 1));
+	assert_false(feed(&r, &a, HS_SERVER, HS_TCP_FIN | HS_TCP_ACK, T0 + 2));
+	assert_false(feed(&r, &a, HS_CLIENT, HS_TCP_ACK, T0 + 3));
+	struct hs_flow *f = sc_conn_lookup(r.table, &a);
+	assert_int_equal(f->state[HS_CLIENT], HS_TCP_TIME_WAIT);
+
+	/* The old server's SYN reopens the tuple with the sides swapped. */
+	sc_conn_packet(&a, HS_SERVER, HS_TCP_SYN, 0, &pkt);
+	hs_table_track(r.table, &pkt, T0 + 1000, &res);
+	assert_true(res.events & HS_EVENT_RESTART);
+	assert_false(hs_policy_engine_packet(r.engine, &pkt, &res, T0 + 1000));
+	f = sc_conn_lookup(r.table, &a);
+	assert_memory_equal(hs_flow_addr(f, HS_CLIENT), &a.addr[HS_SERVER], sizeof(struct hs_addr));
+	assert_int_equal(f->state[HS_CLIENT], HS_TCP_SYN_SENT);
+
+	/* Nothing of the old client is in TIME_WAIT: its next connection is within the limit. */
+	assert_false(feed(&r, &b, HS_CLIENT, HS_TCP_SYN, T0 + 1010));
+	assert_non_null(sc_conn_lookup(r.table, &b));
+	rig_down(&r);
+}
+
 /* ---- reload ---- */
 
 /*
@@ -252,13 +313,13 @@ static void test_burst_keeps_limit_counts(void **state)
  * an operator cuts timeouts to relieve a full table.  Flows are filed
  * lazily at their old deadline, so hs_table_reconfigure must refile them
  * when a deadline gets earlier (hs_policy_engine_set refiles them only
- * when there are timed policies).  Here a SYN_SENT flow filed for 120 s is
- * still in the table two minutes after syn_sent became one second.
+ * when the old or the new set has policies).  Here syn_sent becomes one
+ * second while a SYN_SENT flow is filed for 120 s, and it must be gone
+ * two seconds later.
  *
  * Fix: daemon/table.c, hs_table_reconfigure: remember the old
- * timeout_ticks and, if any class got shorter, timer_unlink and
- * timer_file(t, f, flow_due(t, f)) every flow in use (without clearing
- * HS_FLOW_POLICY_DONE, unlike hs_table_rewake_all).
+ * timeout_ticks and, if any class got shorter, file every flow again
+ * (hs_table_rewake_all), as a policy reload already does.
  */
 static void test_reload_shorter_timeouts_expire(void **state)
 {
@@ -386,6 +447,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_timed_drop_releases_limit_count, rig_teardown),
 		cmocka_unit_test_teardown(test_burst_keeps_limit_counts, rig_teardown),
+		cmocka_unit_test_teardown(test_restart_from_server_side_keeps_limit_counts, rig_teardown),
 		cmocka_unit_test_teardown(test_reload_shorter_timeouts_expire, sc_teardown),
 		cmocka_unit_test_teardown(test_expiry_across_tick_wrap, sc_teardown),
 		cmocka_unit_test_teardown(test_table_destroy_unmaps_everything, sc_teardown),
