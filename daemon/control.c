@@ -27,6 +27,7 @@
 
 #define CHUNK_FLOWS 1024
 #define IO_TIMEOUT_S 5
+#define REQUEST_TIMEOUT_MS 2000u     /* to receive a whole command */
 #define MAX_ARGS 8
 
 int hs_control_listen(const char *path, char *err, size_t errlen)
@@ -206,6 +207,7 @@ static void add_totals(struct totals *sum, struct hs_worker *w)
 	sum->t.evicted_established += ts->evicted_established;
 	sum->t.untracked_table_full += ts->untracked_table_full;
 	sum->t.restarts += ts->restarts;
+	sum->t.resyncs += ts->resyncs;
 	sum->t.live += ts->live;
 	sum->t.live_half_open += ts->live_half_open;
 	sum->q.enobufs += w->nfq.stats.enobufs;
@@ -258,10 +260,10 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "},\"flows\":{\"live\":%u,\"half_open\":%u,\"capacity\":%u,\"created\":%" PRIu64
 			     ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"evicted_half_open\":%" PRIu64
 			     ",\"evicted_established\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"reopened\":%" PRIu64
-			     ",\"untracked_table_full\":%" PRIu64 "},",
+			     ",\"untracked_table_full\":%" PRIu64 ",\"resynced\":%" PRIu64 "},",
 			     s.t.live, s.t.live_half_open, s.capacity, s.t.flows_created, s.t.flows_removed[HS_REMOVE_EXPIRED],
 			     s.t.flows_removed[HS_REMOVE_EVICTED], s.t.evicted_half_open, s.t.evicted_established,
-			     s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts, s.t.untracked_table_full);
+			     s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts, s.t.untracked_table_full, s.t.resyncs);
 		reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
 			     ",\"send_errors\":%" PRIu64 ",\"kernel_queued\":%" PRIu64 ",\"kernel_dropped\":%" PRIu64
 			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64,
@@ -296,7 +298,8 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		     " (half-open %" PRIu64 ", established %" PRIu64 "), deleted %" PRIu64 ", reopened %" PRIu64 "\n",
 		     s.t.flows_created, s.t.flows_removed[HS_REMOVE_EXPIRED], s.t.flows_removed[HS_REMOVE_EVICTED],
 		     s.t.evicted_half_open, s.t.evicted_established, s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts);
-	reply_printf(r, "                  untracked (table full) %" PRIu64 "\n", s.t.untracked_table_full);
+	reply_printf(r, "                  untracked (table full) %" PRIu64 ", resynchronised after missed packets %" PRIu64 "\n",
+		     s.t.untracked_table_full, s.t.resyncs);
 	reply_printf(r, "queue             bursts %" PRIu64 ", enobufs %" PRIu64 ", recv errors %" PRIu64
 		     ", send errors %" PRIu64 ", longest burst %" PRIu64 " us\n",
 		     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, s.w.loop_max_us);
@@ -452,8 +455,22 @@ static void dispatch(struct reply *r, struct hs_daemon *d, char *line)
 static ssize_t read_request(struct reply *r, char *line, size_t size)
 {
 	size_t len = 0;
+	uint64_t deadline = hs_now_ms() + REQUEST_TIMEOUT_MS;
 
 	for (;;) {
+		/*
+		 * The whole request gets one deadline, not each read: a client
+		 * trickling a byte at a time must not hold the main loop, which
+		 * also serves signals, reloads and the watchdog.
+		 */
+		uint64_t now = hs_now_ms();
+		if (now >= deadline) {
+			reply_printf(r, "error: no complete command within %u ms\n", REQUEST_TIMEOUT_MS);
+			return -1;
+		}
+		uint64_t left = deadline - now;
+		struct timeval tv = { .tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000 };
+		setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		ssize_t n = read(r->fd, line + len, size - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;

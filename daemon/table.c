@@ -747,6 +747,8 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 	res->old_state[HS_CLIENT] = f->state[HS_CLIENT];
 	res->old_state[HS_SERVER] = f->state[HS_SERVER];
 	hs_tcp_update(f, sender, pkt, &up);
+	if (up.resynced)
+		t->stats.resyncs++;
 	if (up.restart) {
 		restart_flow(t, f, sender, pkt, now);
 		sender = HS_CLIENT;

@@ -323,6 +323,98 @@ static bool rst_acceptable(const struct hs_flow *flow, enum hs_side sender, cons
 	return seq_before(pkt->seq, s->maxend + 1) && seq_after(pkt->seq, s->end - r->maxwin - 1);
 }
 
+/*
+ * Packets can pass without us: the queue's fail-open lets them through
+ * when the daemon falls behind.  Both sides then send and acknowledge data
+ * we never saw, every later packet fails the window checks, and nothing
+ * would ever bring the windows back (in strict mode the connection dies).
+ *
+ * So a packet that is plausibly ahead of what we know (it acknowledges
+ * data of the peer's we never saw, or starts a few windows beyond the
+ * sender's window) marks its sender as ahead.  A small step (one window of
+ * acknowledged data, the sequence in window) catches up at once.  Larger
+ * ones need both ends: when the peer's latest packet was ahead too, and at
+ * least one of the two acknowledged unseen data, the two ends agree with
+ * each other and we are the ones behind: the windows move up to this
+ * packet and it is checked again.  A packet that is behind or valid clears
+ * the mark.
+ */
+#define RESYNC_WINDOWS 16u
+
+static uint32_t largest_window(const struct hs_flow *flow)
+{
+	uint32_t w = MIN_ACK_WINDOW;
+
+	for (int side = 0; side < 2; side++)
+		if (flow->window[side].maxwin > w)
+			w = flow->window[side].maxwin;
+	return w;
+}
+
+static bool resync(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+		   enum hs_invalid_reason why)
+{
+	enum hs_side receiver = (enum hs_side)!sender;
+	struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
+	struct hs_endpoint_window saved_s = *s, saved_r = *r;
+	uint32_t end = segment_end(pkt), reach = RESYNC_WINDOWS * largest_window(flow);
+	uint8_t st = flow->state[sender], rt = flow->state[receiver];
+	const uint8_t ahead_bits = HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK;
+	bool synchronised = st != HS_TCP_SYN_SENT && st != HS_TCP_SYN_RCVD && st != HS_TCP_LISTEN &&
+			    st != HS_TCP_CLOSED && rt != HS_TCP_SYN_SENT && rt != HS_TCP_SYN_RCVD &&
+			    rt != HS_TCP_LISTEN && rt != HS_TCP_CLOSED;
+	uint8_t kind;
+
+	/* Ahead, whichever check failed first: acknowledging unseen data is the stronger sign. */
+	bool ack_ahead = seq_after(pkt->ack, r->end) && seq_before(pkt->ack, r->end + reach);
+	bool seq_ahead = !seq_before(pkt->seq, s->maxend + 1) && seq_before(pkt->seq, s->maxend + reach);
+	bool ack_sane = !seq_after(pkt->ack, r->end) || ack_ahead;
+	bool seq_sane = seq_before(pkt->seq, s->maxend + 1) || seq_ahead;
+
+	(void)why;
+	if (ack_ahead && seq_sane)
+		kind = HS_EP_AHEAD_ACK;
+	else if (seq_ahead && ack_sane)
+		kind = HS_EP_AHEAD_SEQ;
+	else
+		kind = 0;
+	flow->ep_flags[sender] &= (uint8_t)~ahead_bits;
+	if (!kind || !synchronised || !(pkt->flags & HS_TCP_ACK))
+		return false;
+	/*
+	 * A packet whose sequence number is in its window and which only
+	 * acknowledges up to one window of the peer's data beyond what we saw
+	 * is what a missed packet or two looks like, and guessing an in-window
+	 * sequence number is as hard as for an in-window RST: it catches up at
+	 * once.  That matters in strict mode, where its drop could otherwise
+	 * stall a request/response exchange for good.  Anything further ahead
+	 * needs the peer's word as well.
+	 */
+	uint32_t peer_window = r->maxwin ? r->maxwin : MIN_ACK_WINDOW;
+	bool near = kind == HS_EP_AHEAD_ACK && !seq_ahead && !seq_after(pkt->ack, r->end + peer_window);
+	uint8_t peer = flow->ep_flags[receiver] & ahead_bits;
+	if (!near && (!peer || (kind != HS_EP_AHEAD_ACK && !(peer & HS_EP_AHEAD_ACK)))) {
+		flow->ep_flags[sender] |= kind;
+		return false;
+	}
+	if (seq_after(end, s->end))
+		s->end = end;
+	if (seq_after(end, s->maxend))
+		s->maxend = end;
+	if (seq_after(pkt->ack, r->end))
+		r->end = pkt->ack;
+	if (seq_after(r->end, r->maxend))
+		r->maxend = r->end;
+	if (check_window(flow, sender, pkt) != HS_INVALID_NONE) {
+		*s = saved_s;
+		*r = saved_r;
+		flow->ep_flags[sender] |= kind;
+		return false;
+	}
+	flow->ep_flags[receiver] &= (uint8_t)~ahead_bits;
+	return true;
+}
+
 /* What the receiver learns from an acceptable acknowledgement. */
 static void apply_ack(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt)
 {
@@ -491,6 +583,7 @@ void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 
 	update->invalid = HS_INVALID_NONE;
 	update->restart = false;
+	update->resynced = false;
 	if (!flags_valid(flags)) {
 		update->invalid = HS_INVALID_BAD_FLAGS;
 		return;
@@ -524,8 +617,13 @@ void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 		return;
 	}
 	update->invalid = check_window(flow, sender, pkt);
+	if (update->invalid != HS_INVALID_NONE && resync(flow, sender, pkt, update->invalid)) {
+		update->invalid = HS_INVALID_NONE;
+		update->resynced = true;
+	}
 	if (update->invalid != HS_INVALID_NONE)
 		return;
+	flow->ep_flags[sender] &= (uint8_t)~(HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK);
 	apply_ack(flow, sender, pkt);
 	if ((flags & HS_TCP_FIN) && !(flow->ep_flags[sender] & HS_EP_FIN))
 		apply_fin(flow, sender);

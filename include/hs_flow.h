@@ -38,6 +38,8 @@ struct hs_endpoint_window {
 #define HS_EP_SYN        0x04   /* its SYN (or SYN-ACK) was seen */
 #define HS_EP_FIN        0x08   /* it sent a FIN; window.end is one past it */
 #define HS_EP_LIBERAL    0x10   /* picked up mid-stream: only loose checks */
+#define HS_EP_AHEAD_SEQ  0x20   /* its last packet started beyond its window: we may have missed some */
+#define HS_EP_AHEAD_ACK  0x40   /* its last packet acked data of the peer's we never saw */
 
 /* Flow flag bits (hs_flow.flags). */
 #define HS_FLOW_IN_USE        0x01

@@ -66,6 +66,7 @@ enum hs_timeout_class {
 struct hs_tcp_update {
 	enum hs_invalid_reason invalid;
 	bool restart;               /* a new connection reuses this tuple: reinitialise */
+	bool resynced;              /* the windows were resynchronised after packets we missed */
 };
 
 /* Upper case with underscores, as in the RFC: "SYN_SENT", "TIME_WAIT". */

@@ -22,7 +22,8 @@
  *     mappings after some 64,000 tables).
  *
  * The first three leave a limit's count above the number of flows that
- * match it, so new connections are refused with no flow in the table.
+ * match it (the second can also leave it below), so new connections are
+ * refused with no flow in the table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -251,22 +252,19 @@ static void test_burst_keeps_limit_counts(void **state)
  * A SYN on a finished tuple (both ends CLOSED or TIME_WAIT, or the
  * receiver in LAST_ACK) starts a new connection whose client is the SYN's
  * sender, even when that is the old server: restart_flow then swaps the
- * sides.  hs_policy_engine_packet takes the old connection out of its
+ * sides.  hs_policy_engine_packet took the old connection out of its
  * limit groups with recount(e, f, res->old_state, true, true), which
- * judges the old states against the flow as it is now, sides swapped: a
- * per-source group is looked up by the new client's address (the old
- * server), src/dst and port matches read the wrong ends, and the old
- * client's group keeps its count.  Here a connection in TIME_WAIT counts
- * against its client's limit of one; the server reopens the tuple; the
- * old client's next connection is then refused, although nothing of its
- * own is in TIME_WAIT any more.
+ * judged the old states against the flow as it is after the restart,
+ * sides swapped: a per-source group was looked up by the new client's
+ * address (the old server), src/dst and port matches read the wrong ends,
+ * and the old client's group kept its count.  Here a connection in
+ * TIME_WAIT counts against its client's limit of one; the server reopens
+ * the tuple; the old client's next connection must still be admitted,
+ * since nothing of its own is in TIME_WAIT any more.
  *
- * Fix: tell the engine that the sides swapped, for instance a bool
- * `swapped` in struct hs_track_result set by track_keyed when restart_flow
- * flips HS_FLOW_CLIENT_IS_0.  On HS_EVENT_RESTART the engine then
- * uncounts a copy of the flow with the flag flipped back and the old
- * states (recount(e, &old, res->old_state, true, false)) and counts the
- * new connection on its own (recount(e, f, res->old_state, false, true)).
+ * Fix: restart_flow calls the removal hook (HS_REMOVE_REOPENED) with the
+ * old connection as it was, sides and states, before it reuses the
+ * record, and the engine counts the reopened flow as a new one.
  */
 static void test_restart_from_server_side_keeps_limit_counts(void **state)
 {
@@ -348,13 +346,13 @@ static void test_reload_shorter_timeouts_expire(void **state)
 /*
  * Flow times are 32-bit ticks of 10 ms since the table was created, which
  * wrap after 497 days; hs_flow.h accepts that ages wrap then.  The timer
- * wheel must keep expiring flows across the wrap, but hs_table_expire
- * computes the wheel's slot as tick / 10 and 2^32 is not a multiple of
- * 10: at the wrap the slot number falls back from 429496729 to 0, the
- * processing point stays ahead of it for another 497 days, and no flow
- * expires (or meets a timed policy) in that time; only eviction frees
- * room.  Here flows created shortly before and after the wrap outlive
- * their 120 s SYN_SENT timeout.
+ * wheel must keep expiring flows across the wrap.  hs_table_expire used
+ * to compute the wheel's slot as tick / 10, and 2^32 is not a multiple
+ * of 10: at the wrap the slot number fell back from 429496729 to 0, the
+ * processing point stayed ahead of it for another 497 days, and no flow
+ * expired (or met a timed policy) in that time; only eviction freed
+ * room.  Here flows created shortly before and after the wrap must not
+ * outlive their 120 s SYN_SENT timeout.
  *
  * Fix: daemon/table.c: keep the wheel's time (processed, the target in
  * hs_table_expire, and `when` in timer_target) in a unit that wraps with
@@ -408,10 +406,10 @@ static long vm_size_kib(void)
 
 /*
  * The arrays come from mmap, aligned to 2 MiB: alloc_zeroed maps 2 MiB
- * more than asked and unmaps the head and the tail.  When the size is not
- * a multiple of the page size the tail starts inside a page, so its
- * munmap fails (EINVAL, ignored), and hs_table_destroy unmaps only the
- * array's own bytes: nearly 2 MiB and a mapping stay behind per array.  A
+ * more than asked and unmaps the head and the tail.  When the size was
+ * not a multiple of the page size the tail started inside a page, so its
+ * munmap failed (EINVAL, ignored), and hs_table_destroy unmapped only the
+ * array's own bytes: nearly 2 MiB and a mapping stayed behind per array.  A
  * table of 8 flows has two such arrays (32 bytes of buckets, 1 KiB of
  * flows).  The daemon makes its tables once, but anything that makes many
  * (tests, the fuzzers, a future table rebuild on reload) runs out of

@@ -730,6 +730,61 @@ static void test_bad_flags_no_flow(void **state)
 	sc_table_free(t);
 }
 
+/*
+ * Packets that passed without us (the queue's fail-open): both sides sent
+ * data we never saw.  A small gap (up to a window of acknowledged data)
+ * catches up with the first packet that acknowledges it; a larger one needs
+ * a packet from each side; packets far beyond any window, as a spoofer's
+ * would be, never move the windows.
+ */
+static void test_resync_after_missed_packets(void **state)
+{
+	struct sc_conn c, b, d;
+	struct hs_track_result res;
+	(void)state;
+
+	struct hs_table *t = sc_table(16, false, 1000);
+
+	/* 500 bytes each way pass unseen: the next packet catches up. */
+	sc_conn_init(&c, HS_FAMILY_IPV4, 1, 40000, 2, 80);
+	sc_open(t, &c, 1000);
+	c.next[HS_CLIENT] += 500;
+	c.next[HS_SERVER] += 500;
+	sc_send(t, &c, HS_CLIENT, HS_TCP_ACK, 10, 1100, &res);
+	assert_int_equal(res.invalid, HS_INVALID_NONE);
+	assert_int_equal(hs_table_stats(t)->resyncs, 1);
+	sc_step(t, &c, HS_SERVER, HS_TCP_ACK, 10, 1110, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED);
+	sc_step(t, &c, HS_CLIENT, HS_TCP_FIN | HS_TCP_ACK, 0, 1120, HS_TCP_FIN_WAIT_1, HS_TCP_CLOSE_WAIT);
+
+	/* 200 kB each way, more than a window: one side alone is not enough. */
+	sc_conn_init(&b, HS_FAMILY_IPV4, 3, 40000, 2, 80);
+	sc_open(t, &b, 2000);
+	b.next[HS_CLIENT] += 200000;
+	b.next[HS_SERVER] += 200000;
+	sc_send(t, &b, HS_CLIENT, HS_TCP_ACK, 10, 2100, &res);
+	assert_int_not_equal(res.invalid, HS_INVALID_NONE);
+	sc_send(t, &b, HS_CLIENT, HS_TCP_ACK, 10, 2110, &res);
+	assert_int_not_equal(res.invalid, HS_INVALID_NONE);
+	assert_int_equal(hs_table_stats(t)->resyncs, 1);
+	b.next[HS_CLIENT] += 20;   /* those two reached the server */
+	sc_send(t, &b, HS_SERVER, HS_TCP_ACK, 10, 2120, &res);
+	assert_int_equal(res.invalid, HS_INVALID_NONE);
+	assert_int_equal(hs_table_stats(t)->resyncs, 2);
+	sc_step(t, &b, HS_CLIENT, HS_TCP_ACK, 10, 2130, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED);
+
+	/* Far beyond any window from both sides: a spoofer's numbers, not missed packets. */
+	sc_conn_init(&d, HS_FAMILY_IPV4, 5, 40000, 2, 80);
+	sc_open(t, &d, 3000);
+	d.next[HS_CLIENT] += 1u << 30;
+	d.next[HS_SERVER] += 1u << 30;
+	sc_send(t, &d, HS_CLIENT, HS_TCP_ACK, 10, 3100, &res);
+	assert_int_not_equal(res.invalid, HS_INVALID_NONE);
+	sc_send(t, &d, HS_SERVER, HS_TCP_ACK, 10, 3110, &res);
+	assert_int_not_equal(res.invalid, HS_INVALID_NONE);
+	assert_int_equal(hs_table_stats(t)->resyncs, 2);
+	sc_table_free(t);
+}
+
 /* A picked-up flow's first packet from the server side: both ESTABLISHED. */
 static void test_pickup_from_server(void **state)
 {
@@ -772,7 +827,7 @@ static void test_state_names(void **state)
 int main(void)
 {
 	enum { NSCEN = SC_ARRAY_SIZE(scenarios) };
-	struct CMUnitTest tests[NSCEN + 5];
+	struct CMUnitTest tests[NSCEN + 6];
 	size_t n = 0;
 
 	memset(tests, 0, sizeof(tests));
@@ -787,6 +842,7 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_rst_never_creates, sc_teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_bad_flags_no_flow, sc_teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_pickup_from_server, sc_teardown);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_resync_after_missed_packets, sc_teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_state_names, sc_teardown);
 	return _cmocka_run_group_tests("scenarios", tests, n, NULL, NULL);
 }

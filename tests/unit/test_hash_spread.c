@@ -1,0 +1,236 @@
+/*
+ * Unit test of the flow table's defence against hash flooding: an attacker
+ * who guesses a SipHash key K can pick 4-tuples that all land in one bucket
+ * of a table keyed with K, but the daemon keys its table with a fresh random
+ * key (getrandom) per start, so the same tuples spread normally there.
+ *
+ * The test brute-forces COLLIDERS IPv4 flows (client port and address
+ * varied) whose hash under a fixed key K falls in one bucket of a
+ * 1024-bucket table, tracks them (client SYNs through hs_table_track) in a
+ * table keyed with K and in one keyed with a random key, checks that both
+ * tables hold and find every one of them, then recomputes each flow's
+ * bucket from the key stored in its record exactly as daemon/table.c's
+ * key_hash() does (family-sized addresses, both ports, the family byte,
+ * SipHash-1-3, masked by the bucket count): under K every flow shares one
+ * bucket, under the random key the largest bucket holds at most MAX_LOAD.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <cmocka.h>
+
+#include "hs_flow.h"
+#include "hs_siphash.h"
+#include "hs_table.h"
+#include "hs_tcp_state.h"
+#include "scenario.h"
+
+#define BUCKETS 1024u           /* max_flows 1024: the table rounds up to 1024 buckets */
+#define COLLIDERS 200u
+#define MAX_LOAD 8u             /* 200 keys in 1024 buckets: a fair hash gives 3 or 4 */
+#define T_NOW 5000u
+#define SERVER_HOST 2u
+#define SERVER_PORT 443
+
+/* The bucket of a flow key, computed as daemon/table.c's key_hash() does. */
+static uint32_t bucket_of(const uint8_t key16[16], const struct hs_flow_key *key, uint8_t family)
+{
+	uint8_t buf[sizeof(key->addr) + sizeof(key->port) + 1];
+	size_t alen = family == HS_FAMILY_IPV6 ? 16 : 4, n = 0;
+
+	memcpy(buf + n, key->addr[0].bytes, alen);
+	n += alen;
+	memcpy(buf + n, key->addr[1].bytes, alen);
+	n += alen;
+	memcpy(buf + n, key->port, sizeof(key->port));
+	n += sizeof(key->port);
+	buf[n++] = family;
+	return (uint32_t)hs_siphash(key16, buf, n) & (BUCKETS - 1);
+}
+
+/* Candidate i: client 10.0.(1 + i / 50000).x, port 1024 + i % 50000, to server 10.0.0.2:443. */
+static void candidate(uint32_t i, struct sc_conn *c)
+{
+	sc_conn_init(c, HS_FAMILY_IPV4, 0x100 + i / 50000u, (uint16_t)(1024u + i % 50000u), SERVER_HOST,
+		     SERVER_PORT);
+}
+
+static uint32_t max_load(const uint8_t key16[16], const struct sc_conn *conns, size_t n)
+{
+	static uint32_t load[BUCKETS];
+	uint32_t best = 0;
+
+	memset(load, 0, sizeof(load));
+	for (size_t i = 0; i < n; i++) {
+		struct hs_flow_key k;
+
+		sc_conn_key(&conns[i], &k);
+		uint32_t b = bucket_of(key16, &k, HS_FAMILY_IPV4);
+		if (++load[b] > best)
+			best = load[b];
+	}
+	return best;
+}
+
+static struct hs_table *keyed_table(const uint8_t key16[16])
+{
+	struct hs_table_config cfg;
+
+	sc_config(&cfg, BUCKETS, false);
+	memcpy(cfg.hash_key, key16, 16);
+	struct hs_table *t = hs_table_create(&cfg, T_NOW);
+	assert_non_null(t);
+	return t;
+}
+
+/* Tracks every connection's SYN in t and checks that each is found again with its own key. */
+static void track_all(struct hs_table *t, const uint8_t key16[16], struct sc_conn *conns, size_t n,
+		      uint32_t *loads)
+{
+	memset(loads, 0, BUCKETS * sizeof(*loads));
+	for (size_t i = 0; i < n; i++) {
+		struct hs_flow *f = sc_syn(t, &conns[i], T_NOW + 10);
+
+		assert_non_null(f);
+	}
+	assert_int_equal(hs_table_stats(t)->live, n);
+	assert_int_equal(hs_table_stats(t)->flows_created, n);
+	assert_int_equal(hs_table_stats(t)->evicted_half_open + hs_table_stats(t)->evicted_established, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct hs_flow *f = sc_conn_lookup(t, &conns[i]);
+
+		assert_non_null(f);
+		assert_int_equal(hs_flow_port(f, HS_CLIENT), conns[i].port[HS_CLIENT]);
+		assert_int_equal(f->state[HS_CLIENT], HS_TCP_SYN_SENT);
+		/* The bucket from the key stored in the record, as the table computed it. */
+		loads[bucket_of(key16, &f->key, f->family)]++;
+	}
+}
+
+static uint32_t array_max(const uint32_t *a, size_t n)
+{
+	uint32_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (a[i] > m)
+			m = a[i];
+	return m;
+}
+
+static void test_colliding_keys_spread_under_random_key(void **state)
+{
+	(void)state;
+	uint8_t guess[16], random_key[16];
+
+	for (int i = 0; i < 16; i++)
+		guess[i] = (uint8_t)(0xa5 ^ (i * 29));
+	assert_int_equal(getrandom(random_key, sizeof(random_key), 0), (ssize_t)sizeof(random_key));
+	if (memcmp(random_key, guess, 16) == 0)
+		random_key[0] ^= 1;
+
+	/* Brute force: COLLIDERS tuples whose bucket under `guess` is the first one's. */
+	struct sc_conn *conns = sc_alloc(COLLIDERS * sizeof(*conns));
+	assert_non_null(conns);
+	size_t found = 0;
+	uint32_t target = 0, tries = 0;
+	for (uint32_t i = 0; found < COLLIDERS && i < 50u * 1000u * 1000u; i++) {
+		struct sc_conn c;
+		struct hs_flow_key k;
+
+		candidate(i, &c);
+		sc_conn_key(&c, &k);
+		uint32_t b = bucket_of(guess, &k, HS_FAMILY_IPV4);
+		tries++;
+		if (found == 0)
+			target = b;
+		if (b == target)
+			conns[found++] = c;
+	}
+	assert_int_equal(found, COLLIDERS);
+	print_message("  %u colliding tuples for bucket %u found in %u tries\n", COLLIDERS, target, tries);
+	assert_int_equal(max_load(guess, conns, COLLIDERS), COLLIDERS);
+
+	uint32_t *loads = sc_alloc(BUCKETS * sizeof(*loads));
+	assert_non_null(loads);
+
+	/* The attacker's guess was right: one chain of COLLIDERS flows. */
+	struct hs_table *tk = keyed_table(guess);
+	track_all(tk, guess, conns, COLLIDERS, loads);
+	assert_int_equal(loads[target], COLLIDERS);
+	assert_int_equal(array_max(loads, BUCKETS), COLLIDERS);
+	hs_table_destroy(tk);
+
+	/* The daemon's way: a random key per start.  Normal spread. */
+	struct hs_table *tr = keyed_table(random_key);
+	track_all(tr, random_key, conns, COLLIDERS, loads);
+	uint32_t worst = array_max(loads, BUCKETS), used = 0;
+	for (uint32_t b = 0; b < BUCKETS; b++)
+		used += loads[b] != 0;
+	print_message("  random key: %u flows in %u buckets, largest bucket %u (guessed key: 1 bucket of %u)\n",
+		      COLLIDERS, used, worst, COLLIDERS);
+	assert_true(worst <= MAX_LOAD);
+	/* 200 balls in 1024 bins occupy about 183 bins on average; far fewer means clustering. */
+	assert_true(used >= 150);
+	hs_table_destroy(tr);
+
+	sc_free(loads);
+	sc_free(conns);
+}
+
+/*
+ * The same under many random keys, so that a lucky draw cannot hide a
+ * weak spread: over 50 keys the worst bucket still stays small.
+ */
+static void test_many_random_keys(void **state)
+{
+	(void)state;
+	uint8_t guess[16];
+
+	for (int i = 0; i < 16; i++)
+		guess[i] = (uint8_t)(0x3c + i * 7);
+	struct sc_conn *conns = sc_alloc(COLLIDERS * sizeof(*conns));
+	assert_non_null(conns);
+	size_t found = 0;
+	uint32_t target = 0;
+	for (uint32_t i = 0; found < COLLIDERS && i < 50u * 1000u * 1000u; i++) {
+		struct sc_conn c;
+		struct hs_flow_key k;
+
+		candidate(i, &c);
+		sc_conn_key(&c, &k);
+		uint32_t b = bucket_of(guess, &k, HS_FAMILY_IPV4);
+		if (found == 0)
+			target = b;
+		if (b == target)
+			conns[found++] = c;
+	}
+	assert_int_equal(found, COLLIDERS);
+	uint32_t worst = 0;
+	for (int round = 0; round < 50; round++) {
+		uint8_t key[16];
+
+		assert_int_equal(getrandom(key, sizeof(key), 0), (ssize_t)sizeof(key));
+		uint32_t m = max_load(key, conns, COLLIDERS);
+		if (m > worst)
+			worst = m;
+	}
+	print_message("  50 random keys: largest bucket over all of them %u\n", worst);
+	assert_true(worst <= MAX_LOAD);
+	sc_free(conns);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_colliding_keys_spread_under_random_key, sc_teardown),
+		cmocka_unit_test_teardown(test_many_random_keys, sc_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
