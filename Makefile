@@ -107,6 +107,7 @@ test: deps
 	$(MAKE) check
 	$(MAKE) check-san
 	$(MAKE) test-netns
+	$(MAKE) fuzz FUZZ_SECONDS=60
 	$(MAKE) test-service
 	$(MAKE) test-systemd
 

@@ -41,6 +41,7 @@ bool log_enabled(enum hs_log_level level)
 	return level <= current_level;
 }
 
+static void vlog(enum hs_log_level level, int errnum, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void vlog(enum hs_log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char line[1024];
