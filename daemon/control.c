@@ -174,143 +174,120 @@ static void cmd_list(struct reply *r, struct hs_daemon *d, const struct list_opt
 
 /* ---- stats ---- */
 
-struct totals {
-	struct hs_worker_stats w;
-	struct hs_table_stats t;
-	struct hs_nfq_stats q;
-	uint64_t events_lost;
-	uint32_t capacity;
+/* What stats shows of the queues: their counters summed, the longest burst of any. */
+struct queue_totals {
+	uint64_t bursts, enobufs, recv_errors, send_errors, loop_max_us;
+	bool kernel_found;
+	uint64_t kernel_waiting, kernel_dropped, kernel_user_dropped;
 };
 
-static void add_totals(struct totals *sum, struct hs_worker *w)
+static struct queue_totals sum_queues(const struct hs_metrics_snapshot *s)
 {
-	pthread_mutex_lock(&w->lock);
-	const struct hs_table_stats *ts = hs_table_stats(w->table);
-	sum->w.packets += w->stats.packets;
-	sum->w.accepted += w->stats.accepted;
-	sum->w.dropped += w->stats.dropped;
-	sum->w.not_tcp += w->stats.not_tcp;
-	sum->w.fragments += w->stats.fragments;
-	sum->w.invalid += w->stats.invalid;
-	sum->w.bursts += w->stats.bursts;
-	if (w->stats.loop_max_us > sum->w.loop_max_us)
-		sum->w.loop_max_us = w->stats.loop_max_us;
-	for (int i = 0; i < HS_PARSE_RESULT_COUNT; i++)
-		sum->w.parse_errors[i] += w->stats.parse_errors[i];
-	for (int i = 0; i < HS_INVALID_REASON_COUNT; i++)
-		sum->t.invalid[i] += ts->invalid[i];
-	sum->t.packets += ts->packets;
-	sum->t.flows_created += ts->flows_created;
-	for (int i = 0; i < HS_REMOVE_REASON_COUNT; i++)
-		sum->t.flows_removed[i] += ts->flows_removed[i];
-	sum->t.evicted_half_open += ts->evicted_half_open;
-	sum->t.evicted_established += ts->evicted_established;
-	sum->t.untracked_table_full += ts->untracked_table_full;
-	sum->t.restarts += ts->restarts;
-	sum->t.resyncs += ts->resyncs;
-	sum->t.live += ts->live;
-	sum->t.live_half_open += ts->live_half_open;
-	sum->q.enobufs += w->nfq.stats.enobufs;
-	sum->q.recv_errors += w->nfq.stats.recv_errors;
-	sum->q.send_errors += w->nfq.stats.send_errors;
-	sum->q.malformed += w->nfq.stats.malformed;
-	sum->events_lost += w->events.lost;
-	sum->capacity += hs_table_capacity(w->table);
-	pthread_mutex_unlock(&w->lock);
+	struct queue_totals t = { 0 };
+
+	for (uint32_t i = 0; i < s->nqueues; i++) {
+		const struct hs_metrics_queue *q = &s->queues[i];
+
+		t.bursts += q->bursts;
+		t.enobufs += q->enobufs;
+		t.recv_errors += q->recv_errors;
+		t.send_errors += q->send_errors;
+		if (q->loop_max_us > t.loop_max_us)
+			t.loop_max_us = q->loop_max_us;
+		t.kernel_found |= q->kernel_found;
+		t.kernel_waiting += q->kernel_waiting;
+		t.kernel_dropped += q->kernel_dropped;
+		t.kernel_user_dropped += q->kernel_user_dropped;
+	}
+	return t;
 }
 
+/* The same snapshot as the metrics, without counting flows by state. */
 static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 {
-	static struct hs_metrics_policy pol[HS_POLICY_MAX];
-	uint32_t npol = hs_metrics_policy_totals(d, pol);
+	static struct hs_metrics_snapshot s;
 
-	struct totals s;
-	struct hs_queue_proc kq = { 0 };
-
-	memset(&s, 0, sizeof(s));
-	for (uint32_t i = 0; i < d->nworkers; i++) {
-		add_totals(&s, &d->workers[i]);
-		struct hs_queue_proc one = hs_queue_proc_read(d->workers[i].queue);
-		kq.found |= one.found;
-		kq.waiting += one.waiting;
-		kq.dropped += one.dropped;
-		kq.user_dropped += one.user_dropped;
-	}
+	hs_metrics_collect(d, &s, false);
+	struct queue_totals q = sum_queues(&s);
 	uint64_t invalid_total = 0, parse_total = 0;
+	uint64_t evicted = s.evicted_half_open + s.evicted_established;
 	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
-		invalid_total += s.t.invalid[i];
+		invalid_total += s.invalid_by_reason[i];
 	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
-		parse_total += s.w.parse_errors[i];
+		parse_total += s.malformed_by_reason[i];
 
 	reply_printf(r, "ok\n");
 	if (json) {
 		reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64 ",",
-			     hs_now_ms() - d->started_ms, d->nworkers, d->reloads, d->reload_failures);
+			     s.uptime_ms, d->nworkers, s.reloads, s.reload_failures);
 		reply_printf(r, "\"packets\":{\"seen\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"dropped\":%" PRIu64
 			     ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64 "},",
-			     s.w.packets, s.w.accepted, s.w.dropped, s.w.not_tcp, s.w.fragments, s.w.invalid, parse_total);
+			     s.packets, s.accepted, s.dropped, s.not_tcp, s.fragments, s.invalid, parse_total);
 		reply_printf(r, "\"invalid\":{");
 		for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
 			reply_printf(r, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", hs_invalid_reason_name((enum hs_invalid_reason)i),
-				     s.t.invalid[i]);
+				     s.invalid_by_reason[i]);
 		reply_printf(r, "},\"malformed\":{");
 		for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
 			reply_printf(r, "%s\"%s\":%" PRIu64, i > HS_PARSE_EMPTY ? "," : "",
-				     hs_parse_result_name((enum hs_parse_result)i), s.w.parse_errors[i]);
+				     hs_parse_result_name((enum hs_parse_result)i), s.malformed_by_reason[i]);
 		reply_printf(r, "},\"flows\":{\"live\":%u,\"half_open\":%u,\"capacity\":%u,\"created\":%" PRIu64
 			     ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"evicted_half_open\":%" PRIu64
 			     ",\"evicted_established\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"reopened\":%" PRIu64
 			     ",\"untracked_table_full\":%" PRIu64 ",\"resynced\":%" PRIu64 "},",
-			     s.t.live, s.t.live_half_open, s.capacity, s.t.flows_created, s.t.flows_removed[HS_REMOVE_EXPIRED],
-			     s.t.flows_removed[HS_REMOVE_EVICTED], s.t.evicted_half_open, s.t.evicted_established,
-			     s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts, s.t.untracked_table_full, s.t.resyncs);
+			     s.flows_live, s.flows_half_open, s.capacity, s.flows_created, s.flows_expired, evicted,
+			     s.evicted_half_open, s.evicted_established, s.flows_deleted, s.flows_reopened,
+			     s.untracked_table_full, s.flows_resynced);
 		reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
 			     ",\"send_errors\":%" PRIu64 ",\"kernel_queued\":%" PRIu64 ",\"kernel_dropped\":%" PRIu64
 			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64,
-			     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, kq.waiting, kq.dropped,
-			     kq.user_dropped, s.w.loop_max_us, s.events_lost);
+			     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.kernel_waiting, q.kernel_dropped,
+			     q.kernel_user_dropped, q.loop_max_us, s.events_lost);
 		reply_printf(r, ",\"policies\":[");
-		for (uint32_t i = 0; i < npol; i++)
+		for (uint32_t i = 0; i < s.npolicies; i++)
 			reply_printf(r, "%s{\"name\":\"%s\",\"acted\":%" PRIu64 ",\"dry_run\":%" PRIu64
 				     ",\"verified\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"resets_sent\":%" PRIu64 "}",
-				     i ? "," : "", pol[i].name, pol[i].counters.acted, pol[i].counters.dry_run,
-				     pol[i].counters.verified, pol[i].counters.refused, pol[i].counters.resets_sent);
+				     i ? "," : "", s.policies[i].name, s.policies[i].counters.acted,
+				     s.policies[i].counters.dry_run, s.policies[i].counters.verified,
+				     s.policies[i].counters.refused, s.policies[i].counters.resets_sent);
 		reply_printf(r, "]}\n");
+		hs_metrics_snapshot_free(&s);
 		return;
 	}
 	reply_printf(r, "uptime            %.1f s, %u queue(s) from %u, %" PRIu64 " reload(s), %" PRIu64 " failed\n",
-		     (double)(hs_now_ms() - d->started_ms) / 1000.0, d->nworkers, d->config.queue_first, d->reloads,
-		     d->reload_failures);
-	reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64 "\n", s.w.packets,
-		     s.w.accepted, s.w.dropped);
+		     (double)s.uptime_ms / 1000.0, d->nworkers, d->config.queue_first, s.reloads, s.reload_failures);
+	reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64 "\n", s.packets,
+		     s.accepted, s.dropped);
 	reply_printf(r, "                  not TCP %" PRIu64 ", fragments %" PRIu64 ", malformed %" PRIu64
-		     ", invalid TCP %" PRIu64 "\n", s.w.not_tcp, s.w.fragments, parse_total, invalid_total);
+		     ", invalid TCP %" PRIu64 "\n", s.not_tcp, s.fragments, parse_total, invalid_total);
 	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
-		if (s.t.invalid[i])
+		if (s.invalid_by_reason[i])
 			reply_printf(r, "  invalid         %-20s %" PRIu64 "\n", hs_invalid_reason_name((enum hs_invalid_reason)i),
-				     s.t.invalid[i]);
+				     s.invalid_by_reason[i]);
 	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
-		if (s.w.parse_errors[i])
+		if (s.malformed_by_reason[i])
 			reply_printf(r, "  malformed       %-20s %" PRIu64 "\n", hs_parse_result_name((enum hs_parse_result)i),
-				     s.w.parse_errors[i]);
-	reply_printf(r, "flows             live %u (half-open %u) of %u\n", s.t.live, s.t.live_half_open, s.capacity);
+				     s.malformed_by_reason[i]);
+	reply_printf(r, "flows             live %u (half-open %u) of %u\n", s.flows_live, s.flows_half_open, s.capacity);
 	reply_printf(r, "                  created %" PRIu64 ", expired %" PRIu64 ", evicted %" PRIu64
 		     " (half-open %" PRIu64 ", established %" PRIu64 "), deleted %" PRIu64 ", reopened %" PRIu64 "\n",
-		     s.t.flows_created, s.t.flows_removed[HS_REMOVE_EXPIRED], s.t.flows_removed[HS_REMOVE_EVICTED],
-		     s.t.evicted_half_open, s.t.evicted_established, s.t.flows_removed[HS_REMOVE_DELETED], s.t.restarts);
+		     s.flows_created, s.flows_expired, evicted, s.evicted_half_open, s.evicted_established,
+		     s.flows_deleted, s.flows_reopened);
 	reply_printf(r, "                  untracked (table full) %" PRIu64 ", resynchronised after missed packets %" PRIu64 "\n",
-		     s.t.untracked_table_full, s.t.resyncs);
+		     s.untracked_table_full, s.flows_resynced);
 	reply_printf(r, "queue             bursts %" PRIu64 ", enobufs %" PRIu64 ", recv errors %" PRIu64
 		     ", send errors %" PRIu64 ", longest burst %" PRIu64 " us\n",
-		     s.w.bursts, s.q.enobufs, s.q.recv_errors, s.q.send_errors, s.w.loop_max_us);
-	if (kq.found)
+		     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.loop_max_us);
+	if (q.kernel_found)
 		reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
-			     ", dropped (socket full) %" PRIu64 "\n", kq.waiting, kq.dropped, kq.user_dropped);
+			     ", dropped (socket full) %" PRIu64 "\n", q.kernel_waiting, q.kernel_dropped, q.kernel_user_dropped);
 	reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
-	for (uint32_t i = 0; i < npol; i++)
+	for (uint32_t i = 0; i < s.npolicies; i++)
 		reply_printf(r, "policy %-18s acted %" PRIu64 ", dry-run %" PRIu64 ", verified %" PRIu64 ", refused %" PRIu64
-			     ", resets sent %" PRIu64 "\n", pol[i].name, pol[i].counters.acted, pol[i].counters.dry_run,
-			     pol[i].counters.verified, pol[i].counters.refused, pol[i].counters.resets_sent);
+			     ", resets sent %" PRIu64 "\n", s.policies[i].name, s.policies[i].counters.acted,
+			     s.policies[i].counters.dry_run, s.policies[i].counters.verified, s.policies[i].counters.refused,
+			     s.policies[i].counters.resets_sent);
+	hs_metrics_snapshot_free(&s);
 }
 
 /* ---- metrics ---- */
@@ -320,7 +297,7 @@ static void cmd_metrics(struct reply *r, struct hs_daemon *d)
 	static struct hs_metrics_snapshot snap;
 	size_t len;
 
-	hs_metrics_collect(d, &snap);
+	hs_metrics_collect(d, &snap, true);
 	char *text = hs_metrics_format(&snap, &len);
 	hs_metrics_snapshot_free(&snap);
 	if (!text) {
@@ -376,13 +353,10 @@ static void cmd_reload(struct reply *r, struct hs_daemon *d)
 	int rc = hs_daemon_reload(d, &diag);
 	const char *text = hs_diag_text(&diag);
 
-	if (rc == 0) {
-		log_notice("configuration reloaded from %s", d->config_path);
+	if (rc == 0)
 		reply_printf(r, "ok\nconfiguration reloaded from %s\n", d->config_path);
-	} else {
-		log_warnx("reload of %s failed; the running configuration is kept", d->config_path);
+	else
 		reply_printf(r, "error: %s has errors; the running configuration is kept\n", d->config_path);
-	}
 	if (*text) {
 		if (rc != 0)
 			fputs(text, stderr);

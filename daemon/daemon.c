@@ -43,7 +43,7 @@ static char *render_metrics(void *ctx, size_t *len)
 	static struct hs_metrics_snapshot snap;
 	struct hs_daemon *d = ctx;
 
-	hs_metrics_collect(d, &snap);
+	hs_metrics_collect(d, &snap, true);
 	char *text = hs_metrics_format(&snap, len);
 	hs_metrics_snapshot_free(&snap);
 	return text;
@@ -150,6 +150,11 @@ int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag)
 	if (d->notify)
 		hs_notify_reloading(d->notify);
 	int rc = reload(d, diag);
+	/* Logged here, once, however the reload was asked for (SIGHUP or handshakectl). */
+	if (rc == 0)
+		log_notice("configuration reloaded from %s", d->config_path);
+	else
+		log_warnx("reload of %s failed; the running configuration is kept", d->config_path);
 	if (d->notify) {
 		char status[HS_PATH_MAX + 64];
 		snprintf(status, sizeof(status), rc == 0 ? "configuration reloaded from %s"

@@ -54,10 +54,7 @@ static void reload(struct hs_daemon *d)
 {
 	struct hs_diag diag;
 
-	if (hs_daemon_reload(d, &diag) == 0)
-		log_notice("configuration reloaded from %s", d->config_path);
-	else
-		log_warnx("reload of %s failed; the running configuration is kept", d->config_path);
+	hs_daemon_reload(d, &diag);
 	/* The diagnostics already name the file, line and column. */
 	const char *text = hs_diag_text(&diag);
 	if (*text)

@@ -121,7 +121,8 @@ uint32_t hs_metrics_policy_totals(struct hs_daemon *d, struct hs_metrics_policy 
 }
 
 /* Adds one worker's counters to the totals and fills its queue entry (q may be NULL). */
-static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, struct hs_metrics_queue *q)
+static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, struct hs_metrics_queue *q,
+			   bool by_state)
 {
 	pthread_mutex_lock(&w->lock);
 	const struct hs_worker_stats *ws = &w->stats;
@@ -148,6 +149,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	s->evicted_half_open += ts->evicted_half_open;
 	s->evicted_established += ts->evicted_established;
 	s->untracked_table_full += ts->untracked_table_full;
+	s->flows_resynced += ts->resyncs;
 	s->events_lost += w->events.lost;
 	if (q) {
 		q->queue = w->queue;
@@ -162,7 +164,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	}
 	pthread_mutex_unlock(&w->lock);
 
-	uint32_t cap = hs_table_capacity(w->table);
+	uint32_t cap = by_state ? hs_table_capacity(w->table) : 0;
 	for (uint32_t pos = 0; pos < cap;) {
 		pthread_mutex_lock(&w->lock);
 		uint32_t end = cap - pos > WALK_CHUNK ? pos + WALK_CHUNK : cap;
@@ -179,7 +181,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	}
 }
 
-void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s)
+void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool by_state)
 {
 	memset(s, 0, sizeof(*s));
 	s->uptime_ms = hs_now_ms() - d->started_ms;
@@ -190,7 +192,7 @@ void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s)
 	for (uint32_t i = 0; i < d->nworkers; i++) {
 		struct hs_metrics_queue *q = s->queues ? &s->queues[i] : NULL;
 
-		collect_worker(&d->workers[i], s, q);
+		collect_worker(&d->workers[i], s, q, by_state);
 		if (q) {
 			struct hs_queue_proc kp = hs_queue_proc_read(q->queue);
 			q->kernel_found = kp.found;

@@ -363,6 +363,16 @@ static struct timer_place filed_place(const struct hs_table *t, const struct hs_
 	return p;
 }
 
+/*
+ * How far a linked flow's rightful place (for deadline due) lies after
+ * where it is filed: positive when it was filed early (lazy filing, fixed
+ * when its slot comes), negative when filed late (must be moved now).
+ */
+static int64_t filing_offset(const struct hs_table *t, const struct hs_flow *f, uint32_t due)
+{
+	return (int64_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f)));
+}
+
 static void timer_unlink(struct hs_table *t, struct hs_flow *f)
 {
 	if (!(f->flags & HS_FLOW_TIMER_LINKED))
@@ -550,7 +560,7 @@ static bool evict_from(struct hs_table *t, int wheel_no)
 		 * it where it belongs and look again, a bounded number of times.
 		 */
 		if (tries < EVICT_REFILE_LIMIT &&
-		    (int64_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) > 0) {
+		    filing_offset(t, f, due) > 0) {
 			timer_unlink(t, f);
 			timer_file(t, f, due);
 			continue;
@@ -790,7 +800,7 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 	/* Lazy filing only errs early; a deadline that got earlier must be refiled now. */
 	uint32_t due = flow_due(t, f);
 	if (moved || !(f->flags & HS_FLOW_TIMER_LINKED) ||
-	    (int64_t)(place_time(timer_target(t, due)) - place_time(filed_place(t, f))) < 0) {
+	    filing_offset(t, f, due) < 0) {
 		timer_unlink(t, f);
 		timer_file(t, f, due);
 	}

@@ -52,6 +52,7 @@ struct hs_metrics_snapshot {
 	uint64_t flows_created, flows_expired, flows_deleted, flows_reopened;
 	uint64_t evicted_half_open, evicted_established;
 	uint64_t untracked_table_full;
+	uint64_t flows_resynced;                                 /* windows caught up after missed packets */
 	uint64_t events_lost;
 	/* policies, in file order */
 	uint32_t npolicies;
@@ -72,10 +73,12 @@ char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len);
 /*
  * Fills a snapshot from the running daemon.  s->queues is allocated here
  * (NULL if memory ran out: the per-queue families are then left out); free
- * it with hs_metrics_snapshot_free.  Counting flows by state walks each
- * table in chunks, releasing the worker's lock between them.
+ * it with hs_metrics_snapshot_free.  With by_state, flows are also counted
+ * by state, which walks each table in chunks, releasing the worker's lock
+ * between them; without it flows_by_state stays zero and only counters
+ * are read.
  */
-void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s);
+void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool by_state);
 void hs_metrics_snapshot_free(struct hs_metrics_snapshot *s);
 
 /* The kernel's counters of one queue, from /proc/net/netfilter/nfnetlink_queue. */
