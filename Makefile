@@ -19,7 +19,10 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARNINGS  = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla
-HS_CFLAGS = -std=gnu11 $(WARNINGS) -Iinclude -D_GNU_SOURCE -MMD -MP
+# The core (daemon/core, include/core) sees only its own headers, so it
+# cannot reach an edge's interface; the edges see both.
+CORE_CFLAGS = -std=gnu11 $(WARNINGS) -Iinclude/core -D_GNU_SOURCE -MMD -MP
+HS_CFLAGS = -std=gnu11 $(WARNINGS) -Iinclude -Iinclude/core -D_GNU_SOURCE -MMD -MP
 LIBS      = -lnetfilter_queue -lnfnetlink -lmnl -lyaml -lpthread
 TEST_LIBS = -lcmocka
 
@@ -46,11 +49,26 @@ INSTALL    ?= install
 MAN8       = daemon/handshaked.8 daemon/handshakectl.8 daemon/handshaked-rules.8
 MAN5       = conf/handshaked.yaml.5
 
-# Every daemon/*.c except the two programs' main files is library code,
-# shared by the daemon, the CLI, the unit tests, fuzzers and benchmarks.
+# daemon/core/*.c is the pure core: parsing, state machine, flow table,
+# timers, policy evaluation.  It does no I/O and reads no clock (time is an
+# argument); `make check-core` proves it from the symbols its objects use.
+# Every other daemon/*.c except the programs' main files is an edge.  Both
+# go into one library shared by the daemon, the CLI, the unit tests,
+# fuzzers and benchmarks.
 PROGRAM_SRCS = daemon/main.c daemon/handshakectl.c daemon/handshaked_rules.c
-LIB_SRCS     = $(filter-out $(PROGRAM_SRCS),$(wildcard daemon/*.c))
+CORE_SRCS    = $(wildcard daemon/core/*.c)
+CORE_OBJS    = $(CORE_SRCS:%.c=$(BUILD)/%.o)
+EDGE_SRCS    = $(filter-out $(PROGRAM_SRCS),$(wildcard daemon/*.c))
+LIB_SRCS     = $(CORE_SRCS) $(EDGE_SRCS)
 LIB_OBJS     = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# The only library functions the core may call: memory, strings and
+# formatting into buffers.  Anything else (read, send, clock_gettime,
+# getrandom, printf to a stream, ...) fails check-core.
+CORE_ALLOWED = memcpy memset memmove memcmp strlen strcmp strncmp strcasecmp strncasecmp strchr \
+               strrchr strstr strspn strcspn strtoul strtoull snprintf vsnprintf inet_ntop inet_pton \
+               malloc calloc realloc free mmap munmap madvise __errno_location __stack_chk_fail \
+               __snprintf_chk __vsnprintf_chk __memcpy_chk __memset_chk __memmove_chk \
+               __strcpy_chk __strcat_chk __assert_fail abort qsort bsearch
 UNIT_SRCS    = $(wildcard tests/unit/test_*.c)
 UNIT_BINS    = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS = $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
@@ -61,14 +79,23 @@ PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
                $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-san test bench bench-e2e demo clean deps test-netns fuzz install uninstall \
+.PHONY: all check check-core check-san test bench bench-e2e demo clean deps test-netns fuzz install uninstall \
         test-service test-systemd
 FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
 
+$(BUILD)/daemon/core/%.o: daemon/core/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HS_CFLAGS) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+# The core's purity, checked on the plain build: every undefined symbol of
+# its objects is another core symbol or in CORE_ALLOWED.
+check-core: $(CORE_OBJS)
+	@tests/check_core_purity $(CORE_OBJS) -- $(CORE_ALLOWED)
 
 $(BUILD)/libhs.a: $(LIB_OBJS)
 	@rm -f $@
@@ -93,7 +120,7 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libhs.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LIBS) -o $@
 
 # Unit tests: each test binary runs on its own; any failure fails the target.
-check: $(UNIT_BINS)
+check: $(UNIT_BINS) check-core
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 check-san:

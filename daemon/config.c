@@ -10,6 +10,7 @@
 #include "hs_config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -65,6 +66,7 @@ void hs_config_defaults(struct hs_config *config)
 	config->fail_open = true;
 	config->copy_range = 128;
 	config->queue_maxlen = 8192;
+	config->own_mark = HS_DEFAULT_OWN_MARK;
 	snprintf(config->control_socket, sizeof(config->control_socket), "%s",
 		 HS_DEFAULT_CONTROL_SOCKET);
 	config->log_level = HS_LOG_INFO;
@@ -193,6 +195,36 @@ static bool parse_uint(const char *text, size_t len, uint64_t max, uint64_t *out
 
 	for (size_t i = 0; i < len; i++) {
 		value = value * 10 + (unsigned)(text[i] - '0');
+		if (value > max)
+			return false;
+	}
+	*out = value;
+	return true;
+}
+
+static bool all_hex_digits(const char *text, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)text[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Hexadecimal digits (after "0x"), already checked by all_hex_digits:
+ * firewall marks are written in hex by every tool that shows them.
+ */
+static bool parse_hex_uint(const char *text, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t value = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		unsigned digit = c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+
+		value = value * 16 + digit;
 		if (value > max)
 			return false;
 	}
@@ -423,6 +455,7 @@ static const struct key_spec queue_keys[] = {
 	  .warning = "bytes may cut TCP headers short (IPv4 and TCP headers with options take "
 		     "up to " HS_STR(COPY_RANGE_FULL_HEADERS) " bytes)" },
 	UINT_KEY("maxlen", "queue.maxlen", queue_maxlen, 1, UINT32_MAX),
+	UINT_KEY("own_mark", "queue.own_mark", own_mark, 1, UINT32_MAX),
 };
 
 static const struct key_spec control_keys[] = {
@@ -635,12 +668,15 @@ static void load_uint(struct loader *ld, const struct key_spec *spec, const yaml
 	char quoted[QUOTE_MAX], num[32];
 	uint64_t number;
 
-	if (!all_digits(text, len)) {
+	bool hex = len > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+
+	if (hex ? !all_hex_digits(text + 2, len - 2) : !all_digits(text, len)) {
 		report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not a whole number (expected %u to %u)",
 			  spec->path, quote(quoted, sizeof(quoted), text, len), spec->min, spec->max);
 		return;
 	}
-	if (!parse_uint(text, len, spec->max, &number) || number < spec->min) {
+	if (!(hex ? parse_hex_uint(text + 2, len - 2, spec->max, &number)
+		  : parse_uint(text, len, spec->max, &number)) || number < spec->min) {
 		report_at(ld, HS_DIAG_ERROR, value, "%s: %s is out of range (%u to %u)", spec->path,
 			  number_text(num, sizeof(num), text, len), spec->min, spec->max);
 		return;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,22 +113,54 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 	return 0;
 }
 
-/* Settings a running daemon cannot change: report them instead of ignoring them silently. */
-static void note_restart_needed(struct hs_diag *diag, const struct hs_config *old, const struct hs_config *new)
+/*
+ * Settings a running daemon cannot change (they size or bind what the
+ * workers hold), listed once: a reload reports each one that changed
+ * instead of ignoring it silently, and keeps its running value so that the
+ * running state stays coherent.
+ */
+struct restart_only {
+	const char *name;
+	size_t offset, size;
+};
+
+#define RESTART_ONLY(n, field) { n, offsetof(struct hs_config, field), sizeof(((struct hs_config *)0)->field) }
+
+static const struct restart_only restart_only[] = {
+	RESTART_ONLY("queue.num", queue_first),
+	RESTART_ONLY("queue.num", queue_last),
+	RESTART_ONLY("queue.copy_range", copy_range),
+	RESTART_ONLY("queue.maxlen", queue_maxlen),
+	RESTART_ONLY("queue.fail_open", fail_open),
+	RESTART_ONLY("queue.own_mark", own_mark),
+	RESTART_ONLY("table.max_flows", max_flows),
+	RESTART_ONLY("control.socket", control_socket),
+	RESTART_ONLY("metrics.listen", metrics_listen),
+};
+
+/* Warns about each restart-only setting that changed, then keeps its running value in fresh. */
+static void keep_restart_only(struct hs_diag *diag, const struct hs_config *running, struct hs_config *fresh)
 {
-	if (old->queue_first != new->queue_first || old->queue_last != new->queue_last)
-		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "queue.num changed: takes effect after a restart");
-	if (old->copy_range != new->copy_range || old->queue_maxlen != new->queue_maxlen ||
-	    old->fail_open != new->fail_open)
-		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0,
-			       "queue.copy_range, maxlen or fail_open changed: takes effect after a restart");
-	if (old->max_flows != new->max_flows)
-		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "table.max_flows changed: takes effect after a restart");
-	if (strcmp(old->control_socket, new->control_socket) != 0)
-		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "control.socket changed: takes effect after a restart");
-	if (strcmp(old->metrics_listen, new->metrics_listen) != 0)
-		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "metrics.listen changed: takes effect after a restart");
-	/* The daemon never touches the firewall; handshaked-rules does, when the service starts. */
+	const char *last_reported = NULL;
+
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+		const struct restart_only *r = &restart_only[i];
+		const char *old = (const char *)running + r->offset;
+		char *new = (char *)fresh + r->offset;
+
+		if (memcmp(old, new, r->size) == 0)
+			continue;
+		if (last_reported != r->name)
+			hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, "%s changed: takes effect after a restart",
+				       r->name);
+		last_reported = r->name;
+		memcpy(new, old, r->size);
+	}
+}
+
+/* The daemon never touches the firewall; handshaked-rules does, when the service starts. */
+static void note_rules_changed(struct hs_diag *diag, const struct hs_config *old, const struct hs_config *new)
+{
 	if (old->rules_nchains != new->rules_nchains || old->rules_n_in != new->rules_n_in ||
 	    old->rules_n_out != new->rules_n_out || old->rules_ipv4 != new->rules_ipv4 ||
 	    old->rules_ipv6 != new->rules_ipv6 ||
@@ -174,7 +207,7 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 		d->reload_failures++;
 		return -1;
 	}
-	bool owned;
+	bool owned = false;
 	int fd = d->events_fd;
 	bool events_changed = fresh.events_mode != d->config.events_mode ||
 			      strcmp(fresh.events_path, d->config.events_path) != 0;
@@ -186,18 +219,9 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 			return -1;
 		}
 	}
-	note_restart_needed(diag, &d->config, &fresh);
-
-	/* Keep what cannot change live, so the running state stays coherent. */
+	note_rules_changed(diag, &d->config, &fresh);
 	struct hs_config applied = fresh;
-	applied.queue_first = d->config.queue_first;
-	applied.queue_last = d->config.queue_last;
-	applied.copy_range = d->config.copy_range;
-	applied.queue_maxlen = d->config.queue_maxlen;
-	applied.fail_open = d->config.fail_open;
-	applied.max_flows = d->config.max_flows;
-	memcpy(applied.control_socket, d->config.control_socket, sizeof(applied.control_socket));
-	memcpy(applied.metrics_listen, d->config.metrics_listen, sizeof(applied.metrics_listen));
+	keep_restart_only(diag, &d->config, &applied);
 
 	for (uint32_t i = 0; i < d->nworkers; i++)
 		hs_worker_apply(&d->workers[i], &applied, fd);

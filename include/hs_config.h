@@ -19,6 +19,13 @@
 #define HS_DEFAULT_CONTROL_SOCKET "/run/handshaked/control.sock"
 #define HS_PATH_MAX 256
 #define HS_MAX_QUEUES 64             /* workers (queues in a range) at most */
+/*
+ * The firewall mark (SO_MARK) on every packet the daemon sends itself (its
+ * RSTs), so that the NFQUEUE rules can leave them out and, where a rule
+ * queues them anyway, the daemon recognises them by the mark the queue
+ * reports.  0x4853 is "HS".
+ */
+#define HS_DEFAULT_OWN_MARK 0x4853u
 
 enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARNING, HS_LOG_NOTICE, HS_LOG_INFO, HS_LOG_DEBUG };
 
@@ -31,6 +38,7 @@ struct hs_config {
 	bool fail_open;             /* default true */
 	uint32_t copy_range;        /* default 128 */
 	uint32_t queue_maxlen;      /* default 8192 */
+	uint32_t own_mark;          /* SO_MARK of the daemon's own packets; default HS_DEFAULT_OWN_MARK */
 	/* control: */
 	char control_socket[HS_PATH_MAX];
 	/* log: */

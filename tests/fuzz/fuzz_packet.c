@@ -1,6 +1,6 @@
 /*
  * fuzz_packet: libFuzzer target for the packet parser (hs_packet_parse in
- * daemon/packet.c).
+ * daemon/core/packet.c).
  *
  * The whole input is the captured packet (caplen = size), so seed files are
  * plain IP packets.  libFuzzer hands us a heap block of exactly that size,

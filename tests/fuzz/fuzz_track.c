@@ -1,6 +1,6 @@
 /*
  * fuzz_track: libFuzzer target for the tracking core: the flow table
- * (daemon/table.c), the TCP state machine (daemon/tcp_state.c) and the
+ * (daemon/core/table.c), the TCP state machine (daemon/core/tcp_state.c) and the
  * policy engine (daemon/policy.c), driven the way a worker drives them.
  *
  * One input is a whole session: a header that configures a small table

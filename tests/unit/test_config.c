@@ -232,6 +232,7 @@ static void test_defaults(void **state)
 	assert_true(config.fail_open);
 	assert_int_equal(config.copy_range, 128);
 	assert_int_equal(config.queue_maxlen, 8192);
+	assert_int_equal(config.own_mark, HS_DEFAULT_OWN_MARK);
 	assert_string_equal(config.control_socket, HS_DEFAULT_CONTROL_SOCKET);
 	assert_int_equal(config.log_level, HS_LOG_INFO);
 	assert_int_equal(config.events_mode, HS_EVENTS_STDERR);
@@ -435,6 +436,14 @@ static void test_integer_limits(void **state)
 
 	expect_error("queue: {copy_range: 0}", "queue.copy_range: 0 is out of range (1 to 65535)");
 	expect_error("queue: {copy_range: 65536}", "queue.copy_range: 65536 is out of range");
+	expect_ok("queue: {own_mark: 0xDEADbeef}", &config);
+	assert_int_equal(config.own_mark, 0xdeadbeefu);
+	expect_ok("queue: {own_mark: 77}", &config);
+	assert_int_equal(config.own_mark, 77);
+	expect_error("queue: {own_mark: 0x}", "queue.own_mark: \"0x\" is not a whole number");
+	expect_error("queue: {own_mark: 0x1g}", "queue.own_mark: \"0x1g\" is not a whole number");
+	expect_error("queue: {own_mark: 0x0}", "queue.own_mark: 0x0 is out of range (1 to 4294967295)");
+	expect_error("queue: {own_mark: 0x100000000}", "queue.own_mark: 0x100000000 is out of range");
 	expect_error("queue: {maxlen: 0}", "queue.maxlen: 0 is out of range (1 to 4294967295)");
 	expect_error("queue: {maxlen: 4294967296}", "queue.maxlen: 4294967296 is out of range");
 	expect_error("table: {max_flows: 0}", "table.max_flows: 0 is out of range (1 to 16777216)");

@@ -315,7 +315,7 @@ static void test_restart_from_server_side_keeps_limit_counts(void **state)
  * second while a SYN_SENT flow is filed for 120 s, and it must be gone
  * two seconds later.
  *
- * Fix: daemon/table.c, hs_table_reconfigure: remember the old
+ * Fix: daemon/core/table.c, hs_table_reconfigure: remember the old
  * timeout_ticks and, if any class got shorter, file every flow again
  * (hs_table_rewake_all), as a policy reload already does.
  */
@@ -354,7 +354,7 @@ static void test_reload_shorter_timeouts_expire(void **state)
  * room.  Here flows created shortly before and after the wrap must not
  * outlive their 120 s SYN_SENT timeout.
  *
- * Fix: daemon/table.c: keep the wheel's time (processed, the target in
+ * Fix: daemon/core/table.c: keep the wheel's time (processed, the target in
  * hs_table_expire, and `when` in timer_target) in a unit that wraps with
  * the ticks, or in 64 bits: for instance a power-of-two SLOT_TICKS with
  * all slot arithmetic modulo 2^32 / SLOT_TICKS, or a 64-bit processing
@@ -415,7 +415,7 @@ static long vm_size_kib(void)
  * (tests, the fuzzers, a future table rebuild on reload) runs out of
  * mappings (vm.max_map_count) or address space.
  *
- * Fix: daemon/table.c, alloc_zeroed: round bytes up to the page size
+ * Fix: daemon/core/table.c, alloc_zeroed: round bytes up to the page size
  * before computing the tail, and unmap the same rounded length in
  * hs_table_destroy (or keep the rounded lengths in flows_bytes and
  * buckets_bytes).

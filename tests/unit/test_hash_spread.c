@@ -9,7 +9,7 @@
  * 1024-bucket table, tracks them (client SYNs through hs_table_track) in a
  * table keyed with K and in one keyed with a random key, checks that both
  * tables hold and find every one of them, then recomputes each flow's
- * bucket from the key stored in its record exactly as daemon/table.c's
+ * bucket from the key stored in its record exactly as daemon/core/table.c's
  * key_hash() does (family-sized addresses, both ports, the family byte,
  * SipHash-1-3, masked by the bucket count): under K every flow shares one
  * bucket, under the random key the largest bucket holds at most MAX_LOAD.
@@ -38,7 +38,7 @@
 #define SERVER_HOST 2u
 #define SERVER_PORT 443
 
-/* The bucket of a flow key, computed as daemon/table.c's key_hash() does. */
+/* The bucket of a flow key, computed as daemon/core/table.c's key_hash() does. */
 static uint32_t bucket_of(const uint8_t key16[16], const struct hs_flow_key *key, uint8_t family)
 {
 	uint8_t buf[sizeof(key->addr) + sizeof(key->port) + 1];

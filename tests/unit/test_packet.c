@@ -1,5 +1,5 @@
 /*
- * Unit tests for the packet parser (daemon/packet.c).  Packets are built
+ * Unit tests for the packet parser (daemon/core/packet.c).  Packets are built
  * byte by byte with the small helpers below so that every field the parser
  * reports can be checked against the exact value that was written.  Whenever
  * a test hands the parser a prefix of a packet, the prefix is copied into a

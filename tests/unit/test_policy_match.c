@@ -1,5 +1,5 @@
 /*
- * test_policy_match: unit tests of daemon/policy_match.c, the runtime side
+ * test_policy_match: unit tests of daemon/core/policy_match.c, the runtime side
  * of a policy's match: whether a flow's endpoint states, addresses and
  * ports satisfy it, and whether an address lies in a CIDR list.  Flows are
  * built by hand, with the client as key endpoint 0 and as endpoint 1, so

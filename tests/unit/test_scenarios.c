@@ -1,6 +1,6 @@
 /*
  * Scenario tests of the TCP state machine, driven end to end through
- * hs_table_track (daemon/tcp_state.c + daemon/table.c).  Each scenario is a
+ * hs_table_track (daemon/core/tcp_state.c + daemon/core/table.c).  Each scenario is a
  * table of packets (direction, flags, seq, ack, payload) with the states
  * both endpoints must be in afterwards and the invalid reason expected, run
  * by one generic runner for IPv4 and IPv6, with the client as the lower and

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the flow table (daemon/table.c): creation limits, lookup
+ * Unit tests of the flow table (daemon/core/table.c): creation limits, lookup
  * from both directions, find by id, delete, foreach, counting with filters,
  * statistics, ages, the max_flows bound and eviction order (expired first,
  * then half-open, then the flow closest to expiry), expiry of every state
