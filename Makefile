@@ -129,6 +129,9 @@ check-san:
 deps:
 	@tests/install-deps
 
+# Every tier runs with HS_SKIP_IS_FAILURE=1: a tier or test that cannot
+# run here (no root, no namespaces, no clang) fails instead of passing.
+test: export HS_SKIP_IS_FAILURE = 1
 test: deps
 	$(MAKE) all
 	$(MAKE) check

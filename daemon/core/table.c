@@ -973,6 +973,24 @@ size_t hs_table_memory(const struct hs_table *t)
 	return sizeof(*t) + t->flows_bytes + t->buckets_bytes;
 }
 
+void hs_table_chains(const struct hs_table *t, struct hs_table_chain_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->buckets = t->bucket_mask + 1;
+	for (uint32_t b = 0; b <= t->bucket_mask; b++) {
+		uint32_t len = 0;
+
+		/* Bounded by the capacity, so a corrupted link cannot loop forever. */
+		for (uint32_t i = t->buckets[b]; i != 0 && len <= t->capacity; i = t->flows[i - 1].hash_next)
+			len++;
+		if (len == 0)
+			continue;
+		out->used++;
+		if (len > out->longest)
+			out->longest = len;
+	}
+}
+
 uint64_t hs_flow_age_ms(const struct hs_table *t, const struct hs_flow *f, uint64_t now_ms)
 {
 	return (uint64_t)(uint32_t)(to_ticks(t, now_ms) - f->first_seen) * TICK_MS;

@@ -185,6 +185,18 @@ uint32_t hs_table_capacity(const struct hs_table *table);
 /* Bytes allocated for the table (records, buckets, wheels). */
 size_t hs_table_memory(const struct hs_table *table);
 
+/*
+ * The shape of the hash index, measured by walking every bucket (O(buckets):
+ * for tests and diagnostics, never the packet path).  A long chain is what
+ * a hash-flooding attacker aims for.
+ */
+struct hs_table_chain_stats {
+	uint32_t buckets;           /* buckets in the index */
+	uint32_t used;              /* buckets holding at least one flow */
+	uint32_t longest;           /* flows in the longest chain */
+};
+void hs_table_chains(const struct hs_table *table, struct hs_table_chain_stats *out);
+
 /* Milliseconds since the flow's first packet, last packet, last state change. */
 uint64_t hs_flow_age_ms(const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms);
 uint64_t hs_flow_idle_ms(const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms);
