@@ -64,7 +64,7 @@ LIB_OBJS     = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # The only library functions the core may call: memory, strings and
 # formatting into buffers.  Anything else (read, send, clock_gettime,
 # getrandom, printf to a stream, ...) fails check-core.
-CORE_ALLOWED = memcpy memset memmove memcmp strlen strcmp strncmp strcasecmp strncasecmp strchr \
+CORE_ALLOWED = memcpy memset memmove memcmp memchr strlen strcmp strncmp strcasecmp strncasecmp strchr \
                strrchr strstr strspn strcspn strtoul strtoull snprintf vsnprintf inet_ntop inet_pton \
                malloc calloc realloc free mmap munmap madvise __errno_location __stack_chk_fail \
                __snprintf_chk __vsnprintf_chk __memcpy_chk __memset_chk __memmove_chk \

@@ -131,7 +131,7 @@ static void append_fmt(struct hs_diag *diag, bool *ok, const char *fmt, ...)
  * and the Unicode breaks NEL, LS and PS; counting the same way keeps our
  * line numbers in step with its marks.
  */
-static size_t break_len(const unsigned char *p, size_t n)
+size_t hs_diag_break_len(const unsigned char *p, size_t n)
 {
 	if (n >= 1 && p[0] == '\n')
 		return 1;
@@ -192,7 +192,7 @@ static bool find_line(const struct hs_diag *diag, unsigned line, size_t *start, 
 		pos = 3;
 	for (unsigned cur = 1; cur < line; cur++) {
 		size_t br = 0;
-		while (pos < n && (br = break_len(src + pos, n - pos)) == 0)
+		while (pos < n && (br = hs_diag_break_len(src + pos, n - pos)) == 0)
 			pos++;
 		if (pos >= n)
 			return false;
@@ -201,7 +201,7 @@ static bool find_line(const struct hs_diag *diag, unsigned line, size_t *start, 
 	if (pos >= n)
 		return false;
 	*start = pos;
-	while (pos < n && break_len(src + pos, n - pos) == 0)
+	while (pos < n && hs_diag_break_len(src + pos, n - pos) == 0)
 		pos++;
 	*end = pos;
 	return true;

@@ -120,16 +120,6 @@ const struct hs_policy_counters *hs_policy_engine_counters(const struct hs_polic
 
 /* ---- keys ---- */
 
-static bool is_timed(const struct hs_policy *p)
-{
-	return p->match.idle_ms || p->match.age_ms;
-}
-
-static bool is_admission(const struct hs_policy *p)
-{
-	return p->has_limit || p->has_rate;
-}
-
 /* A non-zero 64-bit key for a policy's group of a flow. */
 static uint64_t group_key(const struct hs_policy_engine *e, uint32_t policy, enum hs_policy_scope per,
 			  const struct hs_flow *f, uint8_t salt)
@@ -463,9 +453,9 @@ static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, b
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
-		if (is_timed(p))
+		if (hs_policy_is_timed(p))
 			continue;
-		if (!is_admission(p)) {
+		if (!hs_policy_is_admission(p)) {
 			/* A state-entry policy on the new flow's first states. */
 			if (!hs_policy_match_flow(&p->match, f))
 				continue;
@@ -506,7 +496,7 @@ static bool on_state(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
-		if (is_timed(p) || is_admission(p) || !hs_policy_match_flow(&p->match, f))
+		if (hs_policy_is_timed(p) || hs_policy_is_admission(p) || !hs_policy_match_flow(&p->match, f))
 			continue;
 		return act(e, i, f, now, false, deleted);
 	}
@@ -564,7 +554,7 @@ static bool policy_due(void *ctx, const struct hs_flow *f, uint32_t *due_tick)
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
-		if (!is_timed(p) || !hs_policy_match_flow(&p->match, f))
+		if (!hs_policy_is_timed(p) || !hs_policy_match_flow(&p->match, f))
 			continue;
 		uint32_t t = 0;
 		if (p->match.idle_ms)
@@ -589,7 +579,7 @@ static void policy_fire(void *ctx, struct hs_flow *f, uint64_t now)
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
-		if (!is_timed(p) || !hs_policy_match_flow(&p->match, f))
+		if (!hs_policy_is_timed(p) || !hs_policy_match_flow(&p->match, f))
 			continue;
 		if (p->match.idle_ms && (int32_t)(tick - f->last_seen) < (int32_t)(p->match.idle_ms / HS_TABLE_TICK_MS))
 			continue;
@@ -640,7 +630,7 @@ void hs_policy_engine_set(struct hs_policy_engine *e, const struct hs_policy_set
 	e->has_limits = e->has_timed = false;
 	for (uint32_t i = 0; i < set->count; i++) {
 		e->has_limits |= set->items[i].has_limit;
-		e->has_timed |= is_timed(&set->items[i]);
+		e->has_timed |= hs_policy_is_timed(&set->items[i]);
 	}
 	memset(e->counts, 0, (size_t)(e->counts_mask + 1) * sizeof(*e->counts));
 	memset(e->buckets, 0, (size_t)(e->buckets_mask + 1) * sizeof(*e->buckets));

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "hs_diag.h"
+#include "hs_match_values.h"
 #include "hs_policy.h"
 #include "hs_table.h"
 
@@ -85,15 +86,5 @@ int hs_config_parse(const char *text, size_t len, struct hs_config *config, stru
  * the caller frees it with hs_diag_free.
  */
 int hs_config_load(const char *path, struct hs_config *config, struct hs_diag *diag);
-
-/*
- * Parses a duration into milliseconds: digits alone are seconds, or digits
- * with one unit, ms, s, m, h or d ("500ms", "30s", "5m", "2h", "1d").
- * Returns false for an empty, negative, fractional, overflowing or otherwise
- * malformed text, leaving *ms unchanged.  Zero is a valid duration here;
- * the configuration's own limits (above zero, at most 20 days) are checked
- * by the loader.
- */
-bool hs_parse_duration_ms(const char *text, uint64_t *ms);
 
 #endif

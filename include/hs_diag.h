@@ -61,6 +61,13 @@ void hs_diag_report(struct hs_diag *diag, enum hs_diag_severity severity, unsign
 		    unsigned column, unsigned width, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
+/*
+ * Length of the line break at p (n bytes left, n >= 1), or 0: LF, CR,
+ * CR LF, and the Unicode breaks NEL, LS and PS, exactly the breaks libyaml
+ * counts, so that positions worked out from the text agree with its marks.
+ */
+size_t hs_diag_break_len(const unsigned char *p, size_t n);
+
 static inline const char *hs_diag_text(const struct hs_diag *diag)
 {
 	return diag->text ? diag->text : "";

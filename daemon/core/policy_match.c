@@ -94,3 +94,30 @@ bool hs_policy_match_flow(const struct hs_policy_match *match, const struct hs_f
 		return false;
 	return true;
 }
+
+bool hs_policy_is_timed(const struct hs_policy *p)
+{
+	return p->match.idle_ms || p->match.age_ms;
+}
+
+bool hs_policy_is_admission(const struct hs_policy *p)
+{
+	return p->has_limit || p->has_rate;
+}
+
+/* Whether a flow whose client and server are in these states satisfies the match's state keys. */
+bool hs_policy_states_match(const struct hs_policy_match *m, int client, int server)
+{
+	return (m->state < 0 || client == m->state || server == m->state) &&
+	       (m->client_state < 0 || client == m->client_state) &&
+	       (m->server_state < 0 || server == m->server_state);
+}
+
+bool hs_policy_states_possible(const struct hs_policy_match *m)
+{
+	for (int c = 0; c < HS_TCP_STATE_COUNT; c++)
+		for (int s = 0; s < HS_TCP_STATE_COUNT; s++)
+			if (hs_policy_states_match(m, c, s))
+				return true;
+	return false;
+}

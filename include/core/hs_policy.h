@@ -82,6 +82,20 @@ struct hs_policy_set {
 
 const char *hs_policy_action_name(enum hs_policy_action action);
 
+/*
+ * A policy's kind, the one definition the loader's checks and the engine
+ * share: timed if its match has idle or age, admission if it has a limit
+ * or a rate (the loader refuses a policy that is both), otherwise a
+ * state-entry policy.
+ */
+bool hs_policy_is_timed(const struct hs_policy *policy);
+bool hs_policy_is_admission(const struct hs_policy *policy);
+
+/* Whether a flow whose client and server are in these states satisfies the match's state keys. */
+bool hs_policy_states_match(const struct hs_policy_match *match, int client, int server);
+/* Whether any pair of states satisfies them (false for contradictory keys). */
+bool hs_policy_states_possible(const struct hs_policy_match *match);
+
 /* Whether a flow's addresses, ports and states satisfy a match (idle and age are not looked at). */
 bool hs_policy_match_flow(const struct hs_policy_match *match, const struct hs_flow *flow);
 
