@@ -1,6 +1,7 @@
 /*
  * flow_json: formats a flow as the JSON object operators and tests read,
- * and as the one-line text of `handshakectl list`.  Addresses and state
+ * and as the one-line text of `handshakectl list`, both saying which
+ * endpoint is the host's own when the daemon runs on an end host.  Addresses and state
  * names need no escaping, so plain snprintf suffices.
  */
 #include "hs_flow_json.h"
@@ -11,6 +12,21 @@
 static size_t finish(int n, size_t size)
 {
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+/* The JSON value of "local": which endpoints are this host's own. */
+static const char *local_json(const struct hs_flow *flow)
+{
+	switch (hs_flow_local_sides(flow)) {
+	case HS_SIDE_BIT(HS_CLIENT):
+		return "\"client\"";
+	case HS_SIDE_BIT(HS_SERVER):
+		return "\"server\"";
+	case HS_SIDE_BIT(HS_CLIENT) | HS_SIDE_BIT(HS_SERVER):
+		return "\"both\"";   /* a connection between two of the host's own sockets */
+	default:
+		return "null";
+	}
 }
 
 size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
@@ -25,12 +41,12 @@ size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const 
 			 "{\"id\":%" PRIu32 ",\"family\":\"%s\","
 			 "\"client\":{\"addr\":\"%s\",\"port\":%u,\"state\":\"%s\",\"packets\":%" PRIu32 ",\"bytes\":%" PRIu64 "},"
 			 "\"server\":{\"addr\":\"%s\",\"port\":%u,\"state\":\"%s\",\"packets\":%" PRIu32 ",\"bytes\":%" PRIu64 "},"
-			 "\"age_ms\":%" PRIu64 ",\"idle_ms\":%" PRIu64 ",\"history\":\"%s\"}",
+			 "\"local\":%s,\"age_ms\":%" PRIu64 ",\"idle_ms\":%" PRIu64 ",\"history\":\"%s\"}",
 			 flow->id, flow->family == HS_FAMILY_IPV6 ? "ipv6" : "ipv4",
 			 caddr, hs_flow_port(flow, HS_CLIENT), hs_tcp_state_name(flow->state[HS_CLIENT]),
 			 flow->packets[HS_CLIENT], hs_flow_bytes(flow, HS_CLIENT),
 			 saddr, hs_flow_port(flow, HS_SERVER), hs_tcp_state_name(flow->state[HS_SERVER]),
-			 flow->packets[HS_SERVER], hs_flow_bytes(flow, HS_SERVER),
+			 flow->packets[HS_SERVER], hs_flow_bytes(flow, HS_SERVER), local_json(flow),
 			 hs_flow_age_ms(table, flow, now_ms), hs_flow_idle_ms(table, flow, now_ms), history);
 	return finish(n, size);
 }
@@ -43,8 +59,13 @@ size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const 
 
 	hs_addr_format(hs_flow_addr(flow, HS_CLIENT), flow->family, caddr, sizeof(caddr));
 	hs_addr_format(hs_flow_addr(flow, HS_SERVER), flow->family, saddr, sizeof(saddr));
-	snprintf(cend, sizeof(cend), v6 ? "[%s]:%u" : "%s:%u", caddr, hs_flow_port(flow, HS_CLIENT));
-	snprintf(send, sizeof(send), v6 ? "[%s]:%u" : "%s:%u", saddr, hs_flow_port(flow, HS_SERVER));
+	unsigned local = hs_flow_local_sides(flow);
+
+	/* A '*' before an endpoint says it is this host's own socket. */
+	snprintf(cend, sizeof(cend), v6 ? "%s[%s]:%u" : "%s%s:%u", (local & HS_SIDE_BIT(HS_CLIENT)) ? "*" : "",
+		 caddr, hs_flow_port(flow, HS_CLIENT));
+	snprintf(send, sizeof(send), v6 ? "%s[%s]:%u" : "%s%s:%u", (local & HS_SIDE_BIT(HS_SERVER)) ? "*" : "",
+		 saddr, hs_flow_port(flow, HS_SERVER));
 	hs_flow_history_format(flow, history, sizeof(history));
 	int n = snprintf(buf, size, "%-8" PRIu32 " %-4s %-22s %-12s %-22s %-12s %8" PRIu32 " %8" PRIu32
 			 " %9.1f %8.1f %s",

@@ -63,6 +63,7 @@ struct hs_table {
 	hs_table_policy_fire policy_fire;
 	void *policy_ctx;
 	struct hs_table_stats stats;
+	struct hs_local_addrs local;    /* this worker's copy of the host's addresses */
 };
 
 static inline uint64_t to_ticks64(const struct hs_table *t, uint64_t now_ms)
@@ -227,6 +228,14 @@ void hs_table_set_policy_hooks(struct hs_table *t, hs_table_policy_due due, hs_t
 	t->policy_due = due;
 	t->policy_fire = fire;
 	t->policy_ctx = ctx;
+}
+
+void hs_table_set_local_addrs(struct hs_table *t, const struct hs_local_addrs *set)
+{
+	if (set)
+		t->local = *set;
+	else
+		hs_local_addrs_init(&t->local);
 }
 
 uint32_t hs_table_tick(const struct hs_table *t, uint64_t now_ms)
@@ -632,6 +641,16 @@ static void init_record(struct hs_table *t, struct hs_flow *f, uint32_t now)
 	memset(f->history, 0, sizeof(f->history));
 }
 
+/* Marks the endpoints whose address is the host's own, for a new connection. */
+static void mark_local(const struct hs_table *t, struct hs_flow *f)
+{
+	if (hs_local_addrs_count(&t->local) == 0)
+		return;
+	for (int side = HS_CLIENT; side <= HS_SERVER; side++)
+		if (hs_local_addrs_contains(&t->local, f->family, hs_flow_addr(f, (enum hs_side)side)))
+			f->ep_flags[side] |= HS_EP_LOCAL;
+}
+
 /* Whether the sender should be taken for the client of a flow picked up mid-stream. */
 static bool pickup_sender_is_client(const struct hs_packet *pkt)
 {
@@ -673,6 +692,7 @@ static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const s
 	memcpy(f->wscale, scratch.wscale, sizeof(f->wscale));
 	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
 	memcpy(f->window, scratch.window, sizeof(f->window));
+	mark_local(t, f);
 	init_record(t, f, now);
 	record(f, sender, pkt, false);
 
@@ -715,6 +735,8 @@ static void restart_flow(struct hs_table *t, struct hs_flow *f, enum hs_side sen
 	memcpy(f->wscale, scratch.wscale, sizeof(f->wscale));
 	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
 	memcpy(f->window, scratch.window, sizeof(f->window));
+	/* The new client may be the old server: the sides' marks follow the addresses. */
+	mark_local(t, f);
 	init_record(t, f, now);
 	timer_file(t, f, flow_due(t, f));
 	t->stats.restarts++;

@@ -40,6 +40,12 @@ struct hs_endpoint_window {
 #define HS_EP_LIBERAL    0x10   /* picked up mid-stream: only loose checks */
 #define HS_EP_AHEAD_SEQ  0x20   /* its last packet started beyond its window: we may have missed some */
 #define HS_EP_AHEAD_ACK  0x40   /* its last packet acked data of the peer's we never saw */
+/*
+ * Its address is one of the host's own (the daemon runs on an end host):
+ * decided when the flow is created, from the table's copy of the host's
+ * addresses, and kept for the flow's life, as the socket keeps its address.
+ */
+#define HS_EP_LOCAL      0x80
 
 /* Flow flag bits (hs_flow.flags). */
 #define HS_FLOW_IN_USE        0x01
@@ -130,6 +136,16 @@ static inline int hs_flow_key_index(const struct hs_flow *flow, enum hs_side sid
 static inline const struct hs_addr *hs_flow_addr(const struct hs_flow *flow, enum hs_side side)
 {
 	return &flow->key.addr[hs_flow_key_index(flow, side)];
+}
+
+/* Bit of a side in a set of sides (hs_flow_local_sides). */
+#define HS_SIDE_BIT(side) (1u << (side))
+
+/* Which endpoints are the host's own: a set of HS_SIDE_BIT, 0 on a router. */
+static inline unsigned hs_flow_local_sides(const struct hs_flow *flow)
+{
+	return ((flow->ep_flags[HS_CLIENT] & HS_EP_LOCAL) ? HS_SIDE_BIT(HS_CLIENT) : 0) |
+	       ((flow->ep_flags[HS_SERVER] & HS_EP_LOCAL) ? HS_SIDE_BIT(HS_SERVER) : 0);
 }
 
 static inline uint16_t hs_flow_port(const struct hs_flow *flow, enum hs_side side)

@@ -4,7 +4,11 @@
  *
  *   {"id":17,"family":"ipv4","client":{"addr":"10.0.1.2","port":43210,
  *    "state":"FIN_WAIT_2","packets":7,"bytes":512},"server":{...},
- *    "age_ms":1234,"idle_ms":200,"history":"ShADadFf"}
+ *    "local":"client","age_ms":1234,"idle_ms":200,"history":"ShADadFf"}
+ *
+ * "local" names the endpoint whose address is the host's own: "client",
+ * "server", "both" (two sockets of the host, over loopback) or null (a
+ * router, where neither is).
  */
 #ifndef HS_FLOW_JSON_H
 #define HS_FLOW_JSON_H

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hs_flow.h"
+#include "hs_local_addrs.h"
 #include "hs_packet.h"
 #include "hs_tcp_state.h"
 
@@ -101,6 +102,15 @@ void hs_table_destroy(struct hs_table *table);
 void hs_table_reconfigure(struct hs_table *table, const struct hs_table_config *config);
 
 void hs_table_set_remove_hook(struct hs_table *table, hs_table_remove_hook hook, void *ctx);
+
+/*
+ * Gives the table its own copy of the host's addresses (NULL: none, as on
+ * a router).  New flows get HS_EP_LOCAL on each endpoint whose address is
+ * in the set; flows already tracked keep their marks, so that a flow's
+ * locality, like its addresses, never changes while it lives (limits count
+ * flows by what they matched when counted).
+ */
+void hs_table_set_local_addrs(struct hs_table *table, const struct hs_local_addrs *set);
 
 /* Times stored in flows are ticks of this many milliseconds since the table's creation. */
 #define HS_TABLE_TICK_MS 10u
