@@ -206,8 +206,8 @@ _Static_assert(ARRAY_SIZE(timeout_keys) <= MAX_SECTION_KEYS, "timeout_keys");
 _Static_assert(ARRAY_SIZE(rules_keys) <= MAX_SECTION_KEYS, "rules_keys");
 
 /* Indexed by enum hs_log_level. */
-static const char *const level_names[] = { "error", "warning", "notice", "info", "debug" };
-_Static_assert(ARRAY_SIZE(level_names) == HS_LOG_DEBUG + 1, "one name per log level");
+const char *const hs_config_level_names[] = { "error", "warning", "notice", "info", "debug" };
+_Static_assert(ARRAY_SIZE(hs_config_level_names) == HS_LOG_DEBUG + 1, "one name per log level");
 
 static const struct key_spec *find_key(const struct section *sec, const char *name, size_t len)
 {
@@ -350,13 +350,13 @@ static void load_level(struct cfg_loader *ld, const struct key_spec *spec, const
 	char quoted[CFG_QUOTE_MAX], hint[64];
 
 	/* Levels are names, not code: "INFO" means what it says. */
-	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
-		if (strcasecmp(text, level_names[i]) == 0) {
+	for (size_t i = 0; i < ARRAY_SIZE(hs_config_level_names); i++) {
+		if (strcasecmp(text, hs_config_level_names[i]) == 0) {
 			ld->config->log_level = (enum hs_log_level)i;
 			return;
 		}
 	}
-	const char *guess = hs_suggest(text, len, level_names, ARRAY_SIZE(level_names));
+	const char *guess = hs_suggest(text, len, hs_config_level_names, ARRAY_SIZE(hs_config_level_names));
 	if (guess)
 		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: unknown level %s%s", spec->path,
 			  cfg_quote(quoted, sizeof(quoted), text, len),

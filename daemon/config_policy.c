@@ -90,8 +90,8 @@ static const struct {
 };
 
 /* Indexed by enum hs_policy_scope. */
-static const char *const scope_names[] = { "global", "source", "destination" };
-_Static_assert(ARRAY_SIZE(scope_names) == HS_PER_DESTINATION + 1, "one name per scope");
+const char *const hs_policy_scope_names[] = { "global", "source", "destination" };
+_Static_assert(ARRAY_SIZE(hs_policy_scope_names) == HS_PER_DESTINATION + 1, "one name per scope");
 
 static const struct {
 	const char *alias, *word;
@@ -724,8 +724,8 @@ static void load_policy_scope(struct policy_loader *pl, const char *path, const 
 
 	if (!text)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(scope_names); i++) {
-		if (strcasecmp(text, scope_names[i]) == 0) {
+	for (size_t i = 0; i < ARRAY_SIZE(hs_policy_scope_names); i++) {
+		if (strcasecmp(text, hs_policy_scope_names[i]) == 0) {
 			*out = (enum hs_policy_scope)i;
 			return;
 		}
@@ -735,7 +735,7 @@ static void load_policy_scope(struct policy_loader *pl, const char *path, const 
 		if (strcasecmp(text, scope_aliases[i].alias) == 0)
 			guess = scope_aliases[i].word;
 	if (!guess)
-		guess = hs_suggest(text, len, scope_names, ARRAY_SIZE(scope_names));
+		guess = hs_suggest(text, len, hs_policy_scope_names, ARRAY_SIZE(hs_policy_scope_names));
 	if (guess)
 		policy_report(pl, HS_DIAG_ERROR, value, "%s: unknown scope %s%s", path,
 			      cfg_quote(quoted, sizeof(quoted), text, len),

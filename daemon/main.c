@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hs_config.h"
+#include "hs_config_print.h"
 #include "hs_control.h"
 #include "hs_daemon.h"
 #include "hs_log.h"
@@ -30,20 +31,23 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: handshaked [-c FILE] [-t] [-v]\n"
+		"usage: handshaked [-c FILE] [-t [-v]] [-v]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -t       check the configuration and exit: 0 and \"configuration OK\", or the errors\n"
+		"  -t -v    also print the effective configuration, every default filled in\n"
 		"  -v       verbose: log at debug level\n",
 		HS_DEFAULT_CONFIG_PATH);
 }
 
-static int check_config(const char *path)
+static int check_config(const char *path, bool print_effective)
 {
 	struct hs_config config;
 	struct hs_diag diag;
 	int rc = hs_config_load(path, &config, &diag);
 
 	fputs(hs_diag_text(&diag), stderr);
+	if (rc == 0 && print_effective)
+		hs_config_print(stdout, &config);
 	if (rc == 0)
 		printf("configuration OK\n");
 	hs_diag_free(&diag);
@@ -179,7 +183,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (test_only)
-		return check_config(path);
+		return check_config(path, verbose);
 
 	struct hs_config config;
 	struct hs_diag diag;

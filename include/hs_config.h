@@ -29,6 +29,8 @@
 #define HS_DEFAULT_OWN_MARK 0x4853u
 
 enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARNING, HS_LOG_NOTICE, HS_LOG_INFO, HS_LOG_DEBUG };
+/* The names log.level takes, indexed by enum hs_log_level. */
+extern const char *const hs_config_level_names[HS_LOG_DEBUG + 1];
 
 enum hs_events_mode { HS_EVENTS_STDERR = 0, HS_EVENTS_OFF, HS_EVENTS_FILE };
 

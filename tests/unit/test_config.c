@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "hs_config.h"
+#include "hs_config_print.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -115,7 +116,9 @@ static void assert_policy_equal(const struct hs_policy *a, const struct hs_polic
 	assert_int_equal(a->limit_per, b->limit_per);
 	assert_int_equal(a->has_rate, b->has_rate);
 	assert_int_equal(a->rate_per_second, b->rate_per_second);
-	assert_int_equal(a->rate_burst, b->rate_burst);
+	/* An absent burst means syn_per_second; compare what takes effect. */
+	assert_int_equal(a->rate_burst ? a->rate_burst : a->rate_per_second,
+			 b->rate_burst ? b->rate_burst : b->rate_per_second);
 	assert_int_equal(a->rate_per, b->rate_per);
 	assert_int_equal(a->action, b->action);
 	assert_int_equal(a->dry_run, b->dry_run);
@@ -129,6 +132,7 @@ static void assert_config_equal(const struct hs_config *a, const struct hs_confi
 	assert_int_equal(a->fail_open, b->fail_open);
 	assert_int_equal(a->copy_range, b->copy_range);
 	assert_int_equal(a->queue_maxlen, b->queue_maxlen);
+	assert_int_equal(a->own_mark, b->own_mark);
 	assert_string_equal(a->control_socket, b->control_socket);
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->events_mode, b->events_mode);
@@ -138,6 +142,18 @@ static void assert_config_equal(const struct hs_config *a, const struct hs_confi
 	assert_int_equal(a->strict, b->strict);
 	for (int i = 0; i < HS_TIMEOUT_CLASS_COUNT; i++)
 		assert_int_equal(a->timeout_ms[i], b->timeout_ms[i]);
+	assert_int_equal(a->rules_nchains, b->rules_nchains);
+	for (unsigned i = 0; i < a->rules_nchains && i < 3; i++)
+		assert_string_equal(a->rules_chains[i], b->rules_chains[i]);
+	assert_int_equal(a->rules_n_in, b->rules_n_in);
+	for (unsigned i = 0; i < a->rules_n_in && i < 8; i++)
+		assert_string_equal(a->rules_in_interfaces[i], b->rules_in_interfaces[i]);
+	assert_int_equal(a->rules_n_out, b->rules_n_out);
+	for (unsigned i = 0; i < a->rules_n_out && i < 8; i++)
+		assert_string_equal(a->rules_out_interfaces[i], b->rules_out_interfaces[i]);
+	assert_int_equal(a->rules_ipv4, b->rules_ipv4);
+	assert_int_equal(a->rules_ipv6, b->rules_ipv6);
+	assert_string_equal(a->metrics_listen, b->metrics_listen);
 	assert_int_equal(a->policies.count, b->policies.count);
 	for (uint32_t i = 0; i < a->policies.count && i < HS_POLICY_MAX; i++)
 		assert_policy_equal(&a->policies.items[i], &b->policies.items[i]);
@@ -1999,6 +2015,128 @@ static void test_golden_files(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The effective configuration (handshaked -t -v)                           */
+
+/* hs_config_print's text for a configuration; the caller frees it. */
+static char *printed(const struct hs_config *config)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	assert_non_null(out);
+	hs_config_print(out, config);
+	assert_int_equal(fclose(out), 0);
+	return text;
+}
+
+/* Loads path; if it loads, its printed form must load into the same configuration. */
+static bool round_trips(const char *path, unsigned *checked)
+{
+	struct hs_config loaded, again;
+	struct hs_diag diag;
+	int rc = hs_config_load(path, &loaded, &diag);
+	unsigned warnings = diag.warnings;
+
+	hs_diag_free(&diag);
+	if (rc < 0)
+		return true;    /* files with errors have nothing to print */
+	char *text = printed(&loaded);
+	hs_diag_init(&diag, path, text, strlen(text));
+	/* The same warnings may come back (a small copy_range), but never new ones. */
+	if (hs_config_parse(text, strlen(text), &again, &diag) < 0 || diag.warnings > warnings) {
+		print_error("%s: the printed configuration does not load cleanly:\n%s\n--- printed:\n%s", path,
+			    hs_diag_text(&diag), text);
+		hs_diag_free(&diag);
+		free(text);
+		return false;
+	}
+	hs_diag_free(&diag);
+	/* Where a policy starts in its file is not configuration. */
+	for (uint32_t i = 0; i < again.policies.count && i < HS_POLICY_MAX; i++)
+		again.policies.items[i].line = loaded.policies.items[i].line;
+	assert_config_equal(&loaded, &again);
+	free(text);
+	(*checked)++;
+	return true;
+}
+
+/* Every valid golden file, the shipped file and every example survive print and reload unchanged. */
+static void test_print_round_trip(void **state)
+{
+	static const char *const shipped[] = { "conf/handshaked.yaml", "conf/examples/close-wait-reaper.yaml",
+						"conf/examples/syn-flood-guard.yaml", "conf/examples/web-server.yaml" };
+	char dir[600], path[900];
+	unsigned checked = 0, failures = 0;
+	struct dirent *entry;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(shipped) / sizeof(shipped[0]); i++) {
+		char rel[300];
+		snprintf(rel, sizeof(rel), "../../%s", shipped[i]);
+		assert_true(find_path(shipped[i], rel, path, sizeof(path)));
+		failures += !round_trips(path, &checked);
+	}
+	assert_true(find_path("tests/unit/config", "config", dir, sizeof(dir)));
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	while ((entry = readdir(d)) != NULL) {
+		size_t len = strlen(entry->d_name);
+		if (len <= 5 || strcmp(entry->d_name + len - 5, ".yaml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name);
+		failures += !round_trips(path, &checked);
+	}
+	closedir(d);
+	print_message("  %u configurations printed and loaded back unchanged\n", checked);
+	assert_int_equal(failures, 0);
+	assert_true(checked >= 10);
+}
+
+/*
+ * Golden output, as bgpd's regress tests pair .in and .ok files: each
+ * tests/unit/config_print/NAME.yaml prints exactly NAME.ok.
+ * HS_UPDATE_GOLDEN=1 rewrites the .ok files.
+ */
+static void test_print_golden(void **state)
+{
+	char dir[600], path[900];
+	unsigned files = 0, failures = 0;
+	struct dirent *entry;
+
+	(void)state;
+	assert_true(find_path("tests/unit/config_print", "config_print", dir, sizeof(dir)));
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	while ((entry = readdir(d)) != NULL) {
+		size_t len = strlen(entry->d_name), want_len = 0;
+		struct hs_config config;
+		struct hs_diag diag;
+
+		if (len <= 5 || strcmp(entry->d_name + len - 5, ".yaml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name);
+		assert_int_equal(hs_config_load(path, &config, &diag), 0);
+		hs_diag_free(&diag);
+		char *got = printed(&config);
+		snprintf(path, sizeof(path), "%s/%.*s.ok", dir, (int)(len - 5), entry->d_name);
+		if (getenv("HS_UPDATE_GOLDEN"))
+			write_text(path, got, strlen(got));
+		char *want = read_text(path, &want_len);
+		if (!want || strcmp(want, got) != 0) {
+			print_error("%s: printed configuration differs from %s\n--- got:\n%s", entry->d_name, path, got);
+			failures++;
+		}
+		free(want);
+		free(got);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 2);
+	assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2049,6 +2187,8 @@ int main(void)
 		cmocka_unit_test(test_shipped_examples),
 		cmocka_unit_test(test_readme_policy_examples),
 		cmocka_unit_test(test_golden_files),
+		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_print_golden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
