@@ -33,7 +33,7 @@ lab_up
 
 INJ=$LAB_TMP/rst_inject
 "$CC" -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -I"$LAB_ROOT/include" -D_GNU_SOURCE -O2 -g \
+	-Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -I"$LAB_ROOT/include" -I"$LAB_ROOT/include/core" -D_GNU_SOURCE -O2 -g \
 	"$LAB_DIR/rst_inject.c" "$LIBHS" -o "$INJ" >"$LAB_TMP/build.out" 2>&1 ||
 	lab_fail "cannot build rst_inject: $(cat "$LAB_TMP/build.out")"
 
