@@ -146,17 +146,21 @@ static void cmd_list(struct reply *r, struct hs_daemon *d, const struct list_opt
 			     "STATE", "SERVER", "STATE", "PKTS>", "PKTS<", "AGE(s)", "IDLE(s)", "HISTORY");
 	for (uint32_t wi = 0; wi < d->nworkers && !r->failed; wi++) {
 		struct hs_worker *w = &d->workers[wi];
-		uint32_t cap = hs_table_capacity(w->table), pos = 0;
+		uint32_t pos = 0;
+		bool more = true;
 
-		while (pos < cap && !r->failed) {
+		while (more && !r->failed) {
 			size_t n = 0;
 
+			/* The span grows while the worker runs: read it under the lock, chunk by chunk. */
 			pthread_mutex_lock(&w->lock);
-			for (; pos < cap && n < CHUNK_FLOWS; pos++) {
+			uint32_t span = hs_table_span(w->table);
+			for (; pos < span && n < CHUNK_FLOWS; pos++) {
 				const struct hs_flow *f = hs_table_flow_at(w->table, pos);
 				if (f && hs_flow_filter_match(&opt->filter, f))
 					chunk[n++] = *f;
 			}
+			more = pos < span;
 			pthread_mutex_unlock(&w->lock);
 
 			uint64_t now = hs_now_ms();

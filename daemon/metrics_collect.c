@@ -164,10 +164,11 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	}
 	pthread_mutex_unlock(&w->lock);
 
-	uint32_t cap = by_state ? hs_table_capacity(w->table) : 0;
-	for (uint32_t pos = 0; pos < cap;) {
+	for (uint32_t pos = 0, span = 1; by_state && pos < span;) {
 		pthread_mutex_lock(&w->lock);
-		uint32_t end = cap - pos > WALK_CHUNK ? pos + WALK_CHUNK : cap;
+		/* The span grows while the worker runs: read it under the lock, chunk by chunk. */
+		span = hs_table_span(w->table);
+		uint32_t end = span - pos > WALK_CHUNK ? pos + WALK_CHUNK : span;
 		for (; pos < end; pos++) {
 			const struct hs_flow *f = hs_table_flow_at(w->table, pos);
 			if (!f)

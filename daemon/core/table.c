@@ -51,6 +51,13 @@ struct hs_table {
 	struct hs_flow *flows;
 	size_t flows_bytes, buckets_bytes;
 	uint32_t free_head;             /* index + 1; the free list runs through hash_next */
+	/*
+	 * Records below this index have been used at least once; those above
+	 * were never touched, so their pages are not resident yet.  A new flow
+	 * takes a freed record first and only then raises the mark, so memory
+	 * follows the most flows ever live, not max_flows.
+	 */
+	uint32_t high_water;
 	uint32_t next_id;
 	uint64_t epoch_ms;
 	uint64_t processed;             /* slot time (64-bit, never wraps) up to which slots are processed */
@@ -174,10 +181,14 @@ struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t 
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* Free list in index order, so a young table fills its array front to back. */
-	for (uint32_t i = 0; i < t->capacity; i++)
-		t->flows[i].hash_next = i + 2 <= t->capacity ? i + 2 : 0;
-	t->free_head = 1;
+	/*
+	 * The free list starts empty and the records are handed out by the
+	 * high-water mark, front to back: writing a free list through every
+	 * record here would make the whole array resident before the first
+	 * packet.
+	 */
+	t->free_head = 0;
+	t->high_water = 0;
 	t->next_id = t->config.id_first;
 	t->epoch_ms = now_ms;
 	t->processed = 0;
@@ -585,6 +596,8 @@ static bool evict_from(struct hs_table *t, int wheel_no)
 
 static struct hs_flow *alloc_flow(struct hs_table *t, uint64_t now_ms)
 {
+	if (t->free_head == 0 && t->high_water < t->capacity)
+		return &t->flows[t->high_water++];
 	if (t->free_head == 0) {
 		hs_table_expire(t, now_ms);
 		if (t->free_head == 0 && !evict_from(t, WHEEL_HALF_OPEN))
@@ -886,7 +899,7 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 
 void hs_table_rewake_all(struct hs_table *t)
 {
-	for (uint32_t i = 0; i < t->capacity; i++) {
+	for (uint32_t i = 0; i < t->high_water; i++) {
 		struct hs_flow *f = &t->flows[i];
 
 		if (!(f->flags & HS_FLOW_IN_USE))
@@ -917,7 +930,7 @@ struct hs_flow *hs_table_find_id(struct hs_table *t, uint32_t id)
 {
 	if (id == 0)
 		return NULL;
-	for (uint32_t i = 0; i < t->capacity; i++) {
+	for (uint32_t i = 0; i < t->high_water; i++) {
 		if ((t->flows[i].flags & HS_FLOW_IN_USE) && t->flows[i].id == id)
 			return &t->flows[i];
 	}
@@ -926,14 +939,14 @@ struct hs_flow *hs_table_find_id(struct hs_table *t, uint32_t id)
 
 const struct hs_flow *hs_table_flow_at(const struct hs_table *t, uint32_t index)
 {
-	if (index >= t->capacity || !(t->flows[index].flags & HS_FLOW_IN_USE))
+	if (index >= t->high_water || !(t->flows[index].flags & HS_FLOW_IN_USE))
 		return NULL;
 	return &t->flows[index];
 }
 
 void hs_table_foreach(const struct hs_table *t, hs_table_visit_fn fn, void *ctx)
 {
-	for (uint32_t i = 0; i < t->capacity; i++) {
+	for (uint32_t i = 0; i < t->high_water; i++) {
 		if ((t->flows[i].flags & HS_FLOW_IN_USE) && !fn(ctx, &t->flows[i]))
 			return;
 	}
@@ -973,7 +986,7 @@ uint32_t hs_table_count(const struct hs_table *t, const struct hs_flow_filter *f
 {
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < t->capacity; i++) {
+	for (uint32_t i = 0; i < t->high_water; i++) {
 		if ((t->flows[i].flags & HS_FLOW_IN_USE) && hs_flow_filter_match(filter, &t->flows[i]))
 			n++;
 	}
@@ -988,6 +1001,11 @@ const struct hs_table_stats *hs_table_stats(const struct hs_table *t)
 uint32_t hs_table_capacity(const struct hs_table *t)
 {
 	return t->capacity;
+}
+
+uint32_t hs_table_span(const struct hs_table *t)
+{
+	return t->high_water;
 }
 
 size_t hs_table_memory(const struct hs_table *t)

@@ -165,6 +165,13 @@ void hs_table_remove(struct hs_table *table, struct hs_flow *flow, enum hs_remov
 /* Files every flow again, so that new timed policies take effect for flows already tracked. */
 void hs_table_rewake_all(struct hs_table *table);
 
+/*
+ * Walkers need look only below this index: records at or above it were
+ * never used (the table hands records out front to back, so untouched
+ * memory stays untouched).
+ */
+uint32_t hs_table_span(const struct hs_table *table);
+
 /* The flow record at an array index (0 .. capacity-1), or NULL if that slot is free. */
 const struct hs_flow *hs_table_flow_at(const struct hs_table *table, uint32_t index);
 
