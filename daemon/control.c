@@ -247,6 +247,10 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64,
 			     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.kernel_waiting, q.kernel_dropped,
 			     q.kernel_user_dropped, q.loop_max_us, s.events_lost);
+		reply_printf(r, ",\"local_addresses\":{\"read\":%s,\"count\":%u,\"changes\":%" PRIu64
+			     ",\"resyncs\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"untracked\":%" PRIu64 "}",
+			     s.addrs_read ? "true" : "false", s.local_addresses, s.addr_watch.changes,
+			     s.addr_watch.resyncs, s.addr_watch.errors, s.addr_watch.untracked);
 		reply_printf(r, ",\"policies\":[");
 		for (uint32_t i = 0; i < s.npolicies; i++)
 			reply_printf(r, "%s{\"name\":\"%s\",\"acted\":%" PRIu64 ",\"dry_run\":%" PRIu64
@@ -286,6 +290,13 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
 			     ", dropped (socket full) %" PRIu64 "\n", q.kernel_waiting, q.kernel_dropped, q.kernel_user_dropped);
 	reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
+	if (s.addrs_read)
+		reply_printf(r, "local addresses   %u; changes %" PRIu64 ", read again %" PRIu64 ", errors %" PRIu64
+			     ", left out (set full) %" PRIu64 "\n", s.local_addresses, s.addr_watch.changes,
+			     s.addr_watch.resyncs, s.addr_watch.errors, s.addr_watch.untracked);
+	else
+		reply_printf(r, "local addresses   not read (no endpoint is known as local); errors %" PRIu64 "\n",
+			     s.addr_watch.errors);
 	for (uint32_t i = 0; i < s.npolicies; i++)
 		reply_printf(r, "policy %-18s acted %" PRIu64 ", dry-run %" PRIu64 ", verified %" PRIu64 ", refused %" PRIu64
 			     ", resets sent %" PRIu64 "\n", s.policies[i].name, s.policies[i].counters.acted,

@@ -50,6 +50,61 @@ static char *render_metrics(void *ctx, size_t *len)
 	return text;
 }
 
+/*
+ * Each worker's table takes its own copy under the worker's lock, as a
+ * configuration is applied: the packet path then reads only what its
+ * worker owns.
+ */
+static void give_workers_addrs(struct hs_daemon *d)
+{
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		struct hs_worker *w = &d->workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		hs_table_set_local_addrs(w->table, &d->addrs.set);
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+static void log_addrs(const struct hs_addr_watch *a, const char *what)
+{
+	const struct hs_local_addrs *set = &a->set;
+	char text[64];
+
+	log_info("%s: %u local address(es)", what, hs_local_addrs_count(set));
+	for (uint32_t i = 0; i < set->n_nets; i++)
+		log_debug("  local prefix %s/%u", hs_addr_format(&set->nets[i].addr, set->nets[i].family, text,
+								   sizeof(text)), set->nets[i].prefix);
+	for (uint32_t i = 0; i < set->n_hosts; i++)
+		log_debug("  local address %s", hs_addr_format(&set->hosts[i].addr, set->hosts[i].family, text,
+								sizeof(text)));
+}
+
+/*
+ * Without the host's addresses the daemon still tracks everything; it
+ * only cannot tell which endpoint is its own, as on a router.
+ */
+static void open_addrs(struct hs_daemon *d)
+{
+	char err[256];
+
+	if (hs_addr_watch_open(&d->addrs, err, sizeof(err)) < 0) {
+		log_warnx("%s: no endpoint will be known as local (list shows \"local\":null, "
+			  "local_state and remote_state match nothing)", err);
+		return;
+	}
+	log_addrs(&d->addrs, "start");
+	give_workers_addrs(d);
+}
+
+void hs_daemon_addrs_changed(struct hs_daemon *d)
+{
+	if (hs_addr_watch_dispatch(&d->addrs)) {
+		log_addrs(&d->addrs, "addresses changed");
+		give_workers_addrs(d);
+	}
+}
+
 int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct hs_config *config,
 		    char *err, size_t errlen)
 {
@@ -103,6 +158,8 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 			return -1;
 		}
 	}
+	/* Read before the first packet, so that the first flows are marked too. */
+	open_addrs(d);
 	for (uint32_t i = 0; i < d->nworkers; i++) {
 		if (hs_worker_start(&d->workers[i]) < 0) {
 			snprintf(err, errlen, "starting worker %u: %s", i, strerror(errno));
@@ -239,6 +296,7 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 
 void hs_daemon_stop(struct hs_daemon *d)
 {
+	hs_addr_watch_close(&d->addrs);
 	hs_metrics_http_close(d->metrics_http);
 	d->metrics_http = NULL;
 	for (uint32_t i = 0; i < d->nworkers && d->workers; i++)

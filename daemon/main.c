@@ -1,9 +1,9 @@
 /*
  * handshaked: command line, configuration check, and the main thread's
  * loop, which owns the signals (through a signalfd), the control socket,
- * the metrics listener and the conversation with systemd (readiness,
- * status, reloads, the watchdog) while the queue workers run the packet
- * path in their own threads.
+ * the metrics listener, the host's address changes (rtnetlink) and the
+ * conversation with systemd (readiness, status, reloads, the watchdog)
+ * while the queue workers run the packet path in their own threads.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -239,6 +239,10 @@ int main(int argc, char **argv)
 	ev.data.fd = http_fd;
 	if (http_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, http_fd, &ev) < 0)
 		fatal("epoll");
+	int addrs_fd = hs_addr_watch_fd(&daemon.addrs);
+	ev.data.fd = addrs_fd;
+	if (addrs_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, addrs_fd, &ev) < 0)
+		fatal("epoll");
 
 	/*
 	 * Ready only now: the queues are bound, the workers run and the
@@ -294,6 +298,10 @@ int main(int argc, char **argv)
 			}
 			if (evs[i].data.fd == http_fd) {
 				hs_metrics_http_dispatch(daemon.metrics_http, hs_now_ms());
+				continue;
+			}
+			if (evs[i].data.fd == addrs_fd) {
+				hs_daemon_addrs_changed(&daemon);
 				continue;
 			}
 			struct signalfd_siginfo si;

@@ -147,6 +147,11 @@ static void format_flows(struct text *t, const struct hs_metrics_snapshot *s)
 		for (int st = 0; st < HS_TCP_STATE_COUNT; st++)
 			text_printf(t, "handshaked_flows{side=\"%s\",state=\"%s\"} %" PRIu32 "\n", sides[side],
 				    hs_tcp_state_name((enum hs_tcp_state)st), s->flows_by_state[side][st]);
+	family(t, "handshaked_local_endpoints", "gauge",
+	       "Endpoints of tracked connections that are this host's own sockets (end host), by TCP state.");
+	for (int st = 0; st < HS_TCP_STATE_COUNT; st++)
+		text_printf(t, "handshaked_local_endpoints{state=\"%s\"} %" PRIu32 "\n",
+			    hs_tcp_state_name((enum hs_tcp_state)st), s->local_by_state[st]);
 	scalar(t, "handshaked_flows_live", "gauge", "Tracked connections.", s->flows_live);
 	scalar(t, "handshaked_flows_half_open", "gauge", "Tracked connections that never completed the handshake.",
 	       s->flows_half_open);
@@ -267,6 +272,25 @@ static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)
 	}
 }
 
+static void format_addrs(struct text *t, const struct hs_metrics_snapshot *s)
+{
+	const struct hs_addr_watch_stats *a = &s->addr_watch;
+
+	scalar(t, "handshaked_local_addresses", "gauge",
+	       "Addresses (and local prefixes) of the host, as read over rtnetlink.", s->local_addresses);
+	scalar(t, "handshaked_local_addresses_read", "gauge",
+	       "1 once the host's addresses were read, 0 if they could not be (no endpoint is known as local).",
+	       s->addrs_read ? 1 : 0);
+	scalar(t, "handshaked_local_address_changes_total", "counter",
+	       "Additions and removals of the host's addresses applied.", a->changes);
+	family(t, "handshaked_local_address_problems_total", "counter",
+	       "Following the host's addresses: resync (read again whole after lost notifications), "
+	       "error (failed reads or malformed messages), untracked (left out: the set was full).");
+	text_printf(t, "handshaked_local_address_problems_total{kind=\"resync\"} %" PRIu64 "\n", a->resyncs);
+	text_printf(t, "handshaked_local_address_problems_total{kind=\"error\"} %" PRIu64 "\n", a->errors);
+	text_printf(t, "handshaked_local_address_problems_total{kind=\"untracked\"} %" PRIu64 "\n", a->untracked);
+}
+
 char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len)
 {
 	struct text t = { 0 };
@@ -283,6 +307,7 @@ char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len)
 	format_policies(&t, s);
 	format_queues(&t, s);
 	scalar(&t, "handshaked_events_lost_total", "counter", "Flow events that could not be written.", s->events_lost);
+	format_addrs(&t, s);
 
 	if (t.failed) {
 		free(t.buf);

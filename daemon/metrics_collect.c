@@ -177,6 +177,9 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 				s->flows_by_state[HS_CLIENT][f->state[HS_CLIENT]]++;
 			if (f->state[HS_SERVER] < HS_TCP_STATE_COUNT)
 				s->flows_by_state[HS_SERVER][f->state[HS_SERVER]]++;
+			for (int side = HS_CLIENT; side <= HS_SERVER; side++)
+				if ((f->ep_flags[side] & HS_EP_LOCAL) && f->state[side] < HS_TCP_STATE_COUNT)
+					s->local_by_state[f->state[side]]++;
 		}
 		pthread_mutex_unlock(&w->lock);
 	}
@@ -203,6 +206,10 @@ void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool
 		}
 	}
 	s->npolicies = hs_metrics_policy_totals(d, s->policies);
+	/* The address watch belongs to the main thread, which is the one collecting. */
+	s->addrs_read = d->addrs.read_once;
+	s->local_addresses = hs_local_addrs_count(&d->addrs.set);
+	s->addr_watch = d->addrs.stats;
 }
 
 void hs_metrics_snapshot_free(struct hs_metrics_snapshot *s)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hs_addr_watch.h"
 #include "hs_config.h"
 #include "hs_diag.h"
 #include "hs_worker.h"
@@ -34,6 +35,8 @@ struct hs_daemon {
 	const struct hs_notify *notify;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
+	/* The host's addresses; every worker's table holds a copy of addrs.set. */
+	struct hs_addr_watch addrs;
 };
 
 /* Binds the queues, starts the workers, opens the control socket and the metrics listener. */
@@ -49,5 +52,11 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag);
 
 void hs_daemon_stop(struct hs_daemon *d);
+
+/*
+ * The address watch's descriptor became readable: applies the changes and,
+ * if the host's addresses changed, gives every worker's table the new set.
+ */
+void hs_daemon_addrs_changed(struct hs_daemon *d);
 
 #endif

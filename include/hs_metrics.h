@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hs_addr_watch.h"
 #include "hs_packet.h"
 #include "hs_policy.h"
 #include "hs_policy_engine.h"
@@ -49,11 +50,16 @@ struct hs_metrics_snapshot {
 	/* flows (all tables) */
 	uint32_t flows_live, flows_half_open, capacity;
 	uint32_t flows_by_state[2][HS_TCP_STATE_COUNT];          /* [enum hs_side][enum hs_tcp_state] */
+	uint32_t local_by_state[HS_TCP_STATE_COUNT];             /* the host's own endpoints (end host) */
 	uint64_t flows_created, flows_expired, flows_deleted, flows_reopened;
 	uint64_t evicted_half_open, evicted_established;
 	uint64_t untracked_table_full;
 	uint64_t flows_resynced;                                 /* windows caught up after missed packets */
 	uint64_t events_lost;
+	/* the host's addresses (rtnetlink) */
+	bool addrs_read;                                         /* read at least once */
+	uint32_t local_addresses;                                /* entries in the set now */
+	struct hs_addr_watch_stats addr_watch;
 	/* policies, in file order */
 	uint32_t npolicies;
 	struct hs_metrics_policy policies[HS_POLICY_MAX];

@@ -73,7 +73,8 @@ static uint32_t lower_bound(const struct hs_local_addrs *set, const struct hs_lo
 	return lo;
 }
 
-static bool same_net(const struct hs_local_addr *a, const struct hs_local_addr *b)
+/* The same entry: family, address, prefix and interface (padding is never compared). */
+static bool same_entry(const struct hs_local_addr *a, const struct hs_local_addr *b)
 {
 	return a->family == b->family && a->prefix == b->prefix && a->ifindex == b->ifindex &&
 	       memcmp(&a->addr, &b->addr, sizeof(a->addr)) == 0;
@@ -82,7 +83,7 @@ static bool same_net(const struct hs_local_addr *a, const struct hs_local_addr *
 static enum hs_local_addrs_result add_net(struct hs_local_addrs *set, const struct hs_local_addr *e)
 {
 	for (uint32_t i = 0; i < set->n_nets; i++)
-		if (same_net(&set->nets[i], e))
+		if (same_entry(&set->nets[i], e))
 			return HS_LOCAL_ADDRS_UNCHANGED;
 	if (set->n_nets == HS_LOCAL_NETS_MAX)
 		return HS_LOCAL_ADDRS_FULL;
@@ -117,7 +118,7 @@ enum hs_local_addrs_result hs_local_addrs_remove(struct hs_local_addrs *set, con
 		return HS_LOCAL_ADDRS_INVALID;
 	if (!is_host(&e)) {
 		for (uint32_t i = 0; i < set->n_nets; i++) {
-			if (same_net(&set->nets[i], &e)) {
+			if (same_entry(&set->nets[i], &e)) {
 				set->nets[i] = set->nets[--set->n_nets];
 				return HS_LOCAL_ADDRS_CHANGED;
 			}
@@ -165,4 +166,22 @@ bool hs_local_addrs_contains(const struct hs_local_addrs *set, uint8_t family, c
 		if (set->nets[i].family == family && net_contains(&set->nets[i], addr))
 			return true;
 	return false;
+}
+
+bool hs_local_addrs_equal(const struct hs_local_addrs *a, const struct hs_local_addrs *b)
+{
+	if (a->n_hosts != b->n_hosts || a->n_nets != b->n_nets)
+		return false;
+	for (uint32_t i = 0; i < a->n_hosts; i++)
+		if (!same_entry(&a->hosts[i], &b->hosts[i]))
+			return false;
+	/* Nets are few and unordered: each must be somewhere in the other set. */
+	for (uint32_t i = 0; i < a->n_nets; i++) {
+		bool found = false;
+		for (uint32_t j = 0; j < b->n_nets && !found; j++)
+			found = same_entry(&a->nets[i], &b->nets[j]);
+		if (!found)
+			return false;
+	}
+	return true;
 }

@@ -56,6 +56,9 @@ enum hs_local_addrs_result hs_local_addrs_remove(struct hs_local_addrs *set,
 /* Whether addr is one of the host's addresses or inside one of its local prefixes. */
 bool hs_local_addrs_contains(const struct hs_local_addrs *set, uint8_t family, const struct hs_addr *addr);
 
+/* Whether two sets hold the same entries. */
+bool hs_local_addrs_equal(const struct hs_local_addrs *a, const struct hs_local_addrs *b);
+
 /* Entries of both kinds. */
 static inline uint32_t hs_local_addrs_count(const struct hs_local_addrs *set)
 {

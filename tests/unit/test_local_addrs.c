@@ -118,6 +118,20 @@ static void test_local_prefixes(void **state)
 	assert_false(contains(set, "198.20.0.0"));
 	assert_false(contains(set, "198.17.255.255"));
 	assert_int_equal(hs_local_addrs_count(set), 2);
+	/* Equality ignores the order local prefixes were added in. */
+	struct hs_local_addrs *other = sc_alloc(sizeof(*other));
+	hs_local_addrs_init(other);
+	assert_int_equal(add(other, "198.18.0.1", 15, 1), HS_LOCAL_ADDRS_CHANGED);
+	assert_false(hs_local_addrs_equal(set, other));
+	assert_int_equal(add(other, "127.0.0.1", 8, 1), HS_LOCAL_ADDRS_CHANGED);
+	assert_true(hs_local_addrs_equal(set, other));
+	assert_int_equal(add(other, "10.0.0.1", 32, 1), HS_LOCAL_ADDRS_CHANGED);
+	assert_int_equal(add(set, "10.0.0.1", 32, 2), HS_LOCAL_ADDRS_CHANGED);
+	assert_false(hs_local_addrs_equal(set, other));   /* another interface */
+	assert_int_equal(del(set, "10.0.0.1", 32, 2), HS_LOCAL_ADDRS_CHANGED);
+	assert_int_equal(del(other, "10.0.0.1", 32, 1), HS_LOCAL_ADDRS_CHANGED);
+	assert_true(hs_local_addrs_equal(set, other));
+	sc_free(other);
 	assert_int_equal(del(set, "127.0.0.1", 8, 1), HS_LOCAL_ADDRS_CHANGED);
 	assert_false(contains(set, "127.0.0.5"));
 	assert_true(contains(set, "198.18.9.9"));

@@ -190,6 +190,10 @@ static void fill(struct hs_metrics_snapshot *s)
 	s->evicted_half_open = 21;
 	s->evicted_established = 22;
 	s->events_lost = 23;
+	s->local_by_state[HS_TCP_CLOSE_WAIT] = 24;
+	s->addrs_read = true;
+	s->local_addresses = 5;
+	s->addr_watch = (struct hs_addr_watch_stats){ .changes = 25, .resyncs = 26, .errors = 27, .untracked = 28 };
 	s->npolicies = 2;
 	snprintf(s->policies[0].name, sizeof(s->policies[0].name), "syn-flood");
 	s->policies[0].counters = (struct hs_policy_counters){ .acted = 31, .dry_run = 0, .verified = 32, .refused = 33 };
@@ -292,6 +296,14 @@ static void test_format_values(void **state)
 	assert_line(text, "handshaked_reloads_total{result=\"applied\"} 3");
 	assert_line(text, "handshaked_reloads_total{result=\"refused\"} 1");
 	assert_line(text, "handshaked_events_lost_total 23");
+	assert_line(text, "handshaked_local_endpoints{state=\"CLOSE_WAIT\"} 24");
+	assert_line(text, "handshaked_local_endpoints{state=\"ESTABLISHED\"} 0");
+	assert_line(text, "handshaked_local_addresses 5");
+	assert_line(text, "handshaked_local_addresses_read 1");
+	assert_line(text, "handshaked_local_address_changes_total 25");
+	assert_line(text, "handshaked_local_address_problems_total{kind=\"resync\"} 26");
+	assert_line(text, "handshaked_local_address_problems_total{kind=\"error\"} 27");
+	assert_line(text, "handshaked_local_address_problems_total{kind=\"untracked\"} 28");
 	free(text);
 }
 
