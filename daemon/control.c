@@ -225,8 +225,9 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64 ",",
 			     s.uptime_ms, d->nworkers, s.reloads, s.reload_failures);
 		reply_printf(r, "\"packets\":{\"seen\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"dropped\":%" PRIu64
-			     ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64 "},",
-			     s.packets, s.accepted, s.dropped, s.not_tcp, s.fragments, s.invalid, parse_total);
+			     ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64
+			     ",\"syn_with_data\":%" PRIu64 "},",
+			     s.packets, s.accepted, s.dropped, s.not_tcp, s.fragments, s.invalid, parse_total, s.syn_with_data);
 		reply_printf(r, "\"invalid\":{");
 		for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
 			reply_printf(r, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", hs_invalid_reason_name((enum hs_invalid_reason)i),
@@ -268,6 +269,7 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		     s.accepted, s.dropped);
 	reply_printf(r, "                  not TCP %" PRIu64 ", fragments %" PRIu64 ", malformed %" PRIu64
 		     ", invalid TCP %" PRIu64 "\n", s.not_tcp, s.fragments, parse_total, invalid_total);
+	reply_printf(r, "                  SYNs with data (TCP Fast Open) %" PRIu64 "\n", s.syn_with_data);
 	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
 		if (s.invalid_by_reason[i])
 			reply_printf(r, "  invalid         %-20s %" PRIu64 "\n", hs_invalid_reason_name((enum hs_invalid_reason)i),

@@ -169,6 +169,8 @@ static void format_flows(struct text *t, const struct hs_metrics_snapshot *s)
 	       s->flows_deleted);
 	scalar(t, "handshaked_flows_reopened_total", "counter",
 	       "New connections that replaced a closed one on the same addresses and ports.", s->flows_reopened);
+	scalar(t, "handshaked_syn_with_data_total", "counter",
+	       "SYN and SYN-ACK segments that carried data (TCP Fast Open).", s->syn_with_data);
 }
 
 static void format_policies(struct text *t, const struct hs_metrics_snapshot *s)

@@ -150,6 +150,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	s->evicted_established += ts->evicted_established;
 	s->untracked_table_full += ts->untracked_table_full;
 	s->flows_resynced += ts->resyncs;
+	s->syn_with_data += ts->syn_with_data;
 	s->events_lost += w->events.lost;
 	if (q) {
 		q->queue = w->queue;

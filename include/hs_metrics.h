@@ -55,6 +55,7 @@ struct hs_metrics_snapshot {
 	uint64_t evicted_half_open, evicted_established;
 	uint64_t untracked_table_full;
 	uint64_t flows_resynced;                                 /* windows caught up after missed packets */
+	uint64_t syn_with_data;                                  /* SYNs and SYN-ACKs carrying data (Fast Open) */
 	uint64_t events_lost;
 	/* the host's addresses (rtnetlink) */
 	bool addrs_read;                                         /* read at least once */

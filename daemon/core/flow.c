@@ -56,16 +56,24 @@ void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_histor
 size_t hs_flow_history_format(const struct hs_flow *flow, char *buf, size_t size)
 {
 	static const char letters[] = "?SHADFRI";
+	bool syn_data[2] = { (flow->ep_flags[HS_CLIENT] & HS_EP_SYN_DATA) != 0,
+			     (flow->ep_flags[HS_SERVER] & HS_EP_SYN_DATA) != 0 };
 	size_t n = 0;
 
 	if (size == 0)
 		return 0;
 	for (unsigned i = 0; i < HS_HISTORY_MAX && n + 1 < size; i++) {
-		unsigned code = history_get(flow, i);
+		unsigned code = history_get(flow, i), event = code & 7;
+		int side = (code & 8) ? HS_SERVER : HS_CLIENT;
 
 		if (code == 0)
 			break;
-		char c = letters[code & 7];
+		char c = letters[event];
+		/* The data a SYN carried is shown once, on the side's first SYN letter. */
+		if ((event == HS_HIST_SYN || event == HS_HIST_SYNACK) && syn_data[side]) {
+			c = 'T';
+			syn_data[side] = false;
+		}
 		if (code & 8)
 			c = (char)(c - 'A' + 'a');
 		buf[n++] = c;

@@ -766,6 +766,8 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 {
 	memset(res, 0, sizeof(*res));
 	t->stats.packets++;
+	if ((pkt->flags & HS_TCP_SYN) && pkt->payload_len)
+		t->stats.syn_with_data++;
 	clock_at(t, now_ms);
 	struct hs_flow *f = lookup_in_bucket(t, bucket, key, pkt->family);
 
@@ -825,8 +827,7 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 
 	/* The first completed handshake moves the flow to the settled wheel. */
 	bool moved = false;
-	if (!(f->flags & HS_FLOW_ESTABLISHED) &&
-	    (f->state[HS_CLIENT] == HS_TCP_ESTABLISHED || f->state[HS_SERVER] == HS_TCP_ESTABLISHED)) {
+	if (!(f->flags & HS_FLOW_ESTABLISHED) && hs_tcp_handshake_done(f->state[HS_CLIENT], f->state[HS_SERVER])) {
 		timer_unlink(t, f);
 		f->flags |= HS_FLOW_ESTABLISHED;
 		t->stats.live_half_open--;

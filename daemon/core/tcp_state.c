@@ -29,6 +29,8 @@
 #define MIN_ACK_WINDOW 66000u
 /* RFC 7323: the largest window scale shift. */
 #define MAX_WSCALE 14
+/* No SYN carries more data than one IP packet holds (65535 bytes less headers). */
+#define MAX_SYN_DATA 65535u
 
 static const char *const state_names[HS_TCP_STATE_COUNT] = {
 	[HS_TCP_CLOSED] = "CLOSED",
@@ -105,6 +107,17 @@ static bool either(enum hs_tcp_state a, enum hs_tcp_state b, enum hs_tcp_state s
 	return a == s || b == s;
 }
 
+static bool past_handshake(enum hs_tcp_state s)
+{
+	return s != HS_TCP_CLOSED && s != HS_TCP_LISTEN && s != HS_TCP_SYN_SENT && s != HS_TCP_SYN_RCVD;
+}
+
+bool hs_tcp_handshake_done(enum hs_tcp_state client, enum hs_tcp_state server)
+{
+	return client == HS_TCP_ESTABLISHED || server == HS_TCP_ESTABLISHED ||
+	       (past_handshake(client) && past_handshake(server));
+}
+
 enum hs_timeout_class hs_tcp_timeout_class(enum hs_tcp_state client, enum hs_tcp_state server)
 {
 	/*
@@ -164,23 +177,113 @@ static uint32_t segment_end(const struct hs_packet *pkt)
 	return end;
 }
 
-/* Records what a side's SYN (or SYN-ACK) announced. */
+/*
+ * Records what a side's SYN (or SYN-ACK) announced.
+ *
+ * maxend, the highest sequence number the peer allowed, starts just past
+ * the SYN flag: the peer has allowed nothing yet, and data a SYN carries
+ * (TCP Fast Open, RFC 7413) was sent without its leave.  So until the
+ * peer's first acknowledgement moves it, maxend - 1 is the side's initial
+ * sequence number, which is what tells an acceptable acknowledgement of
+ * the SYN (RFC 9293 3.10.7: ISS < SEG.ACK =< SND.NXT) from any other.
+ */
 static void init_from_syn(struct hs_flow *flow, enum hs_side side, const struct hs_packet *pkt)
 {
 	struct hs_endpoint_window *w = &flow->window[side];
 
 	w->end = segment_end(pkt);
-	w->maxend = w->end;
+	w->maxend = pkt->seq + 1;
 	w->maxwin = pkt->window ? pkt->window : 1;
-	flow->ep_flags[side] = (uint8_t)((flow->ep_flags[side] & ~(HS_EP_WSCALE | HS_EP_SACK_PERM | HS_EP_FIN)) | HS_EP_SYN);
+	flow->ep_flags[side] = (uint8_t)((flow->ep_flags[side] & ~(HS_EP_WSCALE | HS_EP_FIN)) | HS_EP_SYN);
+	if (pkt->payload_len)
+		flow->ep_flags[side] |= HS_EP_SYN_DATA;
 	if (pkt->wscale != HS_WSCALE_NONE) {
 		flow->ep_flags[side] |= HS_EP_WSCALE;
 		flow->wscale[side] = pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale;
 	} else {
 		flow->wscale[side] = 0;
 	}
-	if (pkt->sack_permitted)
-		flow->ep_flags[side] |= HS_EP_SACK_PERM;
+}
+
+/*
+ * A retransmitted SYN may differ from the first: it may drop the data
+ * (Linux resends a Fast Open SYN bare), drop or change options (some
+ * stacks retry without them), or offer another window.  We cannot know
+ * which of the two the peer answers, so we keep the union, which is the
+ * more permissive reading: the data stays sent, and a window scale either
+ * carried stays on (the SYN-ACK settles whether scaling is used at all).
+ */
+static void merge_syn(struct hs_flow *flow, enum hs_side side, const struct hs_packet *pkt)
+{
+	struct hs_endpoint_window *w = &flow->window[side];
+	uint32_t end = segment_end(pkt);
+
+	if (seq_after(end, w->end))
+		w->end = end;
+	if (pkt->window > w->maxwin)
+		w->maxwin = pkt->window;
+	if (pkt->payload_len)
+		flow->ep_flags[side] |= HS_EP_SYN_DATA;
+	if (pkt->wscale != HS_WSCALE_NONE) {
+		uint8_t shift = pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale;
+
+		if (!(flow->ep_flags[side] & HS_EP_WSCALE) || shift > flow->wscale[side])
+			flow->wscale[side] = shift;
+		flow->ep_flags[side] |= HS_EP_WSCALE;
+	}
+}
+
+/*
+ * Whether the peer has yet to acknowledge a side's SYN: the side's SYN is
+ * out and nothing from the peer acknowledged it (the peer is LISTEN, or is
+ * itself still SYN_SENT, or the side is SYN_RCVD, which every acceptable
+ * acknowledgement ends).  Then window[side].maxend - 1 is its ISS.
+ */
+static bool syn_unacked(const struct hs_flow *flow, enum hs_side side)
+{
+	uint8_t st = flow->state[side], peer = flow->state[!side];
+
+	if (!(flow->ep_flags[side] & HS_EP_SYN))
+		return false;
+	return st == HS_TCP_SYN_RCVD || peer == HS_TCP_SYN_SENT ||
+	       (st == HS_TCP_SYN_SENT && peer == HS_TCP_LISTEN);
+}
+
+/*
+ * The range [*lo, *hi] in which a side's ISS lies.  Exact while its SYN is
+ * unacknowledged (see syn_unacked).  Later, and only while the side has
+ * sent nothing but SYNs (a client still SYN_SENT after the SYN-ACK), it is
+ * end - 1 less the SYN's data, whose length we did not keep: exact for a
+ * SYN without data, within one IP packet's worth for one with data.
+ */
+static void syn_iss_range(const struct hs_flow *flow, enum hs_side side, uint32_t *lo, uint32_t *hi)
+{
+	const struct hs_endpoint_window *w = &flow->window[side];
+
+	if (syn_unacked(flow, side)) {
+		*lo = *hi = w->maxend - 1;
+		return;
+	}
+	*hi = w->end - 1;
+	*lo = (flow->ep_flags[side] & HS_EP_SYN_DATA) ? *hi - MAX_SYN_DATA : *hi;
+}
+
+/* RFC 9293 3.10.7.3: an acceptable ACK of a side's SYN, ISS < ack =< SND.NXT. */
+static bool acks_syn(const struct hs_flow *flow, enum hs_side side, uint32_t ack)
+{
+	uint32_t lo, hi;
+
+	syn_iss_range(flow, side, &lo, &hi);
+	return seq_after(ack, lo) && !seq_after(ack, flow->window[side].end);
+}
+
+/* Whether a SYN from a side carries the sequence number of its earlier SYN. */
+static bool same_syn(const struct hs_flow *flow, enum hs_side side, const struct hs_packet *pkt)
+{
+	uint32_t lo, hi;
+
+	syn_iss_range(flow, side, &lo, &hi);
+	return !seq_before(pkt->seq, lo) && !seq_after(pkt->seq, hi);
 }
 
 /* RFC 7323: scaling applies in either direction only if both SYNs asked for it. */
@@ -270,16 +373,31 @@ static enum hs_invalid_reason check_window(struct hs_flow *flow, enum hs_side se
 	if (!(pkt->flags & HS_TCP_ACK) || ((pkt->flags & HS_TCP_RST) && ack == 0))
 		ack = r->end;
 
+	/*
+	 * Until the receiver acknowledges the sender's SYN it has granted no
+	 * window of its own, yet the sender may already send: a Fast Open
+	 * server writes in SYN-RCVD (RFC 7413 4.2.2) and a SYN-ACK may carry
+	 * data.  Its limit then is the window the receiver's SYN offered
+	 * (never scaled, RFC 7323 2.2), counted from the end of the SYN.
+	 */
+	uint32_t limit = s->maxend;
+
+	if (syn_unacked(flow, sender))
+		limit += r->maxwin;
+
 	if (!liberal) {
 		uint32_t ack_window = s->maxwin > MIN_ACK_WINDOW ? s->maxwin : MIN_ACK_WINDOW;
 
-		if (!seq_before(seq, s->maxend + 1))
+		if (!seq_before(seq, limit + 1))
 			return HS_INVALID_SEQ_ABOVE_WINDOW;
 		if (!seq_after(end, s->end - r->maxwin - 1))
 			return HS_INVALID_SEQ_BELOW_WINDOW;
 		if (!seq_before(ack, r->end + 1))
 			return HS_INVALID_ACK_ABOVE;
 		if (!seq_after(ack, r->end - ack_window - 1))
+			return HS_INVALID_ACK_BELOW;
+		/* RFC 9293 3.10.7.4: in SYN-RECEIVED an ACK must acknowledge the SYN. */
+		if ((pkt->flags & HS_TCP_ACK) && syn_unacked(flow, receiver) && !acks_syn(flow, receiver, ack))
 			return HS_INVALID_ACK_BELOW;
 	}
 
@@ -292,8 +410,8 @@ static enum hs_invalid_reason check_window(struct hs_flow *flow, enum hs_side se
 	if (liberal && seq_after(end, s->maxend))
 		s->maxend = end;
 	if (pkt->flags & HS_TCP_ACK) {
-		if (r->maxwin != 0 && seq_after(end, s->maxend))
-			r->maxwin += end - s->maxend;
+		if (r->maxwin != 0 && seq_after(end, limit))
+			r->maxwin += end - limit;
 		if (seq_after(ack + win, r->maxend - 1)) {
 			r->maxend = ack + win;
 			if (win == 0)
@@ -307,7 +425,9 @@ static enum hs_invalid_reason check_window(struct hs_flow *flow, enum hs_side se
  * RFC 9293 3.10.7 and RFC 5961 section 3: a RST is acceptable when its
  * sequence number is the one the receiver expects, or (drawing a challenge
  * ACK from a modern stack) inside its window.  In SYN-SENT a RST is
- * acceptable only if it acknowledges the SYN.
+ * acceptable only if it acknowledges the SYN, and any acceptable
+ * acknowledgement will do: a server that refuses a SYN with data
+ * acknowledges the SYN alone.
  */
 static bool rst_acceptable(const struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt)
 {
@@ -315,7 +435,7 @@ static bool rst_acceptable(const struct hs_flow *flow, enum hs_side sender, cons
 	const struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
 
 	if (flow->state[receiver] == HS_TCP_SYN_SENT && !(flow->ep_flags[sender] & HS_EP_SYN))
-		return (pkt->flags & HS_TCP_ACK) && pkt->ack == r->end;
+		return (pkt->flags & HS_TCP_ACK) && acks_syn(flow, receiver, pkt->ack);
 	if (flow->ep_flags[sender] & HS_EP_LIBERAL)
 		return true;
 	if (pkt->seq == s->end)
@@ -415,7 +535,7 @@ static bool resync(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	return true;
 }
 
-/* What the receiver learns from an acceptable acknowledgement. */
+/* What both endpoints learn from an acceptable acknowledgement. */
 static void apply_ack(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt)
 {
 	enum hs_side receiver = (enum hs_side)!sender;
@@ -423,15 +543,27 @@ static void apply_ack(struct hs_flow *flow, enum hs_side sender, const struct hs
 	const struct hs_endpoint_window *r = &flow->window[receiver];
 	bool acks_all = !seq_before(pkt->ack, r->end);
 
-	if (!(pkt->flags & HS_TCP_ACK) || !acks_all)
+	if (!(pkt->flags & HS_TCP_ACK))
+		return;
+	/*
+	 * The sender answers the SYN-ACK: its handshake is done, and if the
+	 * peer's FIN came with or after the SYN-ACK (a Fast Open server may
+	 * close before the client's first ACK), it is past that FIN too.
+	 */
+	if (st[sender] == HS_TCP_SYN_SENT)
+		st[sender] = (flow->ep_flags[receiver] & HS_EP_FIN) ? HS_TCP_CLOSE_WAIT : HS_TCP_ESTABLISHED;
+	/*
+	 * check_window let no ACK pass in SYN-RCVD that does not acknowledge
+	 * the SYN: the receiver's handshake is done even if data it sent is
+	 * still unacknowledged.
+	 */
+	if (st[receiver] == HS_TCP_SYN_RCVD) {
+		st[receiver] = HS_TCP_ESTABLISHED;
+		return;
+	}
+	if (!acks_all)
 		return;
 	switch (st[receiver]) {
-	case HS_TCP_SYN_RCVD:
-		/* The receiver's SYN is acknowledged: its handshake is done. */
-		st[receiver] = HS_TCP_ESTABLISHED;
-		if (st[sender] == HS_TCP_SYN_SENT)
-			st[sender] = HS_TCP_ESTABLISHED;
-		break;
 	case HS_TCP_FIN_WAIT_1:
 		if (flow->ep_flags[receiver] & HS_EP_FIN)
 			st[receiver] = HS_TCP_FIN_WAIT_2;
@@ -501,7 +633,9 @@ static void update_syn(struct hs_flow *flow, enum hs_side sender, const struct h
 	}
 	if (s == HS_TCP_SYN_SENT) {
 		/* The same ISN is a retransmission; a new one is a fresh attempt. */
-		if (segment_end(pkt) != flow->window[sender].end)
+		if (same_syn(flow, sender, pkt))
+			merge_syn(flow, sender, pkt);
+		else
 			init_from_syn(flow, sender, pkt);
 		return;
 	}
@@ -517,9 +651,35 @@ static void update_syn(struct hs_flow *flow, enum hs_side sender, const struct h
 		flow->state[receiver] = HS_TCP_SYN_RCVD;
 		return;
 	}
-	if (s == HS_TCP_SYN_RCVD && segment_end(pkt) == flow->window[sender].end)
-		return;   /* a retransmitted crossing SYN */
+	if (s == HS_TCP_SYN_RCVD && same_syn(flow, sender, pkt)) {
+		merge_syn(flow, sender, pkt);   /* a retransmitted crossing SYN */
+		return;
+	}
 	update->invalid = HS_INVALID_UNEXPECTED_SYN;
+}
+
+/*
+ * Applies a SYN-ACK that (re)initialises the sender: an invalid one leaves
+ * the sender's record as it was.
+ */
+static void first_synack(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+			 struct hs_tcp_update *update)
+{
+	struct hs_endpoint_window saved_window[2];
+	uint8_t saved_flags = flow->ep_flags[sender], saved_wscale[2];
+
+	memcpy(saved_window, flow->window, sizeof(saved_window));
+	memcpy(saved_wscale, flow->wscale, sizeof(saved_wscale));
+	init_from_syn(flow, sender, pkt);
+	settle_window_scale(flow);
+	update->invalid = check_window(flow, sender, pkt);
+	if (update->invalid == HS_INVALID_NONE) {
+		flow->state[sender] = HS_TCP_SYN_RCVD;
+		return;
+	}
+	memcpy(flow->window, saved_window, sizeof(saved_window));
+	memcpy(flow->wscale, saved_wscale, sizeof(saved_wscale));
+	flow->ep_flags[sender] = saved_flags;
 }
 
 /* A SYN-ACK on an existing flow. */
@@ -530,17 +690,20 @@ static void update_synack(struct hs_flow *flow, enum hs_side sender, const struc
 	uint8_t s = flow->state[sender], r = flow->state[receiver];
 
 	if (r == HS_TCP_SYN_SENT && (s == HS_TCP_LISTEN || s == HS_TCP_SYN_RCVD || s == HS_TCP_CLOSED)) {
-		if (pkt->ack != flow->window[receiver].end) {
+		/*
+		 * Any acceptable acknowledgement of the SYN will do: a server
+		 * that does not take the SYN's data (no or a bad Fast Open
+		 * cookie, no Fast Open at all) acknowledges the SYN alone, and
+		 * one may take part of it.  The client sends the rest later.
+		 */
+		if (!acks_syn(flow, receiver, pkt->ack)) {
 			update->invalid = HS_INVALID_SYNACK_ACK;
 			return;
 		}
-		if (s == HS_TCP_SYN_RCVD && segment_end(pkt) == flow->window[sender].end)
-			return;   /* retransmitted SYN-ACK: nothing new */
-		init_from_syn(flow, sender, pkt);
-		settle_window_scale(flow);
-		update->invalid = check_window(flow, sender, pkt);
-		if (update->invalid == HS_INVALID_NONE)
-			flow->state[sender] = HS_TCP_SYN_RCVD;
+		/* The same ISS again: a retransmitted SYN-ACK, even if data followed it. */
+		if (s == HS_TCP_SYN_RCVD && same_syn(flow, sender, pkt))
+			return;
+		first_synack(flow, sender, pkt, update);
 		return;
 	}
 	if (r == HS_TCP_SYN_RCVD && (s == HS_TCP_SYN_RCVD || s == HS_TCP_ESTABLISHED) &&
@@ -550,7 +713,7 @@ static void update_synack(struct hs_flow *flow, enum hs_side sender, const struc
 		 * The sender may already be ESTABLISHED if the peer's SYN-ACK
 		 * passed first.
 		 */
-		if (pkt->ack != flow->window[receiver].end) {
+		if (!acks_syn(flow, receiver, pkt->ack)) {
 			update->invalid = HS_INVALID_SYNACK_ACK;
 			return;
 		}

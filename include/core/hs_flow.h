@@ -34,7 +34,11 @@ struct hs_endpoint_window {
 
 /* Per-endpoint flag bits (hs_flow.ep_flags). */
 #define HS_EP_WSCALE     0x01   /* sent a window scale option in its SYN */
-#define HS_EP_SACK_PERM  0x02   /* sent SACK-permitted in its SYN */
+/*
+ * A SYN or SYN-ACK of its carried data (TCP Fast Open).  The bit was
+ * SACK-permitted, which nothing read: the checks use the cumulative ACK.
+ */
+#define HS_EP_SYN_DATA   0x02
 #define HS_EP_SYN        0x04   /* its SYN (or SYN-ACK) was seen */
 #define HS_EP_FIN        0x08   /* it sent a FIN; window.end is one past it */
 #define HS_EP_LIBERAL    0x10   /* picked up mid-stream: only loose checks */
@@ -160,7 +164,11 @@ static inline uint16_t hs_flow_port(const struct hs_flow *flow, enum hs_side sid
  */
 void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event);
 
-/* Writes the history as letters ("ShADadFf") into buf; returns its length. */
+/*
+ * Writes the history as letters ("ShADadFf") into buf; returns its length.
+ * A side whose SYN or SYN-ACK carried data (TCP Fast Open) shows 'T' ('t'
+ * for the server) in place of its first 'S' or 'H'.
+ */
 size_t hs_flow_history_format(const struct hs_flow *flow, char *buf, size_t size);
 
 /* Formats an address of the given family into buf (at least 46 bytes). */

@@ -79,6 +79,7 @@ struct hs_table_stats {
 	uint64_t untracked_table_full;  /* packets that found no room */
 	uint64_t restarts;              /* new connections on a closed tuple */
 	uint64_t resyncs;               /* windows caught up after packets that passed unseen */
+	uint64_t syn_with_data;         /* SYNs and SYN-ACKs that carried data (TCP Fast Open) */
 	uint32_t live;
 	uint32_t live_half_open;
 };

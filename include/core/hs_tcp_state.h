@@ -76,6 +76,13 @@ int hs_tcp_state_parse(const char *name);
 const char *hs_invalid_reason_name(enum hs_invalid_reason reason);
 const char *hs_timeout_class_name(enum hs_timeout_class cls);
 
+/*
+ * Whether a flow with these endpoint states completed its handshake: one
+ * endpoint is ESTABLISHED, or both are past it (a Fast Open server may
+ * close before the client's first ACK, so neither was ever ESTABLISHED).
+ */
+bool hs_tcp_handshake_done(enum hs_tcp_state client, enum hs_tcp_state server);
+
 /* The timeout class that applies to a flow with these endpoint states. */
 enum hs_timeout_class hs_tcp_timeout_class(enum hs_tcp_state client,
 					   enum hs_tcp_state server);

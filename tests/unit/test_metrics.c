@@ -187,6 +187,7 @@ static void fill(struct hs_metrics_snapshot *s)
 	s->flows_expired = 400;
 	s->flows_deleted = 9;
 	s->flows_reopened = 11;
+	s->syn_with_data = 12;
 	s->evicted_half_open = 21;
 	s->evicted_established = 22;
 	s->events_lost = 23;
@@ -263,6 +264,7 @@ static void test_format_values(void **state)
 	assert_line(text, "handshaked_flows_evicted_total{kind=\"established\"} 22");
 	assert_line(text, "handshaked_flows_deleted_total 9");
 	assert_line(text, "handshaked_flows_reopened_total 11");
+	assert_line(text, "handshaked_syn_with_data_total 12");
 
 	assert_line(text, "handshaked_policy_actions_total{policy=\"syn-flood\",mode=\"live\"} 31");
 	assert_line(text, "handshaked_policy_actions_total{policy=\"syn-flood\",mode=\"dry_run\"} 0");

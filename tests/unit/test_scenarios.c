@@ -381,6 +381,181 @@ static const struct step pickup_liberal[] = {
 	ST(C2S, fA, 1 + 1000101, 1 + 7777878, 0, TW, CL, OK),
 };
 
+/* ---- SYNs that carry data (TCP Fast Open, RFC 7413) and the handshake ---- */
+
+#define fSEC  (HS_TCP_SYN | HS_TCP_ECE | HS_TCP_CWR)
+#define fSAE  (HS_TCP_SYN | HS_TCP_ACK | HS_TCP_ECE)
+
+/* A Fast Open server takes the SYN's data: the SYN-ACK acknowledges all of it. */
+static const struct step syn_data_acked_fully[] = {
+	ST(C2S, fS, 0, 0, 100, SS, LI, OK),
+	ST(S2C, fSA, 0, 101, 0, SS, SR, OK),
+	ST(C2S, fA, 101, 1, 0, ES, ES, OK),
+	ST(S2C, fPA, 1, 101, 200, ES, ES, OK),
+	ST(C2S, fA, 101, 201, 0, ES, ES, OK),
+	ST(C2S, fFA, 101, 201, 0, F1, CW, OK),
+	ST(S2C, fFA, 201, 102, 0, TW, LA, OK),
+	ST(C2S, fA, 102, 202, 0, TW, CL, OK),
+};
+
+/*
+ * A server without Fast Open (or with a bad cookie) acknowledges the SYN
+ * alone; the client sends the data again after the handshake.
+ */
+static const struct step syn_data_acked_syn_only[] = {
+	ST(C2S, fS, 0, 0, 100, SS, LI, OK),
+	ST(S2C, fSA, 0, 1, 0, SS, SR, OK),
+	ST(C2S, fA, 101, 1, 0, ES, ES, OK),
+	ST(C2S, fPA, 1, 1, 100, ES, ES, OK),
+	ST(S2C, fA, 1, 101, 0, ES, ES, OK),
+	ST(S2C, fPA, 1, 101, 50, ES, ES, OK),
+	ST(C2S, fFA, 101, 51, 0, F1, CW, OK),
+	ST(S2C, fFA, 51, 102, 0, TW, LA, OK),
+	ST(C2S, fA, 102, 52, 0, TW, CL, OK),
+};
+
+/*
+ * A SYN-ACK must acknowledge the SYN and nothing unsent (ISS < ack =<
+ * SND.NXT); a server may take part of the data.
+ */
+static const struct step syn_data_acked_partly[] = {
+	ST(C2S, fS, 0, 0, 100, SS, LI, OK),
+	ST(S2C, fSA, 0, 0, 0, SS, LI, SYNACK),
+	ST(S2C, fSA, 0, 102, 0, SS, LI, SYNACK),
+	ST(S2C, fSA, 0, NEG(1), 0, SS, LI, SYNACK),
+	ST(S2C, fSA, 0, 41, 0, SS, SR, OK),
+	ST(C2S, fA, 101, 1, 0, ES, ES, OK),
+	ST(C2S, fPA, 41, 1, 60, ES, ES, OK),
+	ST(S2C, fA, 1, 101, 0, ES, ES, OK),
+};
+
+/*
+ * A Fast Open server writes in SYN-RCVD, within the window the SYN
+ * offered, and may close before the client's first ACK.  The client's
+ * ACKs must acknowledge the server's SYN.
+ */
+static const struct step tfo_server_data_in_syn_rcvd[] = {
+	ST(C2S, fS, 0, 0, 100, SS, LI, OK),
+	ST(S2C, fSA, 0, 101, 0, SS, SR, OK),
+	ST(S2C, fPA, 1, 101, 1000, SS, SR, OK),
+	ST(S2C, fPA, 1001, 101, 1000, SS, SR, OK),
+	ST(S2C, fFA, 2001, 101, 0, SS, F1, OK),
+	ST(C2S, fA, 101, 0, 0, SS, F1, ACKB),
+	ST(C2S, fA, 101, 1, 0, CW, F1, OK),
+	ST(C2S, fA, 101, 2002, 0, CW, F2, OK),
+	ST(C2S, fFA, 101, 2002, 0, LA, TW, OK),
+	ST(S2C, fA, 2002, 102, 0, CL, TW, OK),
+};
+
+/* The window the SYN offered (65535, unscaled) bounds the server before the client's ACK. */
+static const struct step tfo_server_data_beyond_syn_window[] = {
+	ST(C2S, fS, 0, 0, 10, SS, LI, OK),
+	ST(S2C, fSA, 0, 11, 0, SS, SR, OK),
+	ST(S2C, fPA, 65537, 11, 10, SS, SR, ABOVE),
+	ST(S2C, fPA, 65536, 11, 10, SS, SR, OK),
+	ST(C2S, fA, 11, 65546, 0, ES, ES, OK),
+	ST(S2C, fPA, 65546, 11, 10, ES, ES, OK),
+};
+
+/* A SYN-ACK with data; the client acknowledges only the SYN and the server sends it again. */
+static const struct step synack_with_data[] = {
+	ST(C2S, fS, 0, 0, 0, SS, LI, OK),
+	ST(S2C, fSA, 0, 1, 50, SS, SR, OK),
+	ST(C2S, fA, 1, 1, 0, ES, ES, OK),
+	ST(S2C, fPA, 1, 1, 50, ES, ES, OK),
+	ST(C2S, fA, 1, 51, 0, ES, ES, OK),
+	ST(S2C, fPA, 51, 1, 100, ES, ES, OK),
+	ST(C2S, fA, 1, 151, 0, ES, ES, OK),
+};
+
+/* The same, the client taking the data at once. */
+static const struct step synack_with_data_acked[] = {
+	ST(C2S, fS, 0, 0, 0, SS, LI, OK),
+	ST(S2C, fSA, 0, 1, 50, SS, SR, OK),
+	ST(C2S, fA, 1, 51, 0, ES, ES, OK),
+	ST(C2S, fPA, 1, 51, 10, ES, ES, OK),
+	ST(S2C, fA, 51, 11, 0, ES, ES, OK),
+};
+
+/* A server refusing a SYN with data acknowledges the SYN alone (or all of it). */
+static const struct step rst_answers_syn_with_data[] = {
+	ST(C2S, fS, 0, 0, 100, SS, LI, OK),
+	STO(S2C, fRA, 0, 0, 0, SS, LI, RSTQ, O_RAWSEQ),
+	STO(S2C, fRA, 0, 102, 0, SS, LI, RSTQ, O_RAWSEQ),
+	STO(S2C, fR, 0, 0, 0, SS, LI, RSTQ, O_RAWSEQ),
+	STO(S2C, fRA, 0, 1, 0, CL, CL, OK, O_RAWSEQ),
+	STO(C2S, fS, 0, 0, 100, SS, LI, OK, O_RESTART),
+	STO(S2C, fRA, 0, 101, 0, CL, CL, OK, O_RAWSEQ),
+};
+
+/* Both SYNs carry data; each SYN-ACK acknowledges the other SYN alone. */
+static const struct step simultaneous_open_syn_data[] = {
+	ST(C2S, fS, 0, 0, 10, SS, LI, OK),
+	ST(S2C, fS, 0, 0, 20, SR, SR, OK),
+	ST(C2S, fSA, 0, 1, 0, SR, ES, OK),
+	ST(S2C, fSA, 0, 1, 0, ES, ES, OK),
+	ST(C2S, fPA, 1, 1, 10, ES, ES, OK),
+	ST(S2C, fPA, 1, 11, 20, ES, ES, OK),
+	ST(C2S, fA, 11, 21, 0, ES, ES, OK),
+	ST(S2C, fA, 21, 11, 0, ES, ES, OK),
+};
+
+/*
+ * Linux resends a Fast Open SYN without its data; a server that took the
+ * first one acknowledges the data all the same.
+ */
+static const struct step syn_data_retransmitted_bare[] = {
+	ST(C2S, fS, 0, 0, 100, SS, LI, OK),
+	ST(C2S, fS, 0, 0, 0, SS, LI, OK),
+	ST(S2C, fSA, 0, 101, 0, SS, SR, OK),
+	ST(C2S, fS, 0, 0, 0, SS, SR, OK),       /* the SYN-ACK was lost beyond us */
+	ST(S2C, fSA, 0, 101, 0, SS, SR, OK),
+	ST(S2C, fPA, 1, 101, 100, SS, SR, OK),
+	ST(S2C, fSA, 0, 101, 0, SS, SR, OK),    /* again, after its data */
+	ST(C2S, fA, 101, 101, 0, ES, ES, OK),
+};
+
+/* ECN setup (RFC 3168 6.1.1): SYN with ECE and CWR, SYN-ACK with ECE, then CE echoes. */
+static const struct step ecn_setup[] = {
+	ST(C2S, fSEC, 0, 0, 0, SS, LI, OK),
+	ST(S2C, fSAE, 0, 1, 0, SS, SR, OK),
+	ST(C2S, fA, 1, 1, 0, ES, ES, OK),
+	ST(C2S, fPA | HS_TCP_CWR, 1, 1, 100, ES, ES, OK),
+	ST(S2C, fA | HS_TCP_ECE, 1, 101, 0, ES, ES, OK),
+};
+
+/* ECN setup with a SYN that carries data, retransmitted bare without ECN (RFC 3168 6.1.1.1). */
+static const struct step ecn_syn_data_retried_plain[] = {
+	ST(C2S, fSEC, 0, 0, 30, SS, LI, OK),
+	ST(C2S, fS, 0, 0, 0, SS, LI, OK),
+	ST(S2C, fSA, 0, 1, 0, SS, SR, OK),
+	ST(C2S, fA, 31, 1, 0, ES, ES, OK),
+	ST(C2S, fPA, 1, 1, 30, ES, ES, OK),
+};
+
+/*
+ * A SYN retried without the window scale option: the server answered the
+ * first, so scaling stays on (8 MB windows at shift 7).
+ */
+static const struct step syn_retried_without_wscale[] = {
+	STO(C2S, fS, 0, 0, 0, SS, LI, OK, O_WS7),
+	ST(C2S, fS, 0, 0, 0, SS, LI, OK),
+	STO(S2C, fSA, 0, 1, 0, SS, SR, OK, O_WS7),
+	ST(C2S, fA, 1, 1, 0, ES, ES, OK),
+	ST(S2C, fA, 1, 1, 0, ES, ES, OK),
+	ST(C2S, fPA, 1 + 1000000, 1, 1000, ES, ES, OK),
+};
+
+/* The same the other way round: the retry adds the option the first lacked. */
+static const struct step syn_retried_with_wscale[] = {
+	ST(C2S, fS, 0, 0, 0, SS, LI, OK),
+	STO(C2S, fS, 0, 0, 0, SS, LI, OK, O_WS7),
+	STO(S2C, fSA, 0, 1, 0, SS, SR, OK, O_WS7),
+	ST(C2S, fA, 1, 1, 0, ES, ES, OK),
+	ST(S2C, fA, 1, 1, 0, ES, ES, OK),
+	ST(S2C, fPA, 1 + 1000000, 1, 1000, ES, ES, OK),
+};
+
 #define SCEN(n, pu, hist, fset, fclr) \
 	{ .name = #n, .pickup = pu, .history = hist, .flags_set = fset, .flags_clear = fclr, \
 	  .steps = n, .nsteps = SC_ARRAY_SIZE(n) }
@@ -416,6 +591,20 @@ static const struct scenario scenarios[] = {
 	SCEN(restart_after_rst, false, "ShA", EST, PICK),
 	SCEN(pickup_data, true, "DadAFf", EST | PICK, 0),
 	SCEN(pickup_liberal, true, "AdDFf", EST | PICK, 0),
+	SCEN(syn_data_acked_fully, false, "ThAdFf", EST, PICK),
+	SCEN(syn_data_acked_syn_only, false, "ThADadFf", EST, PICK),
+	SCEN(syn_data_acked_partly, false, "TihADa", EST, PICK),
+	SCEN(tfo_server_data_in_syn_rcvd, false, "ThdfIAFa", EST, PICK),
+	SCEN(tfo_server_data_beyond_syn_window, false, "ThidA", EST, PICK),
+	SCEN(synack_with_data, false, "StAd", EST, PICK),
+	SCEN(synack_with_data_acked, false, "StADa", EST, PICK),
+	SCEN(rst_answers_syn_with_data, false, "Tr", 0, EST | PICK),
+	SCEN(simultaneous_open_syn_data, false, "TtHhDdAa", EST, PICK),
+	SCEN(syn_data_retransmitted_bare, false, "ThdA", EST, PICK),
+	SCEN(ecn_setup, false, "ShADa", EST, PICK),
+	SCEN(ecn_syn_data_retried_plain, false, "ThAD", EST, PICK),
+	SCEN(syn_retried_without_wscale, false, "ShAaD", EST, PICK),
+	SCEN(syn_retried_with_wscale, false, "ShAad", EST, PICK),
 };
 
 /* ---- variants ---------------------------------------------------------- */
@@ -493,7 +682,7 @@ static bool run_variant(const struct scenario *sc, const struct variant *v)
 	uint32_t packets[2] = { 0, 0 };
 	uint64_t bytes[2] = { 0, 0 };
 	uint64_t invalid[HS_INVALID_REASON_COUNT] = { 0 };
-	uint64_t restarts = 0, first_ms = 0, last_valid_ms = 0;
+	uint64_t restarts = 0, first_ms = 0, last_valid_ms = 0, syn_with_data = 0;
 	uint8_t prev[2] = { HS_TCP_CLOSED, HS_TCP_CLOSED };
 	bool ok = true, last_valid = false;
 	size_t i = 0;
@@ -569,6 +758,8 @@ static bool run_variant(const struct scenario *sc, const struct variant *v)
 		}
 		if (restart)
 			restarts++;
+		if ((st->flags & HS_TCP_SYN) && st->len)
+			syn_with_data++;
 		packets[from]++;
 		bytes[from] += pkt.wire_len;
 		invalid[st->invalid]++;
@@ -623,6 +814,7 @@ static bool run_variant(const struct scenario *sc, const struct variant *v)
 				      (unsigned long long)invalid[r], (unsigned long long)stats->invalid[r]);
 		}
 		CHECK_INT(stats->restarts, restarts, "stats.restarts");
+		CHECK_INT(stats->syn_with_data, syn_with_data, "stats.syn_with_data");
 		if (restarts == 0)
 			CHECK_INT(stats->flows_created, 1, "stats.flows_created");
 		CHECK_INT(hs_flow_age_ms(t, flow, now + 500), now + 500 - first_ms, "age");
@@ -806,6 +998,133 @@ static void test_pickup_from_server(void **state)
 	sc_table_free(t);
 }
 
+/* ---- SYN options from the wire: any order, unknown kinds ----------------- */
+
+/* Writes an IPv4 or IPv6 TCP segment with the given options and payload into buf; returns its length. */
+static size_t wire_segment(uint8_t *buf, uint8_t family, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+			   uint8_t flags, uint32_t seq, uint32_t ack, const uint8_t *opts, size_t optlen,
+			   size_t payload)
+{
+	size_t ip = family == HS_FAMILY_IPV4 ? 20 : 40, tcp = 20 + optlen, n = ip + tcp + payload;
+	struct hs_addr a, b;
+
+	assert_true(optlen % 4 == 0 && optlen <= 40);
+	memset(buf, 0, n);
+	sc_addr(family, src, &a);
+	sc_addr(family, dst, &b);
+	if (family == HS_FAMILY_IPV4) {
+		buf[0] = 0x45;
+		buf[2] = (uint8_t)(n >> 8);
+		buf[3] = (uint8_t)n;
+		buf[8] = 64;
+		buf[9] = 6;
+		memcpy(buf + 12, a.bytes, 4);
+		memcpy(buf + 16, b.bytes, 4);
+	} else {
+		buf[0] = 0x60;
+		buf[4] = (uint8_t)((tcp + payload) >> 8);
+		buf[5] = (uint8_t)(tcp + payload);
+		buf[6] = 6;
+		buf[7] = 64;
+		memcpy(buf + 8, a.bytes, 16);
+		memcpy(buf + 24, b.bytes, 16);
+	}
+	uint8_t *t = buf + ip;
+	const uint32_t words[2] = { seq, ack };
+	t[0] = (uint8_t)(sport >> 8);
+	t[1] = (uint8_t)sport;
+	t[2] = (uint8_t)(dport >> 8);
+	t[3] = (uint8_t)dport;
+	for (int w = 0; w < 2; w++)
+		for (int i = 0; i < 4; i++)
+			t[4 + 4 * w + i] = (uint8_t)(words[w] >> (24 - 8 * i));
+	t[12] = (uint8_t)((tcp / 4) << 4);
+	t[13] = flags;
+	t[14] = 0xff;
+	t[15] = 0xff;
+	if (optlen)
+		memcpy(t + 20, opts, optlen);
+	memset(t + tcp, 'x', payload);
+	return n;
+}
+
+struct syn_options {
+	const char *name;
+	uint8_t bytes[40];
+	size_t len;
+	uint8_t wscale;             /* expected parse result */
+	bool sack, timestamps;
+	uint16_t mss;
+};
+
+/*
+ * Option layouts real stacks send (Linux, BSD/macOS, Windows) and stranger
+ * ones: MSS, SACK-permitted, timestamps and window scale in any order,
+ * padded with NOPs or ended early by EOL, with unknown kinds among them
+ * (a Fast Open cookie, MPTCP, an experimental option).
+ */
+static const struct syn_options syn_option_sets[] = {
+	{ "linux", { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7 }, 20, 7, true, true, 1460 },
+	{ "bsd", { 2, 4, 0x05, 0xb4, 1, 3, 3, 6, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 4, 2, 0, 0 }, 24, 6, true, true, 1460 },
+	{ "windows", { 2, 4, 0x05, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2 }, 12, 8, true, false, 1460 },
+	{ "tfo_cookie_first", { 34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 3, 3, 7, 4, 2, 2, 4, 0x05, 0xb4, 1 }, 20, 7, true, false, 1460 },
+	{ "tfo_cookie_request", { 2, 4, 0x05, 0xb4, 34, 2, 1, 1, 3, 3, 9, 0 }, 12, 9, false, false, 1460 },
+	{ "mptcp_and_experimental", { 30, 4, 0, 0x81, 253, 4, 0xf9, 0x89, 3, 3, 5, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 4, 2, 2, 4, 0x21, 0x98 },
+	  28, 5, true, true, 8600 },
+	{ "eol_ends_early", { 2, 4, 0x05, 0xb4, 0, 3, 3, 7 }, 8, HS_WSCALE_NONE, false, false, 1460 },
+	{ "wscale_above_14", { 3, 3, 15, 2, 4, 0x05, 0xb4, 0 }, 8, 14, false, false, 1460 },
+	{ "none", { 0 }, 0, HS_WSCALE_NONE, false, false, 0 },
+};
+
+/* Every layout parses to the same facts and opens a valid connection, for either family, with SYN data or not. */
+static void test_syn_option_orders(void **state)
+{
+	(void)state;
+	uint8_t buf[256];
+	static const uint8_t synack_opts[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7 };
+
+	for (size_t i = 0; i < SC_ARRAY_SIZE(syn_option_sets); i++) {
+		const struct syn_options *o = &syn_option_sets[i];
+
+		for (int v = 0; v < 4; v++) {
+			uint8_t family = v & 1 ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
+			size_t data = v & 2 ? 64 : 0;
+			struct hs_table *t = sc_table(16, false, T_BASE);
+			struct hs_packet pkt;
+			struct hs_track_result res;
+			size_t n = wire_segment(buf, family, 1, 2, CLIENT_PORT, SERVER_PORT, HS_TCP_SYN | HS_TCP_ECE |
+						HS_TCP_CWR, 7000, 0, o->bytes, o->len, data);
+
+			assert_int_equal(hs_packet_parse(buf, n, 0, &pkt), HS_PARSE_OK);
+			if (pkt.wscale != o->wscale || pkt.sack_permitted != o->sack ||
+			    pkt.has_timestamps != o->timestamps || pkt.mss != o->mss || pkt.payload_len != data)
+				fail_msg("%s: parsed wscale %u sack %d ts %d mss %u data %u", o->name, pkt.wscale,
+					 pkt.sack_permitted, pkt.has_timestamps, pkt.mss, pkt.payload_len);
+			hs_table_track(t, &pkt, T_BASE, &res);
+			assert_int_equal(res.invalid, HS_INVALID_NONE);
+
+			n = wire_segment(buf, family, 2, 1, SERVER_PORT, CLIENT_PORT, HS_TCP_SYN | HS_TCP_ACK | HS_TCP_ECE,
+					 90000, 7001 + (uint32_t)data, synack_opts, sizeof(synack_opts), 0);
+			assert_int_equal(hs_packet_parse(buf, n, 0, &pkt), HS_PARSE_OK);
+			hs_table_track(t, &pkt, T_BASE + 1, &res);
+			assert_int_equal(res.invalid, HS_INVALID_NONE);
+			assert_int_equal(res.new_state[HS_SERVER], HS_TCP_SYN_RCVD);
+
+			/* The shift is used only if both SYNs carried it. */
+			n = wire_segment(buf, family, 1, 2, CLIENT_PORT, SERVER_PORT, HS_TCP_ACK, 7001 + (uint32_t)data, 90001,
+					 NULL, 0, 0);
+			assert_int_equal(hs_packet_parse(buf, n, 0, &pkt), HS_PARSE_OK);
+			hs_table_track(t, &pkt, T_BASE + 2, &res);
+			assert_int_equal(res.invalid, HS_INVALID_NONE);
+			assert_int_equal(res.new_state[HS_CLIENT], HS_TCP_ESTABLISHED);
+			assert_int_equal(res.flow->wscale[HS_CLIENT], o->wscale == HS_WSCALE_NONE ? 0 : o->wscale);
+			assert_int_equal(res.flow->wscale[HS_SERVER], o->wscale == HS_WSCALE_NONE ? 0 : 7);
+			assert_int_equal(hs_table_stats(t)->syn_with_data, data ? 1 : 0);
+			sc_table_free(t);
+		}
+	}
+}
+
 static void test_state_names(void **state)
 {
 	(void)state;
@@ -827,7 +1146,7 @@ static void test_state_names(void **state)
 int main(void)
 {
 	enum { NSCEN = SC_ARRAY_SIZE(scenarios) };
-	struct CMUnitTest tests[NSCEN + 6];
+	struct CMUnitTest tests[NSCEN + 7];
 	size_t n = 0;
 
 	memset(tests, 0, sizeof(tests));
@@ -843,6 +1162,7 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_bad_flags_no_flow, sc_teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_pickup_from_server, sc_teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_resync_after_missed_packets, sc_teardown);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_syn_option_orders, sc_teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_state_names, sc_teardown);
 	return _cmocka_run_group_tests("scenarios", tests, n, NULL, NULL);
 }
