@@ -180,7 +180,7 @@ static void cmd_list(struct reply *r, struct hs_daemon *d, const struct list_opt
 
 /* What stats shows of the queues: their counters summed, the longest burst of any. */
 struct queue_totals {
-	uint64_t bursts, enobufs, recv_errors, send_errors, loop_max_us;
+	uint64_t bursts, enobufs, recv_errors, send_errors, malformed, loop_max_us;
 	bool kernel_found;
 	uint64_t kernel_waiting, kernel_dropped, kernel_user_dropped;
 };
@@ -196,6 +196,7 @@ static struct queue_totals sum_queues(const struct hs_metrics_snapshot *s)
 		t.enobufs += q->enobufs;
 		t.recv_errors += q->recv_errors;
 		t.send_errors += q->send_errors;
+		t.malformed += q->malformed;
 		if (q->loop_max_us > t.loop_max_us)
 			t.loop_max_us = q->loop_max_us;
 		t.kernel_found |= q->kernel_found;
@@ -225,9 +226,10 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64 ",",
 			     s.uptime_ms, d->nworkers, s.reloads, s.reload_failures);
 		reply_printf(r, "\"packets\":{\"seen\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"dropped\":%" PRIu64
-			     ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64
-			     ",\"syn_with_data\":%" PRIu64 "},",
-			     s.packets, s.accepted, s.dropped, s.not_tcp, s.fragments, s.invalid, parse_total, s.syn_with_data);
+			     ",\"own\":%" PRIu64 ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64
+			     ",\"malformed\":%" PRIu64 ",\"syn_with_data\":%" PRIu64 "},",
+			     s.packets, s.accepted, s.dropped, s.own_packets, s.not_tcp, s.fragments, s.invalid, parse_total,
+			     s.syn_with_data);
 		reply_printf(r, "\"invalid\":{");
 		for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
 			reply_printf(r, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", hs_invalid_reason_name((enum hs_invalid_reason)i),
@@ -244,14 +246,18 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 			     s.evicted_half_open, s.evicted_established, s.flows_deleted, s.flows_reopened,
 			     s.untracked_table_full, s.flows_resynced);
 		reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
-			     ",\"send_errors\":%" PRIu64 ",\"kernel_queued\":%" PRIu64 ",\"kernel_dropped\":%" PRIu64
-			     ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64 "},\"events_lost\":%" PRIu64,
-			     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.kernel_waiting, q.kernel_dropped,
+			     ",\"send_errors\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"kernel_queued\":%" PRIu64
+			     ",\"kernel_dropped\":%" PRIu64 ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64
+			     "},\"events_lost\":%" PRIu64,
+			     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.malformed, q.kernel_waiting, q.kernel_dropped,
 			     q.kernel_user_dropped, q.loop_max_us, s.events_lost);
 		reply_printf(r, ",\"local_addresses\":{\"read\":%s,\"count\":%u,\"changes\":%" PRIu64
 			     ",\"resyncs\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"untracked\":%" PRIu64 "}",
 			     s.addrs_read ? "true" : "false", s.local_addresses, s.addr_watch.changes,
 			     s.addr_watch.resyncs, s.addr_watch.errors, s.addr_watch.untracked);
+		reply_printf(r, ",\"resets\":{\"sent\":%" PRIu64 ",\"retried\":%" PRIu64 ",\"failed\":%" PRIu64
+			     ",\"skipped\":%" PRIu64 ",\"waiting\":%" PRIu64 "},\"policy_counts_full\":%" PRIu64,
+			     s.rst.sent, s.rst.retried, s.rst.failed, s.rst.skipped, s.rst_waiting, s.policy_counts_full);
 		reply_printf(r, ",\"policies\":[");
 		for (uint32_t i = 0; i < s.npolicies; i++)
 			reply_printf(r, "%s{\"name\":\"%s\",\"acted\":%" PRIu64 ",\"dry_run\":%" PRIu64
@@ -265,8 +271,8 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 	}
 	reply_printf(r, "uptime            %.1f s, %u queue(s) from %u, %" PRIu64 " reload(s), %" PRIu64 " failed\n",
 		     (double)s.uptime_ms / 1000.0, d->nworkers, d->config.queue_first, s.reloads, s.reload_failures);
-	reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64 "\n", s.packets,
-		     s.accepted, s.dropped);
+	reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64
+		     ", own (untracked) %" PRIu64 "\n", s.packets, s.accepted, s.dropped, s.own_packets);
 	reply_printf(r, "                  not TCP %" PRIu64 ", fragments %" PRIu64 ", malformed %" PRIu64
 		     ", invalid TCP %" PRIu64 "\n", s.not_tcp, s.fragments, parse_total, invalid_total);
 	reply_printf(r, "                  SYNs with data (TCP Fast Open) %" PRIu64 "\n", s.syn_with_data);
@@ -286,8 +292,8 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 	reply_printf(r, "                  untracked (table full) %" PRIu64 ", resynchronised after missed packets %" PRIu64 "\n",
 		     s.untracked_table_full, s.flows_resynced);
 	reply_printf(r, "queue             bursts %" PRIu64 ", enobufs %" PRIu64 ", recv errors %" PRIu64
-		     ", send errors %" PRIu64 ", longest burst %" PRIu64 " us\n",
-		     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.loop_max_us);
+		     ", send errors %" PRIu64 ", malformed %" PRIu64 ", longest burst %" PRIu64 " us\n",
+		     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.malformed, q.loop_max_us);
 	if (q.kernel_found)
 		reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
 			     ", dropped (socket full) %" PRIu64 "\n", q.kernel_waiting, q.kernel_dropped, q.kernel_user_dropped);
@@ -299,6 +305,11 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 	else
 		reply_printf(r, "local addresses   not read (no endpoint is known as local); errors %" PRIu64 "\n",
 			     s.addr_watch.errors);
+	reply_printf(r, "resets            sent %" PRIu64 ", retried %" PRIu64 ", failed %" PRIu64 ", skipped %" PRIu64
+		     ", waiting %" PRIu64 "\n", s.rst.sent, s.rst.retried, s.rst.failed, s.rst.skipped, s.rst_waiting);
+	if (s.policy_counts_full)
+		reply_printf(r, "limits            %" PRIu64 " flow(s) not counted: count table full\n",
+			     s.policy_counts_full);
 	for (uint32_t i = 0; i < s.npolicies; i++)
 		reply_printf(r, "policy %-18s acted %" PRIu64 ", dry-run %" PRIu64 ", verified %" PRIu64 ", refused %" PRIu64
 			     ", resets sent %" PRIu64 "\n", s.policies[i].name, s.policies[i].counters.acted,
@@ -347,17 +358,19 @@ static void cmd_kill(struct reply *r, struct hs_daemon *d, const char *arg)
 
 		pthread_mutex_lock(&w->lock);
 		struct hs_flow *f = hs_table_find_id(w->table, (uint32_t)id);
-		int resets = 0;
-		if (f) {
-			/* RSTs first: they need the flow's sequence numbers. */
-			resets = hs_policy_engine_reset(w->policy, f);
-			hs_table_delete(w->table, f);
-			hs_events_flush(&w->events);
-		}
+		struct hs_rst_result rr = { 0, 0, 0, 0 };
+		if (f)
+			rr = hs_worker_reset_flow(w, f);
 		pthread_mutex_unlock(&w->lock);
+		if (f && rr.queued) {
+			log_info("control: flow %lu: %u reset(s) sent, %u waiting for the kernel", id, rr.sent, rr.queued);
+			reply_printf(r, "ok\nflow %lu: %u reset(s) sent, %u waiting for the kernel; "
+				     "removed once they are sent\n", id, rr.sent, rr.queued);
+			return;
+		}
 		if (f) {
-			log_info("control: flow %lu removed, %d reset(s) sent", id, resets);
-			reply_printf(r, "ok\nflow %lu removed, %d reset(s) sent\n", id, resets);
+			log_info("control: flow %lu removed, %u reset(s) sent", id, rr.sent);
+			reply_printf(r, "ok\nflow %lu removed, %u reset(s) sent\n", id, rr.sent);
 			return;
 		}
 	}

@@ -89,6 +89,39 @@ DEFINE_LOG(log_info, HS_LOG_INFO, false)
 DEFINE_LOG(log_debug, HS_LOG_DEBUG, false)
 DEFINE_LOG(log_error, HS_LOG_ERROR, false)
 
+void log_episode_init(struct log_episode *ep, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ep->what, sizeof(ep->what), fmt, ap);
+	va_end(ap);
+	ep->failing = false;
+	ep->failures = 0;
+}
+
+void log_episode_fail(struct log_episode *ep, int errnum)
+{
+	ep->failures++;
+	if (ep->failing)
+		return;
+	ep->failing = true;
+	if (errnum)
+		log_warnx("%s: %s (further failures are counted, not logged, until it works again)", ep->what,
+			  strerror(errnum));
+	else
+		log_warnx("%s failed (further failures are counted, not logged, until it works again)", ep->what);
+}
+
+void log_episode_ok(struct log_episode *ep)
+{
+	if (!ep->failing)
+		return;
+	log_notice("%s: works again after %llu failure(s)", ep->what, (unsigned long long)ep->failures);
+	ep->failing = false;
+	ep->failures = 0;
+}
+
 void fatal(const char *fmt, ...)
 {
 	int saved = errno;

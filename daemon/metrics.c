@@ -123,6 +123,7 @@ static void format_packets(struct text *t, const struct hs_metrics_snapshot *s)
 	       "Packets accepted without tracking, by reason.");
 	text_printf(t, "handshaked_packets_untracked_total{reason=\"not_tcp\"} %" PRIu64 "\n", s->not_tcp);
 	text_printf(t, "handshaked_packets_untracked_total{reason=\"fragment\"} %" PRIu64 "\n", s->fragments);
+	text_printf(t, "handshaked_packets_untracked_total{reason=\"own\"} %" PRIu64 "\n", s->own_packets);
 	text_printf(t, "handshaked_packets_untracked_total{reason=\"table_full\"} %" PRIu64 "\n",
 		    s->untracked_table_full);
 
@@ -201,6 +202,24 @@ static void format_policies(struct text *t, const struct hs_metrics_snapshot *s)
 		text_printf(t, "handshaked_policy_resets_sent_total{policy=\"%s\"} %" PRIu64 "\n", name,
 			    s->policies[i].counters.resets_sent);
 	}
+	scalar(t, "handshaked_policy_count_table_full_total", "counter",
+	       "Flows a limit could not count because its count table was full: limits then undercount.",
+	       s->policy_counts_full);
+}
+
+static void format_resets(struct text *t, const struct hs_metrics_snapshot *s)
+{
+	family(t, "handshaked_rsts_total", "counter",
+	       "RSTs of reset policies and kill, by what became of them: sent (the kernel took it, at once or "
+	       "after waiting), failed (it never did), skipped (not built: the sequence number is unknown).");
+	text_printf(t, "handshaked_rsts_total{result=\"sent\"} %" PRIu64 "\n", s->rst.sent);
+	text_printf(t, "handshaked_rsts_total{result=\"failed\"} %" PRIu64 "\n", s->rst.failed);
+	text_printf(t, "handshaked_rsts_total{result=\"skipped\"} %" PRIu64 "\n", s->rst.skipped);
+	scalar(t, "handshaked_rsts_retried_total", "counter",
+	       "RSTs the kernel refused at first (EAGAIN, ENOBUFS, ENOMEM) and that waited to be offered again.",
+	       s->rst.retried);
+	scalar(t, "handshaked_rsts_waiting", "gauge", "RSTs waiting to be offered to the kernel again.",
+	       s->rst_waiting);
 }
 
 static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)
@@ -218,7 +237,8 @@ static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)
 		text_printf(t, "handshaked_queue_packets_total{queue=\"%u\"} %" PRIu64 "\n", s->queues[i].queue,
 			    s->queues[i].packets);
 	family(t, "handshaked_queue_errors_total", "counter",
-	       "Queue socket errors: enobufs (the socket overflowed and notifications were lost), recv, send.");
+	       "Queue socket errors: enobufs (the socket overflowed and notifications were lost), recv, send, "
+	       "malformed (messages that held no usable packet).");
 	for (uint32_t i = 0; i < s->nqueues; i++) {
 		const struct hs_metrics_queue *q = &s->queues[i];
 		text_printf(t, "handshaked_queue_errors_total{queue=\"%u\",kind=\"enobufs\"} %" PRIu64 "\n", q->queue,
@@ -227,6 +247,8 @@ static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)
 			    q->recv_errors);
 		text_printf(t, "handshaked_queue_errors_total{queue=\"%u\",kind=\"send\"} %" PRIu64 "\n", q->queue,
 			    q->send_errors);
+		text_printf(t, "handshaked_queue_errors_total{queue=\"%u\",kind=\"malformed\"} %" PRIu64 "\n", q->queue,
+			    q->malformed);
 	}
 	/* The kernel's counters exist only while the queue is bound; leave them out otherwise. */
 	family(t, "handshaked_queue_kernel_waiting", "gauge", "Packets waiting in the kernel for a verdict.");
@@ -307,6 +329,7 @@ char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len)
 	format_packets(&t, s);
 	format_flows(&t, s);
 	format_policies(&t, s);
+	format_resets(&t, s);
 	format_queues(&t, s);
 	scalar(&t, "handshaked_events_lost_total", "counter", "Flow events that could not be written.", s->events_lost);
 	format_addrs(&t, s);

@@ -132,6 +132,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	s->accepted += ws->accepted;
 	s->dropped += ws->dropped;
 	s->policy_dropped += ws->policy_dropped;
+	s->own_packets += ws->own_packets;
 	s->not_tcp += ws->not_tcp;
 	s->fragments += ws->fragments;
 	s->invalid += ws->invalid;
@@ -152,6 +153,12 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	s->flows_resynced += ts->resyncs;
 	s->syn_with_data += ts->syn_with_data;
 	s->events_lost += w->events.lost;
+	s->rst.sent += w->rst.stats.sent;
+	s->rst.retried += w->rst.stats.retried;
+	s->rst.failed += w->rst.stats.failed;
+	s->rst.skipped += w->rst.stats.skipped;
+	s->rst_waiting += hs_rst_waiting(&w->rst);
+	s->policy_counts_full += hs_policy_engine_counts_full(w->policy);
 	if (q) {
 		q->queue = w->queue;
 		q->packets = ws->packets;
@@ -159,6 +166,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 		q->enobufs = w->nfq.stats.enobufs;
 		q->recv_errors = w->nfq.stats.recv_errors;
 		q->send_errors = w->nfq.stats.send_errors;
+		q->malformed = w->nfq.stats.malformed;
 		q->loop_max_us = ws->loop_max_us;
 		memcpy(q->burst_us_buckets, ws->burst_us_buckets, sizeof(q->burst_us_buckets));
 		q->burst_us_sum = ws->burst_us_sum;

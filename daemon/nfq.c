@@ -156,6 +156,14 @@ int hs_nfq_fd(const struct hs_nfq *q)
 	return mnl_socket_get_fd(q->nl);
 }
 
+/* A 32-bit attribute in network order, 0 if absent or too short. */
+static uint32_t attr_u32(const struct nlattr *attr)
+{
+	if (!attr || mnl_attr_get_payload_len(attr) < 4)
+		return 0;
+	return ntohl(mnl_attr_get_u32(attr));
+}
+
 /* Extracts the packet from one netlink message; false if it is not a usable packet message. */
 static bool parse_message(const struct nlmsghdr *nlh, struct hs_nfq_packet *pkt)
 {
@@ -182,6 +190,9 @@ static bool parse_message(const struct nlmsghdr *nlh, struct hs_nfq_packet *pkt)
 	pkt->wire_len = pkt->caplen;
 	if (attr[NFQA_CAP_LEN] && mnl_attr_get_payload_len(attr[NFQA_CAP_LEN]) >= 4)
 		pkt->wire_len = ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN]));
+	pkt->mark = attr_u32(attr[NFQA_MARK]);
+	pkt->indev = attr_u32(attr[NFQA_IFINDEX_INDEV]);
+	pkt->outdev = attr_u32(attr[NFQA_IFINDEX_OUTDEV]);
 	return true;
 }
 

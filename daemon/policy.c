@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "hs_rst.h"
+#include "hs_rst_send.h"
 #include "hs_siphash.h"
 
 #define PROBE_LIMIT 16
@@ -63,6 +63,7 @@ struct hs_policy_engine {
 	struct bucket_entry *buckets;
 	uint32_t buckets_mask;
 	uint64_t counts_full;               /* increments lost to a full count table */
+	uint16_t generation;                /* of the policy set, bumped by every hs_policy_engine_set */
 	bool has_limits, has_timed;
 };
 
@@ -354,16 +355,49 @@ static void emit(struct hs_policy_engine *e, const struct hs_policy *p, const ch
 	hs_events_flow(e->events, "policy", e->table, f, now, NULL, detail);
 }
 
-int hs_policy_engine_reset(struct hs_policy_engine *e, const struct hs_flow *f)
+void hs_policy_engine_reset_sent(struct hs_policy_engine *e, uint16_t policy, uint16_t generation)
 {
+	if (generation == e->generation && policy < e->set.count)
+		e->counters[policy].resets_sent++;
+}
+
+uint64_t hs_policy_engine_counts_full(const struct hs_policy_engine *e)
+{
+	return e->counts_full;
+}
+
+/* Whether a policy's action needs room for RSTs that may have to wait. */
+static bool needs_rst_room(const struct hs_policy_engine *e, const struct hs_policy *p)
+{
+	return p->action == HS_ACTION_RESET && !p->dry_run && e->rst && hs_rst_room(e->rst) < 2;
+}
+
+/*
+ * Sends a reset action's RSTs.  Returns true if the flow can go now, false
+ * if some wait for the kernel: the flow then stays (marked done for timed
+ * policies) until the worker settles its last RST and deletes it.
+ */
+static bool send_resets(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uint64_t now)
+{
+	/* A server still in SYN_RCVD only needs its half-open slot freed. */
+	unsigned sides = HS_RST_TO_BOTH;
+	if (f->state[HS_SERVER] == HS_TCP_SYN_RCVD || f->state[HS_SERVER] == HS_TCP_LISTEN)
+		sides = HS_RST_TO_SERVER;
 	if (!e->rst)
-		return 0;
-	return hs_rst_send(e->rst, f, (1u << HS_CLIENT) | (1u << HS_SERVER));
+		return true;
+	struct hs_rst_tag tag = { hs_table_flow_index(e->table, f), f->id, (uint16_t)idx, e->generation };
+	struct hs_rst_result r = hs_rst_send_flow(e->rst, f, sides, &tag, now);
+	e->counters[idx].resets_sent += r.sent;
+	if (!r.queued)
+		return true;
+	f->flags |= HS_FLOW_POLICY_DONE;
+	return false;
 }
 
 /*
  * Carries out a policy's action on a flow.  Returns true if the packet at
- * hand (if any) must be dropped; *deleted tells whether the flow is gone.
+ * hand (if any) must be dropped; *deleted tells whether the flow is gone,
+ * or (for a reset whose RSTs wait for the kernel) will go by itself.
  */
 static bool act(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uint64_t now, bool timed,
 		bool *deleted)
@@ -395,17 +429,11 @@ static bool act(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uin
 			return true;
 		}
 		return true;
-	case HS_ACTION_RESET: {
-		/* A server still in SYN_RCVD only needs its half-open slot freed. */
-		unsigned sides = (1u << HS_CLIENT) | (1u << HS_SERVER);
-		if (f->state[HS_SERVER] == HS_TCP_SYN_RCVD || f->state[HS_SERVER] == HS_TCP_LISTEN)
-			sides = 1u << HS_SERVER;
-		if (e->rst)
-			c->resets_sent += (uint64_t)hs_rst_send(e->rst, f, sides);
-		hs_table_delete(e->table, f);
+	case HS_ACTION_RESET:
+		if (send_resets(e, idx, f, now))
+			hs_table_delete(e->table, f);
 		*deleted = true;
 		return true;
-	}
 	}
 	return false;
 }
@@ -585,6 +613,12 @@ static void policy_fire(void *ctx, struct hs_flow *f, uint64_t now)
 			continue;
 		if (p->match.age_ms && (int32_t)(tick - f->state_since) < (int32_t)(p->match.age_ms / HS_TABLE_TICK_MS))
 			continue;
+		/*
+		 * Without room for its RSTs to wait, a reset waits itself: the
+		 * flow stays due and is looked at again on the next tick.
+		 */
+		if (needs_rst_room(e, p))
+			return;
 		bool deleted;
 		act(e, i, f, now, true, &deleted);
 		if (!deleted)
@@ -620,6 +654,7 @@ void hs_policy_engine_set(struct hs_policy_engine *e, const struct hs_policy_set
 	struct hs_policy_set previous = e->set;
 
 	(void)now_ms;
+	e->generation++;
 	memcpy(old, e->counters, sizeof(old));
 	memset(e->counters, 0, sizeof(e->counters));
 	for (uint32_t i = 0; i < set->count; i++)

@@ -21,6 +21,13 @@
 
 #define EXPIRE_INTERVAL_MS 100
 #define BURSTS_PER_WAKEUP 16    /* then look at timers and the stop flag again */
+/*
+ * How soon RSTs the kernel refused are offered again when nothing else
+ * wakes the worker.  On an end host the worker's own RSTs come back
+ * through its queue and wake it at once; this covers the rest (a device
+ * queue that drains on its own).
+ */
+#define RST_RETRY_POLL_MS 5
 
 /* Upper bounds of the burst-time histogram's buckets, in microseconds. */
 const uint32_t hs_burst_bucket_le_us[HS_BURST_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500, 1000,
@@ -74,6 +81,7 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 	struct hs_table_config tc;
 
 	memset(w, 0, sizeof(*w));
+	w->rst = (struct hs_rst_sender)HS_RST_SENDER_INIT;
 	w->index = index;
 	w->queue = queue;
 	w->epfd = w->timerfd = w->wakefd = -1;
@@ -100,10 +108,14 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 		return -1;
 	}
 	char rst_err[256];
-	w->rst_ok = hs_rst_open(&w->rst, rst_err, sizeof(rst_err)) == 0;
+	w->own_mark = config->own_mark;
+	w->rst_ok = hs_rst_open(&w->rst, config->own_mark, rst_err, sizeof(rst_err)) == 0;
 	if (!w->rst_ok)
 		log_warnx("queue %u: %s: reset actions and kill will not send RSTs", queue, rst_err);
-	hs_policy_engine_attach(w->policy, w->table, w->rst_ok ? &w->rst : NULL, &w->events);
+	log_episode_init(&w->log_verdicts, "queue %u: sending verdicts", queue);
+	log_episode_init(&w->log_receive, "queue %u: receiving", queue);
+	log_episode_init(&w->log_rst, "queue %u: sending RSTs", queue);
+	hs_policy_engine_attach(w->policy, w->table, &w->rst, &w->events);
 	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
 
 	if (hs_nfq_open(&w->nfq, queue, config->copy_range, config->queue_maxlen, config->fail_open,
@@ -198,6 +210,66 @@ static void verdict_one(void *arg, size_t i, struct hs_track_result *res)
 	w->stats.accepted++;
 }
 
+/*
+ * A RST that waited for the kernel is settled.  The policy that asked is
+ * credited if it was sent, and a flow whose last RST it was leaves the
+ * table now (unless it left already, by expiry or kill).
+ */
+static void rst_settled(void *ctx, const struct hs_rst_tag *tag, bool last, bool sent)
+{
+	struct hs_worker *w = ctx;
+
+	if (sent && tag->policy != HS_RST_NO_POLICY)
+		hs_policy_engine_reset_sent(w->policy, tag->policy, tag->generation);
+	if (last) {
+		struct hs_flow *f = hs_table_flow_ref(w->table, tag->flow_index, tag->flow_id);
+		if (f)
+			hs_table_delete(w->table, f);
+	}
+}
+
+/* Logs RST failures once per episode: rst_before is the sender's counters before the work. */
+static void note_rsts(struct hs_worker *w, const struct hs_rst_stats *before)
+{
+	if (w->rst.stats.failed != before->failed)
+		log_episode_fail(&w->log_rst, w->rst.last_errno);
+	else if (w->rst.stats.sent != before->sent)
+		log_episode_ok(&w->log_rst);
+	w->rst_waiting = hs_rst_waiting(&w->rst) != 0;
+}
+
+/* Offers the RSTs the kernel refused to it again (takes the worker's lock). */
+static void retry_rsts(struct hs_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	struct hs_rst_stats before = w->rst.stats;
+	hs_rst_retry(&w->rst, hs_now_ms(), rst_settled, w);
+	note_rsts(w, &before);
+	hs_events_flush(&w->events);
+	pthread_mutex_unlock(&w->lock);
+}
+
+struct hs_rst_result hs_worker_reset_flow(struct hs_worker *w, struct hs_flow *f)
+{
+	struct hs_rst_tag tag = { hs_table_flow_index(w->table, f), f->id, HS_RST_NO_POLICY, 0 };
+	struct hs_rst_result r = hs_rst_send_flow(&w->rst, f, HS_RST_TO_BOTH, &tag, hs_now_ms());
+
+	if (!r.queued)
+		hs_table_delete(w->table, f);
+	hs_events_flush(&w->events);
+	return r;
+}
+
+/*
+ * Whether a queued packet is the daemon's own (a RST it sent, marked with
+ * queue.own_mark).  It is accepted untracked: tracking it would count it
+ * again, and a RST that outlived its flow would count as invalid.
+ */
+static bool own_packet(const struct hs_worker *w, const struct hs_nfq_packet *p)
+{
+	return w->own_mark != 0 && p->mark == w->own_mark;
+}
+
 /* Handles one burst; returns the number of packets, 0 if none was waiting, -1 on error. */
 static int handle_burst(struct hs_worker *w)
 {
@@ -214,9 +286,15 @@ static int handle_burst(struct hs_worker *w)
 	size_t m = 0;
 
 	pthread_mutex_lock(&w->lock);
+	struct hs_rst_stats rst_before = w->rst.stats;
 	w->stats.bursts++;
 	w->stats.packets += (uint64_t)n;
 	for (int i = 0; i < n; i++) {
+		if (own_packet(w, &raw[i])) {
+			w->stats.own_packets++;
+			w->stats.accepted++;
+			continue;
+		}
 		enum hs_parse_result pr = hs_packet_parse(raw[i].data, raw[i].caplen, raw[i].wire_len, &parsed[m]);
 
 		if (pr == HS_PARSE_OK) {
@@ -250,11 +328,17 @@ static int handle_burst(struct hs_worker *w)
 		bucket++;
 	w->stats.burst_us_buckets[bucket]++;
 	w->stats.burst_us_sum += took;
+	note_rsts(w, &rst_before);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
 
 	if (hs_nfq_flush(&w->nfq) < 0)
-		log_warn("queue %u: sending verdicts", w->queue);
+		log_episode_fail(&w->log_verdicts, errno);
+	else
+		log_episode_ok(&w->log_verdicts);
+	/* The verdicts just given may have freed the send buffer the waiting RSTs need. */
+	if (w->rst_waiting)
+		retry_rsts(w);
 	return n;
 }
 
@@ -265,7 +349,9 @@ static void handle_timer(struct hs_worker *w)
 	if (read(w->timerfd, &expirations, sizeof(expirations)) < 0)
 		return;
 	pthread_mutex_lock(&w->lock);
+	struct hs_rst_stats before = w->rst.stats;
 	hs_table_expire(w->table, hs_now_ms());
+	note_rsts(w, &before);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -279,7 +365,7 @@ static void *worker_main(void *arg)
 		struct epoll_event evs[4];
 
 		atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
-		int n = epoll_wait(w->epfd, evs, 4, 1000);
+		int n = epoll_wait(w->epfd, evs, 4, w->rst_waiting ? RST_RETRY_POLL_MS : 1000);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -292,7 +378,9 @@ static void *worker_main(void *arg)
 				for (int b = 0; b < BURSTS_PER_WAKEUP; b++) {
 					int got = handle_burst(w);
 					if (got < 0)
-						log_warn("queue %u: receiving", w->queue);
+						log_episode_fail(&w->log_receive, errno);
+					else
+						log_episode_ok(&w->log_receive);
 					if (got < HS_NFQ_BURST)
 						break;
 				}
@@ -300,6 +388,8 @@ static void *worker_main(void *arg)
 				handle_timer(w);
 			}
 		}
+		if (w->rst_waiting)
+			retry_rsts(w);
 	}
 	return NULL;
 }
@@ -333,8 +423,7 @@ void hs_worker_stop(struct hs_worker *w)
 	w->table = NULL;
 	hs_policy_engine_destroy(w->policy);
 	w->policy = NULL;
-	if (w->rst_ok)
-		hs_rst_close(&w->rst);
+	hs_rst_close(&w->rst);
 	w->rst_ok = false;
 	if (w->epfd >= 0)
 		close(w->epfd);

@@ -7,6 +7,9 @@
 #ifndef HS_LOG_H
 #define HS_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "hs_config.h"
 
 void log_init(enum hs_log_level level);
@@ -20,6 +23,23 @@ void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A failure that can repeat many times a second (verdicts the queue socket
+ * refuses, RSTs the kernel will not take) is logged once when an episode of
+ * it begins and once when it ends, with how often it happened in between;
+ * the counters in stats and metrics show every single one.
+ */
+struct log_episode {
+	char what[96];              /* "queue 3: sending verdicts" */
+	bool failing;
+	uint64_t failures;          /* in the current episode */
+};
+void log_episode_init(struct log_episode *ep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One more failure (errnum 0 if there is no errno); logged if it starts an episode. */
+void log_episode_fail(struct log_episode *ep, int errnum);
+/* It worked: ends the episode, if one was going on, with a line saying so. */
+void log_episode_ok(struct log_episode *ep);
+
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -17,6 +17,7 @@
 #include "hs_packet.h"
 #include "hs_policy.h"
 #include "hs_policy_engine.h"
+#include "hs_rst_send.h"
 #include "hs_tcp_state.h"
 #include "hs_worker.h"
 
@@ -28,6 +29,7 @@ struct hs_metrics_queue {
 	uint64_t packets;
 	uint64_t bursts;
 	uint64_t enobufs, recv_errors, send_errors;
+	uint64_t malformed;                             /* queue messages that held no usable packet */
 	uint64_t loop_max_us;                           /* longest burst so far */
 	uint64_t burst_us_buckets[HS_BURST_BUCKETS];    /* not cumulative, as the worker keeps them */
 	uint64_t burst_us_sum;
@@ -45,6 +47,7 @@ struct hs_metrics_snapshot {
 	uint64_t reloads, reload_failures;
 	/* packets (all queues) */
 	uint64_t packets, accepted, dropped, policy_dropped, not_tcp, fragments, invalid;
+	uint64_t own_packets;                                    /* the daemon's own RSTs, seen in its queues */
 	uint64_t invalid_by_reason[HS_INVALID_REASON_COUNT];     /* index 0 (none) unused */
 	uint64_t malformed_by_reason[HS_PARSE_RESULT_COUNT];     /* below HS_PARSE_EMPTY unused */
 	/* flows (all tables) */
@@ -61,7 +64,11 @@ struct hs_metrics_snapshot {
 	bool addrs_read;                                         /* read at least once */
 	uint32_t local_addresses;                                /* entries in the set now */
 	struct hs_addr_watch_stats addr_watch;
+	/* RSTs (all workers' senders) */
+	struct hs_rst_stats rst;
+	uint64_t rst_waiting;                                    /* refused for now, waiting to be offered again */
 	/* policies, in file order */
+	uint64_t policy_counts_full;                             /* limit increments lost to a full count table */
 	uint32_t npolicies;
 	struct hs_metrics_policy policies[HS_POLICY_MAX];
 	/* queues */

@@ -19,6 +19,15 @@ struct hs_nfq_packet {
 	const uint8_t *data;        /* IP header onwards, caplen bytes */
 	uint32_t caplen;
 	uint32_t wire_len;          /* the packet's real length */
+	/*
+	 * The packet's metadata as the queue reports it; 0 when the kernel
+	 * sent no such attribute.  The mark is skb->mark (SO_MARK of a local
+	 * sender, or set by rules); the interfaces are ifindexes: a packet
+	 * queued in OUTPUT has an outdev and no indev, one queued in INPUT an
+	 * indev and no outdev, a forwarded one both.
+	 */
+	uint32_t mark;
+	uint32_t indev, outdev;
 };
 
 struct hs_nfq_stats {

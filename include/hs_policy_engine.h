@@ -60,8 +60,15 @@ bool hs_policy_engine_packet(struct hs_policy_engine *engine, const struct hs_pa
 /* Must be called from the table's remove hook, so counts forget the flow. */
 void hs_policy_engine_flow_removed(struct hs_policy_engine *engine, const struct hs_flow *flow);
 
-/* Sends RSTs to both ends of a flow (for `handshakectl kill`); returns how many were sent. */
-int hs_policy_engine_reset(struct hs_policy_engine *engine, const struct hs_flow *flow);
+/*
+ * Credits a policy with a RST that the kernel took only after waiting
+ * (hs_rst_retry): policy and generation come from the RST's tag, and a
+ * policy set replaced since then is not credited.
+ */
+void hs_policy_engine_reset_sent(struct hs_policy_engine *engine, uint16_t policy, uint16_t generation);
+
+/* Limit increments lost because the count table was full (limits then undercount). */
+uint64_t hs_policy_engine_counts_full(const struct hs_policy_engine *engine);
 
 const struct hs_policy_set *hs_policy_engine_policies(const struct hs_policy_engine *engine);
 const struct hs_policy_counters *hs_policy_engine_counters(const struct hs_policy_engine *engine);

@@ -15,10 +15,11 @@
 
 #include "hs_config.h"
 #include "hs_events.h"
+#include "hs_log.h"
 #include "hs_nfq.h"
 #include "hs_packet.h"
 #include "hs_policy_engine.h"
-#include "hs_rst.h"
+#include "hs_rst_send.h"
 #include "hs_table.h"
 
 #define HS_BURST_BUCKETS 12
@@ -28,6 +29,7 @@ struct hs_worker_stats {
 	uint64_t packets;           /* every packet read from the queue */
 	uint64_t accepted;
 	uint64_t dropped;
+	uint64_t own_packets;       /* the daemon's own (queue.own_mark): accepted untracked */
 	uint64_t not_tcp;           /* accepted untouched */
 	uint64_t fragments;         /* accepted untouched */
 	uint64_t parse_errors[HS_PARSE_RESULT_COUNT];
@@ -65,7 +67,10 @@ struct hs_worker {
 	struct hs_events events;
 	struct hs_policy_engine *policy;
 	struct hs_rst_sender rst;
-	bool rst_ok;
+	bool rst_ok;                /* the raw sockets are open (else every RST counts as failed) */
+	bool rst_waiting;           /* RSTs wait for the kernel: retry soon (worker thread only) */
+	uint32_t own_mark;          /* queue.own_mark: packets carrying it are the daemon's own */
+	struct log_episode log_verdicts, log_receive, log_rst;
 };
 
 /* Creates the table and binds the queue.  On failure writes err and returns -1. */
@@ -75,6 +80,13 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 int hs_worker_start(struct hs_worker *w);
 /* Asks the worker to stop, waits for it, unbinds its queue and frees it. */
 void hs_worker_stop(struct hs_worker *w);
+
+/*
+ * Resets a flow for `handshakectl kill`, with the worker's lock held: RSTs
+ * to both ends, then the flow leaves the table, at once or, if some RSTs
+ * must wait for the kernel, when the last of them is settled.
+ */
+struct hs_rst_result hs_worker_reset_flow(struct hs_worker *w, struct hs_flow *flow);
 
 /* Applies the settings that can change while running (under the worker's lock). */
 void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int events_fd);

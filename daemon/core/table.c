@@ -938,6 +938,18 @@ struct hs_flow *hs_table_find_id(struct hs_table *t, uint32_t id)
 	return NULL;
 }
 
+uint32_t hs_table_flow_index(const struct hs_table *t, const struct hs_flow *f)
+{
+	return flow_index(t, f);
+}
+
+struct hs_flow *hs_table_flow_ref(struct hs_table *t, uint32_t index, uint32_t id)
+{
+	if (index >= t->capacity || !(t->flows[index].flags & HS_FLOW_IN_USE) || t->flows[index].id != id)
+		return NULL;
+	return &t->flows[index];
+}
+
 const struct hs_flow *hs_table_flow_at(const struct hs_table *t, uint32_t index)
 {
 	if (index >= t->high_water || !(t->flows[index].flags & HS_FLOW_IN_USE))

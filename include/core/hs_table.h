@@ -173,6 +173,15 @@ void hs_table_rewake_all(struct hs_table *table);
  */
 uint32_t hs_table_span(const struct hs_table *table);
 
+/*
+ * A flow's place in the table's array, which stays its own while it lives,
+ * and the way back: the flow at that place if it is still the one with
+ * that id (NULL once it left, even if the record was reused).  Together
+ * they name a flow across calls that may remove it, in O(1).
+ */
+uint32_t hs_table_flow_index(const struct hs_table *table, const struct hs_flow *flow);
+struct hs_flow *hs_table_flow_ref(struct hs_table *table, uint32_t index, uint32_t id);
+
 /* The flow record at an array index (0 .. capacity-1), or NULL if that slot is free. */
 const struct hs_flow *hs_table_flow_at(const struct hs_table *table, uint32_t index);
 

@@ -657,7 +657,7 @@ static void raw_record(struct rig *r, struct input *in)
 
 /* ---- other records ---- */
 
-/* `handshakectl kill ID`: find by id, send RSTs (no sender here), delete. */
+/* `handshakectl kill ID`: find by id and delete (the worker sends RSTs first; there is no sender here). */
 static void delete_record(struct rig *r, uint8_t op)
 {
 	flush(r);
@@ -667,7 +667,6 @@ static void delete_record(struct rig *r, uint8_t op)
 	struct hs_flow *f = hs_table_find_id(r->table, at->id);
 	CHECK(f == at);
 	TRACE("kill flow %u\n", f->id);
-	CHECK(hs_policy_engine_reset(r->engine, f) == 0);
 	hs_table_delete(r->table, f);
 	hs_events_flush(&events);
 }

@@ -573,17 +573,18 @@ ${2:-}
 EOF
 }
 
-# lab_start_daemon CONFIG: starts handshaked -c CONFIG in the router namespace
-# in the background (output in $LAB_TMP/handshaked.log), records its PID in
-# $LAB_DAEMON_PID and waits (10 s at most) until its control socket answers
-# `handshakectl list --json`.
+# lab_start_daemon CONFIG [NS]: starts handshaked -c CONFIG in the router
+# namespace (or NS: an end host) in the background (output in
+# $LAB_TMP/handshaked.log), records its PID in $LAB_DAEMON_PID and waits
+# (10 s at most) until its control socket answers `handshakectl list --json`.
+# The control socket is a path, so handshakectl reaches it from any namespace.
 lab_start_daemon() {
-	local config=$1
+	local config=$1 ns=${2:-r}
 	[ -f "$config" ] || lab_fail "lab_start_daemon: no config $config"
 	LAB_SOCK=$(sed -n 's/^[[:space:]]*socket:[[:space:]]*//p' "$config" | head -n 1 |
 		sed 's/[[:space:]]*#.*//; s/^["'\'']//; s/["'\'']$//')
 	[ -n "$LAB_SOCK" ] || lab_fail "lab_start_daemon: no control: socket: in $config"
-	lab_bg r "$LAB_TMP/handshaked.log" "$HANDSHAKED" -c "$config"
+	lab_bg "$ns" "$LAB_TMP/handshaked.log" "$HANDSHAKED" -c "$config"
 	LAB_DAEMON_PID=$LAB_LAST_PID
 	lab_wait_until 10 "handshaked's control socket $LAB_SOCK to answer" lab__daemon_ready ||
 		lab_fail "handshaked did not answer on $LAB_SOCK within 10 s"

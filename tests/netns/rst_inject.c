@@ -5,7 +5,7 @@
  * feeds every segment of the connection to a server's port through the
  * daemon's own tracking core (hs_packet_parse, hs_table_track), and, when
  * told to by a trigger file and once the connection has been quiet for a
- * moment, sends the RSTs hs_rst_send builds from the tracked flow.  An
+ * moment, sends the RSTs hs_rst_build makes from the tracked flow.  An
  * optional probe file first makes it send RSTs one past the right sequence
  * number, which a modern stack must answer with a challenge ACK only.
  *
@@ -41,7 +41,7 @@
 
 #include "hs_flow.h"
 #include "hs_packet.h"
-#include "hs_rst.h"
+#include "hs_rst_send.h"
 #include "hs_table.h"
 
 #define CAPTURE_MAX 65600   /* a whole GSO/GRO packet as the packet socket hands it over */
@@ -252,7 +252,8 @@ static int inject(struct injector *inj, struct hs_rst_sender *s, const struct hs
 			    p->flags, p->seq, p->ack, source_name(src));
 		}
 	}
-	return hs_rst_send(s, flow, inj->opt.sides);
+	struct hs_rst_tag tag = { 0, flow->id, HS_RST_NO_POLICY, 0 };
+	return hs_rst_send_flow(s, flow, inj->opt.sides, &tag, now_ms()).sent;
 }
 
 int main(int argc, char **argv)
@@ -283,7 +284,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rst_inject: cannot create a table: %s\n", strerror(errno));
 		return 2;
 	}
-	if (hs_rst_open(&s, err, sizeof(err)) < 0) {
+	if (hs_rst_open(&s, 0, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rst_inject: %s\n", err);
 		return 2;
 	}
@@ -339,8 +340,8 @@ int main(int argc, char **argv)
 		if ((!inj.opt.probe || probed) && file_exists(inj.opt.trigger)) {
 			int n = inject(&inj, &s, inj.flow);
 
-			say("SENT %d skipped %llu errors %llu packets %llu invalid %llu", n,
-			    (unsigned long long)s.skipped, (unsigned long long)s.errors,
+			say("SENT %d skipped %llu failed %llu packets %llu invalid %llu", n,
+			    (unsigned long long)s.stats.skipped, (unsigned long long)s.stats.failed,
 			    (unsigned long long)inj.packets, (unsigned long long)inj.invalid);
 			hs_rst_close(&s);
 			close(fd);

@@ -1,10 +1,11 @@
 #!/bin/bash
-# test_rst_inject: the RSTs of daemon/rst.c reset real Linux sockets.
+# test_rst_inject: the RSTs of daemon/core/rst_build.c, sent by
+# daemon/rst_send.c, reset real Linux sockets.
 #
 # In the router namespace, where the daemon runs, tests/netns/rst_inject.c
 # (built here against build/libhs.a) watches r0 with a packet socket, tracks
 # the connection with the daemon's own core and, on a trigger file, sends
-# the RSTs hs_rst_send builds from the tracked flow.  Each endpoint kernel
+# the RSTs hs_rst_build makes from the tracked flow.  Each endpoint kernel
 # must then drop its socket: a blocked recv() fails with ECONNRESET and ss
 # in its namespace no longer lists the connection.
 #
@@ -27,7 +28,9 @@ command -v "$CC" >/dev/null 2>&1 || lab_skip "no C compiler ($CC) to build tests
 command -v ar >/dev/null 2>&1 || lab_skip "no ar (binutils) to inspect build/libhs.a"
 LIBHS=$LAB_ROOT/build/libhs.a
 [ -f "$LIBHS" ] || lab_skip "$LIBHS not built yet (make)"
-ar t "$LIBHS" | grep -qx rst.o || lab_skip "$LIBHS has no rst.o yet (make)"
+for obj in rst_build.o rst_send.o; do
+	ar t "$LIBHS" | grep -qx "$obj" || lab_fail "$LIBHS has no $obj: rebuild it (make)"
+done
 
 lab_up
 

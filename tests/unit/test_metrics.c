@@ -195,6 +195,10 @@ static void fill(struct hs_metrics_snapshot *s)
 	s->addrs_read = true;
 	s->local_addresses = 5;
 	s->addr_watch = (struct hs_addr_watch_stats){ .changes = 25, .resyncs = 26, .errors = 27, .untracked = 28 };
+	s->own_packets = 24;
+	s->rst = (struct hs_rst_stats){ .sent = 600, .retried = 25, .failed = 26, .skipped = 27 };
+	s->rst_waiting = 28;
+	s->policy_counts_full = 29;
 	s->npolicies = 2;
 	snprintf(s->policies[0].name, sizeof(s->policies[0].name), "syn-flood");
 	s->policies[0].counters = (struct hs_policy_counters){ .acted = 31, .dry_run = 0, .verified = 32, .refused = 33 };
@@ -203,7 +207,7 @@ static void fill(struct hs_metrics_snapshot *s)
 	s->policies[1].counters = (struct hs_policy_counters){ .acted = 0, .dry_run = 34, .resets_sent = 35 };
 
 	memset(queues, 0, sizeof(queues));
-	queues[0] = (struct hs_metrics_queue){ .queue = 0, .packets = 600, .bursts = 50, .enobufs = 1,
+	queues[0] = (struct hs_metrics_queue){ .queue = 0, .packets = 600, .bursts = 50, .enobufs = 1, .malformed = 44,
 					       .loop_max_us = 1234567, .burst_us_sum = 2500001,
 					       .kernel_found = true, .kernel_waiting = 3, .kernel_dropped = 41,
 					       .kernel_user_dropped = 43 };
@@ -306,6 +310,14 @@ static void test_format_values(void **state)
 	assert_line(text, "handshaked_local_address_problems_total{kind=\"resync\"} 26");
 	assert_line(text, "handshaked_local_address_problems_total{kind=\"error\"} 27");
 	assert_line(text, "handshaked_local_address_problems_total{kind=\"untracked\"} 28");
+	assert_line(text, "handshaked_packets_untracked_total{reason=\"own\"} 24");
+	assert_line(text, "handshaked_rsts_total{result=\"sent\"} 600");
+	assert_line(text, "handshaked_rsts_total{result=\"failed\"} 26");
+	assert_line(text, "handshaked_rsts_total{result=\"skipped\"} 27");
+	assert_line(text, "handshaked_rsts_retried_total 25");
+	assert_line(text, "handshaked_rsts_waiting 28");
+	assert_line(text, "handshaked_policy_count_table_full_total 29");
+	assert_line(text, "handshaked_queue_errors_total{queue=\"0\",kind=\"malformed\"} 44");
 	free(text);
 }
 

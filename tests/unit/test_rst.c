@@ -1,5 +1,6 @@
 /*
- * Unit tests for RST construction (daemon/rst.c).  Flows are produced the
+ * Unit tests for RST construction (daemon/core/rst_build.c) and sending
+ * (daemon/rst_send.c: counters, the retry queue).  Flows are produced the
  * way the daemon produces them, by driving well-formed connections through
  * hs_table_track (tests/unit/scenario.c), so the sequence numbers the RSTs
  * must carry are the ones each endpoint really sent (struct sc_conn keeps
@@ -8,6 +9,7 @@
  * implementation, and it is finally fed back to the tracker, which must
  * accept it and close the flow just as the receiving kernel would.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +21,8 @@
 
 #include "hs_flow.h"
 #include "hs_packet.h"
-#include "hs_rst.h"
+#include "hs_rst_build.h"
+#include "hs_rst_send.h"
 #include "hs_table.h"
 #include "scenario.h"
 
@@ -36,7 +39,7 @@ static uint16_t be16(const uint8_t *p)
 }
 
 /*
- * RFC 1071 verification, written independently of rst.c: sum the 16-bit
+ * RFC 1071 verification, written independently of rst_build.c: sum the 16-bit
  * words of everything the checksum covers, checksum field included, and
  * fold; the result is 0xffff exactly when the checksum is right.
  */
@@ -389,7 +392,9 @@ static void test_buffer_sizes(void **state)
 	}
 }
 
-/* Without sockets nothing is sent: known RSTs count as errors, unknown ones as skipped. */
+static const struct hs_rst_tag no_tag = { 0, 0, HS_RST_NO_POLICY, 0 };
+
+/* Without sockets nothing is sent: known RSTs count as failed, unknown ones as skipped. */
 static void test_send_without_sockets(void **state)
 {
 	(void)state;
@@ -400,23 +405,211 @@ static void test_send_without_sockets(void **state)
 
 	sc_conn_init(&c, HS_FAMILY_IPV4, 41, 40006, 42, 443);
 	struct hs_flow *f = sc_open(t, &c, T0);
-	assert_int_equal(hs_rst_send(&s, f, HS_RST_TO_BOTH), 0);
-	assert_int_equal(s.sent, 0);
-	assert_int_equal(s.errors, 2);
-	assert_int_equal(s.skipped, 0);
-	assert_int_equal(hs_rst_send(&s, f, 0), 0);
-	assert_int_equal(hs_rst_send(&s, f, HS_RST_TO_SERVER), 0);
-	assert_int_equal(s.errors, 3);
+	assert_int_equal(hs_rst_send_flow(&s, f, HS_RST_TO_BOTH, &no_tag, T0).sent, 0);
+	assert_int_equal(s.stats.sent, 0);
+	assert_int_equal(s.stats.failed, 2);
+	assert_int_equal(s.stats.skipped, 0);
+	assert_int_equal(hs_rst_send_flow(&s, f, 0, &no_tag, T0).sent, 0);
+	assert_int_equal(hs_rst_send_flow(&s, f, HS_RST_TO_SERVER, &no_tag, T0).sent, 0);
+	assert_int_equal(s.stats.failed, 3);
 
 	memset(&unknown, 0, sizeof(unknown));
 	unknown.family = HS_FAMILY_IPV6;
-	assert_int_equal(hs_rst_send(&s, &unknown, HS_RST_TO_BOTH), 0);
-	assert_int_equal(s.skipped, 2);
-	assert_int_equal(s.errors, 3);
+	struct hs_rst_result r = hs_rst_send_flow(&s, &unknown, HS_RST_TO_BOTH, &no_tag, T0);
+	assert_int_equal(r.sent, 0);
+	assert_int_equal(r.skipped, 2);
+	assert_int_equal(s.stats.skipped, 2);
+	assert_int_equal(s.stats.failed, 3);
+	/* No queue: nothing ever waits. */
+	assert_int_equal(s.stats.retried, 0);
+	assert_int_equal(hs_rst_waiting(&s), 0);
 	hs_rst_close(&s);
 	hs_rst_close(&s);
 	assert_int_equal(s.fd4, -1);
 	assert_int_equal(s.fd6, -1);
+	sc_table_free(t);
+}
+
+/*
+ * A stand-in for sendto: refuses with `fake_errno` while `fake_refusals`
+ * lasts, then takes everything, and records the destination and the TCP
+ * destination port of every packet it took, in order.
+ */
+static int fake_refusals, fake_errno;
+static unsigned fake_taken;
+static uint16_t fake_ports[16];
+
+static ssize_t fake_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+			   socklen_t tolen)
+{
+	const uint8_t *p = buf;
+	(void)fd;
+	(void)flags;
+	(void)tolen;
+	assert_int_equal(to->sa_family, (p[0] >> 4) == 4 ? AF_INET : AF_INET6);
+	if (fake_refusals > 0) {
+		fake_refusals--;
+		errno = fake_errno;
+		return -1;
+	}
+	size_t tcp = (p[0] >> 4) == 4 ? 20 : 40;
+	if (fake_taken < 16)
+		fake_ports[fake_taken] = be16(p + tcp + 2);
+	fake_taken++;
+	return (ssize_t)len;
+}
+
+struct settled_log {
+	unsigned n;
+	struct hs_rst_tag tags[8];
+	bool last[8], sent[8];
+};
+
+static void note_settled(void *ctx, const struct hs_rst_tag *tag, bool last, bool sent)
+{
+	struct settled_log *log = ctx;
+
+	assert_true(log->n < 8);
+	log->tags[log->n] = *tag;
+	log->last[log->n] = last;
+	log->sent[log->n] = sent;
+	log->n++;
+}
+
+static void fake_sender(struct hs_rst_sender *s, int refusals, int err)
+{
+	*s = (struct hs_rst_sender)HS_RST_SENDER_INIT;
+	s->fd4 = s->fd6 = 1000;     /* never used: the stand-in takes the sends */
+	s->sendto_fn = fake_sendto;
+	assert_int_equal(hs_rst_queue_alloc(s), 0);
+	fake_refusals = refusals;
+	fake_errno = err;
+	fake_taken = 0;
+	memset(fake_ports, 0, sizeof(fake_ports));
+}
+
+static void fake_close(struct hs_rst_sender *s)
+{
+	s->fd4 = s->fd6 = -1;
+	hs_rst_close(s);
+}
+
+/*
+ * RSTs the kernel refuses for now (EAGAIN) wait in order, RSTs decided
+ * while others wait queue behind them, and each flow's last waiting RST
+ * settles the flow once the kernel takes it.
+ */
+static void test_retry_in_order(void **state)
+{
+	(void)state;
+	struct hs_rst_sender s;
+	struct hs_table *t = sc_table(16, false, T0);
+	struct sc_conn a, b;
+	struct settled_log log;
+
+	sc_conn_init(&a, HS_FAMILY_IPV4, 41, 40010, 42, 443);
+	sc_conn_init(&b, HS_FAMILY_IPV6, 43, 40011, 44, 8443);
+	struct hs_flow *fa = sc_open(t, &a, T0), *fb = sc_open(t, &b, T0);
+	struct hs_rst_tag ta = { 1, fa->id, 3, 7 }, tb = { 2, fb->id, HS_RST_NO_POLICY, 0 };
+
+	/* The client's RST is taken, the server's refused: it waits and carries `last`. */
+	fake_sender(&s, 1, EAGAIN);
+	fake_refusals = 0;
+	struct hs_rst_result r = hs_rst_send_flow(&s, fa, HS_RST_TO_CLIENT, &ta, T0);
+	assert_int_equal(r.sent, 1);
+	assert_int_equal(r.queued, 0);
+	fake_refusals = 1;
+	r = hs_rst_send_flow(&s, fa, HS_RST_TO_SERVER, &ta, T0);
+	assert_int_equal(r.sent, 0);
+	assert_int_equal(r.queued, 1);
+	/* Flow b's RSTs are not even offered while one waits: both queue behind it. */
+	r = hs_rst_send_flow(&s, fb, HS_RST_TO_BOTH, &tb, T0 + 1);
+	assert_int_equal(r.queued, 2);
+	assert_int_equal(fake_taken, 1);
+	assert_int_equal(hs_rst_waiting(&s), 3);
+	assert_int_equal(hs_rst_room(&s), HS_RST_QUEUE_MAX - 3);
+	assert_int_equal(s.stats.retried, 3);
+
+	/* Still refused: nothing settles, nothing is lost before the deadline. */
+	memset(&log, 0, sizeof(log));
+	fake_refusals = 1;
+	assert_int_equal(hs_rst_retry(&s, T0 + 10, note_settled, &log), 0);
+	assert_int_equal(log.n, 0);
+	/* Taken now: settled in the order they were decided, each flow's last one flagged. */
+	assert_int_equal(hs_rst_retry(&s, T0 + 20, note_settled, &log), 3);
+	assert_int_equal(log.n, 3);
+	assert_int_equal(log.tags[0].flow_id, fa->id);
+	assert_int_equal(log.tags[0].policy, 3);
+	assert_int_equal(log.tags[0].generation, 7);
+	assert_true(log.last[0] && log.sent[0]);
+	assert_int_equal(log.tags[1].flow_id, fb->id);
+	assert_false(log.last[1]);
+	assert_int_equal(log.tags[2].flow_id, fb->id);
+	assert_true(log.last[2] && log.sent[2]);
+	/* Server of a, then client and server of b. */
+	assert_int_equal(fake_taken, 4);
+	assert_int_equal(fake_ports[0], 40010);
+	assert_int_equal(fake_ports[1], 443);
+	assert_int_equal(fake_ports[2], 40011);
+	assert_int_equal(fake_ports[3], 8443);
+	assert_int_equal(s.stats.sent, 4);
+	assert_int_equal(s.stats.failed, 0);
+	assert_int_equal(hs_rst_waiting(&s), 0);
+	fake_close(&s);
+	sc_table_free(t);
+}
+
+/* A RST still refused at its deadline fails; other errors fail at once; a full queue fails. */
+static void test_retry_gives_up(void **state)
+{
+	(void)state;
+	struct hs_rst_sender s;
+	struct hs_table *t = sc_table(16, false, T0);
+	struct sc_conn a;
+	struct settled_log log;
+
+	sc_conn_init(&a, HS_FAMILY_IPV4, 45, 40012, 46, 443);
+	struct hs_flow *fa = sc_open(t, &a, T0);
+	struct hs_rst_tag ta = { 3, fa->id, 0, 1 };
+
+	fake_sender(&s, 1000000, ENOBUFS);
+	struct hs_rst_result r = hs_rst_send_flow(&s, fa, HS_RST_TO_BOTH, &ta, T0);
+	assert_int_equal(r.queued, 2);
+	memset(&log, 0, sizeof(log));
+	assert_int_equal(hs_rst_retry(&s, T0 + HS_RST_RETRY_MS - 1, note_settled, &log), 0);
+	assert_int_equal(hs_rst_retry(&s, T0 + HS_RST_RETRY_MS, note_settled, &log), 2);
+	assert_int_equal(log.n, 2);
+	assert_false(log.sent[0] || log.sent[1]);
+	assert_false(log.last[0]);
+	assert_true(log.last[1]);
+	assert_int_equal(s.stats.failed, 2);
+	assert_int_equal(s.stats.sent, 0);
+	assert_int_equal(s.last_errno, ENOBUFS);
+
+	/* EPERM (a rule dropped it) is no reason to wait. */
+	fake_refusals = 1;
+	fake_errno = EPERM;
+	r = hs_rst_send_flow(&s, fa, HS_RST_TO_CLIENT, &ta, T0);
+	assert_int_equal(r.failed, 1);
+	assert_int_equal(r.queued, 0);
+	assert_int_equal(s.stats.failed, 3);
+
+	/* A full queue: the RST that finds no room fails, the others wait. */
+	fake_refusals = 1000000;
+	fake_errno = EAGAIN;
+	for (unsigned i = 0; i < HS_RST_QUEUE_MAX / 2; i++)
+		assert_int_equal(hs_rst_send_flow(&s, fa, HS_RST_TO_BOTH, &ta, T0).queued, 2);
+	assert_int_equal(hs_rst_room(&s), 0);
+	r = hs_rst_send_flow(&s, fa, HS_RST_TO_BOTH, &ta, T0);
+	assert_int_equal(r.failed, 2);
+	assert_int_equal(s.stats.retried, 2 + HS_RST_QUEUE_MAX);
+	assert_int_equal(s.stats.failed, 5);
+	/* Every RST ends as sent or failed: retried ones are counted once more when settled. */
+	fake_refusals = 0;
+	memset(&log, 0, sizeof(log));
+	assert_int_equal(hs_rst_retry(&s, T0 + 1, NULL, NULL), HS_RST_QUEUE_MAX);
+	assert_int_equal(s.stats.sent, HS_RST_QUEUE_MAX);
+	fake_close(&s);
 	sc_table_free(t);
 }
 
@@ -427,8 +620,9 @@ static void test_open_close(void **state)
 	struct hs_rst_sender s = HS_RST_SENDER_INIT;
 	char err[256] = "";
 
-	if (hs_rst_open(&s, err, sizeof(err)) == 0) {
+	if (hs_rst_open(&s, 0x4853, err, sizeof(err)) == 0) {
 		assert_true(s.fd4 >= 0);
+		assert_int_equal(hs_rst_room(&s), HS_RST_QUEUE_MAX);
 		hs_rst_close(&s);
 	} else {
 		assert_true(strlen(err) > 0);
@@ -449,6 +643,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_sequence),
 		cmocka_unit_test_teardown(test_buffer_sizes, sc_teardown),
 		cmocka_unit_test_teardown(test_send_without_sockets, sc_teardown),
+		cmocka_unit_test_teardown(test_retry_in_order, sc_teardown),
+		cmocka_unit_test_teardown(test_retry_gives_up, sc_teardown),
 		cmocka_unit_test(test_open_close),
 	};
 

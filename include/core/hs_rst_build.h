@@ -1,7 +1,7 @@
 /*
- * hs_rst: RST injection.  It owns the construction of the TCP resets that
- * end a tracked connection (used by the policy engine's `reset` action and
- * by `handshakectl kill`) and the raw sockets that send them.
+ * hs_rst_build: the bytes of the TCP resets that end a tracked connection
+ * (for the policy engine's `reset` action and `handshakectl kill`), built
+ * from the flow record.  Sending them is the edge's business (hs_rst_send).
  *
  * A modern stack (RFC 5961, section 3) resets a synchronised connection only
  * when the RST's sequence number is exactly the receiver's RCV.NXT; a RST
@@ -11,11 +11,10 @@
  * sequence number every RST built here carries.
  *
  * Building is pure (no I/O, no allocation) so it can be tested byte by
- * byte; sending uses one stack buffer per RST and two raw sockets opened
- * once at start-up.
+ * byte.
  */
-#ifndef HS_RST_H
-#define HS_RST_H
+#ifndef HS_RST_BUILD_H
+#define HS_RST_BUILD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,40 +27,10 @@
 /* TTL (IPv4) and hop limit (IPv6) of every RST, as a fresh Linux socket uses. */
 #define HS_RST_TTL 64u
 
-/* Side bits for hs_rst_send. */
+/* Side bits: which endpoints of a flow get a RST. */
 #define HS_RST_TO_CLIENT (1u << HS_CLIENT)
 #define HS_RST_TO_SERVER (1u << HS_SERVER)
 #define HS_RST_TO_BOTH (HS_RST_TO_CLIENT | HS_RST_TO_SERVER)
-
-/*
- * The raw sockets and their counters.  A descriptor of -1 means that family
- * cannot be sent (hs_rst_open failed for it, or the sender was never
- * opened); RSTs of that family are then counted as errors.  The counters are
- * updated atomically (relaxed), so one sender may be shared by every worker
- * and the control thread; read them with __atomic_load_n.
- */
-struct hs_rst_sender {
-	int fd4, fd6;
-	uint64_t sent;              /* RSTs the kernel accepted */
-	uint64_t errors;            /* sendto failed, or no socket for the family */
-	uint64_t skipped;           /* not built: the receiver's RCV.NXT is unknown (see hs_rst_seq) */
-};
-
-/* A sender with no sockets, safe to pass to hs_rst_send and hs_rst_close. */
-#define HS_RST_SENDER_INIT { .fd4 = -1, .fd6 = -1, .sent = 0, .errors = 0, .skipped = 0 }
-
-/*
- * Opens the raw sockets: AF_INET SOCK_RAW IPPROTO_RAW (which implies
- * IP_HDRINCL) and AF_INET6 SOCK_RAW IPPROTO_RAW (which Linux treats as
- * header-included too), both non-blocking so a full socket buffer never
- * stalls a worker.  Needs CAP_NET_RAW in the namespace where the flows are.
- * A kernel without IPv6 is not an error: fd6 stays -1.  Returns 0, or -1
- * with the reason in err (both descriptors then -1).
- */
-int hs_rst_open(struct hs_rst_sender *s, char *err, size_t errlen);
-
-/* Closes whatever hs_rst_open opened; idempotent.  Counters are kept. */
-void hs_rst_close(struct hs_rst_sender *s);
 
 /* Where the sequence number of a RST comes from (hs_rst_seq). */
 enum hs_rst_seq_source {
@@ -115,15 +84,5 @@ enum hs_rst_seq_source hs_rst_seq(const struct hs_flow *flow, enum hs_side to, u
  * nothing is written).  Pure: no I/O, no allocation.
  */
 size_t hs_rst_build(const struct hs_flow *flow, enum hs_side to, uint8_t *buf, size_t size);
-
-/*
- * Sends a RST to each side whose bit is set in `sides` (HS_RST_TO_CLIENT,
- * HS_RST_TO_SERVER).  A side whose RST cannot be built (unknown sequence
- * number, or a flow of neither family) is skipped and counted in
- * s->skipped; a failed sendto, or a family without a socket, is counted in
- * s->errors.  Returns how many RSTs the kernel accepted.  Allocates
- * nothing; safe to call from several threads on one sender.
- */
-int hs_rst_send(struct hs_rst_sender *s, const struct hs_flow *flow, unsigned sides);
 
 #endif

@@ -1,20 +1,14 @@
 /*
- * rst: RST injection (include/hs_rst.h).  This module owns the bytes of the
- * resets handshaked sends (IPv4/IPv6 header, TCP header, both checksums),
- * the choice of their sequence and acknowledgement numbers from a tracked
- * flow, and the two raw sockets that put them on the wire.  Building is pure
- * and writes every field byte by byte in network order, so the buffer needs
- * no alignment; sending uses one stack buffer and allocates nothing.
+ * rst_build: the bytes of the resets handshaked sends (include/core/
+ * hs_rst_build.h): IPv4/IPv6 header, TCP header, both checksums, and the
+ * choice of their sequence and acknowledgement numbers from a tracked
+ * flow.  Every field is written byte by byte in network order, so the
+ * buffer needs no alignment.  Pure: no I/O, no allocation.
  */
-#include "hs_rst.h"
+#include "hs_rst_build.h"
 
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define IPV4_HEADER 20u
 #define IPV6_HEADER 40u
@@ -170,112 +164,4 @@ size_t hs_rst_build(const struct hs_flow *flow, enum hs_side to, uint8_t *buf, s
 		write_tcp(tcp, pseudo, sport, dport, seq, ack, flags);
 	}
 	return len;
-}
-
-/* ---- sockets ------------------------------------------------------------- */
-
-int hs_rst_open(struct hs_rst_sender *s, char *err, size_t errlen)
-{
-	int one = 1;
-
-	s->fd4 = -1;
-	s->fd6 = -1;
-	s->fd4 = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
-	if (s->fd4 < 0) {
-		snprintf(err, errlen, "RST sender: IPv4 raw socket: %s%s", strerror(errno),
-			 errno == EPERM ? " (needs CAP_NET_RAW)" : "");
-		return -1;
-	}
-	/* IPPROTO_RAW implies it on Linux; said explicitly so the intent is plain. */
-	if (setsockopt(s->fd4, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one)) < 0) {
-		snprintf(err, errlen, "RST sender: IP_HDRINCL: %s", strerror(errno));
-		hs_rst_close(s);
-		return -1;
-	}
-	s->fd6 = socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
-	if (s->fd6 < 0) {
-		/* A kernel without IPv6 has no IPv6 flows either: not an error. */
-		if (errno == EAFNOSUPPORT)
-			return 0;
-		snprintf(err, errlen, "RST sender: IPv6 raw socket: %s%s", strerror(errno),
-			 errno == EPERM ? " (needs CAP_NET_RAW)" : "");
-		hs_rst_close(s);
-		return -1;
-	}
-	return 0;
-}
-
-void hs_rst_close(struct hs_rst_sender *s)
-{
-	if (s->fd4 >= 0)
-		close(s->fd4);
-	if (s->fd6 >= 0)
-		close(s->fd6);
-	s->fd4 = -1;
-	s->fd6 = -1;
-}
-
-/* Hands one built RST to the kernel; true if it took all of it. */
-static bool send_one(const struct hs_rst_sender *s, const struct hs_flow *flow, enum hs_side to,
-		     const uint8_t *pkt, size_t len)
-{
-	const struct hs_addr *dst = hs_flow_addr(flow, to);
-	ssize_t n;
-
-	/*
-	 * With a header-included socket the kernel routes by the destination
-	 * given here and leaves our source address alone; the port must be
-	 * 0 (for IPv6 a non-zero one would be taken as a protocol number).
-	 */
-	if (flow->family == HS_FAMILY_IPV4) {
-		struct sockaddr_in sin;
-
-		if (s->fd4 < 0)
-			return false;
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		memcpy(&sin.sin_addr, dst->bytes, 4);
-		do
-			n = sendto(s->fd4, pkt, len, MSG_DONTWAIT, (const struct sockaddr *)&sin, sizeof(sin));
-		while (n < 0 && errno == EINTR);
-	} else {
-		struct sockaddr_in6 sin6;
-
-		if (s->fd6 < 0)
-			return false;
-		memset(&sin6, 0, sizeof(sin6));
-		sin6.sin6_family = AF_INET6;
-		memcpy(&sin6.sin6_addr, dst->bytes, 16);
-		do
-			n = sendto(s->fd6, pkt, len, MSG_DONTWAIT, (const struct sockaddr *)&sin6, sizeof(sin6));
-		while (n < 0 && errno == EINTR);
-	}
-	return n == (ssize_t)len;
-}
-
-int hs_rst_send(struct hs_rst_sender *s, const struct hs_flow *flow, unsigned sides)
-{
-	static const enum hs_side order[2] = { HS_CLIENT, HS_SERVER };
-	uint8_t pkt[HS_RST_MAX_LEN];
-	int sent = 0;
-
-	for (size_t i = 0; i < 2; i++) {
-		enum hs_side to = order[i];
-		size_t len;
-
-		if (!(sides & (1u << to)))
-			continue;
-		len = hs_rst_build(flow, to, pkt, sizeof(pkt));
-		if (len == 0) {
-			__atomic_fetch_add(&s->skipped, 1, __ATOMIC_RELAXED);
-			continue;
-		}
-		if (send_one(s, flow, to, pkt, len)) {
-			__atomic_fetch_add(&s->sent, 1, __ATOMIC_RELAXED);
-			sent++;
-		} else {
-			__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
-		}
-	}
-	return sent;
 }
