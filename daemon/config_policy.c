@@ -33,8 +33,8 @@
 enum policy_section { PSEC_POLICY, PSEC_MATCH, PSEC_LIMIT, PSEC_RATE, PSEC_COUNT };
 
 enum { PK_NAME, PK_MATCH, PK_ACTION, PK_LIMIT, PK_RATE, PK_DRY_RUN, PK_COUNT };
-enum { MK_STATE, MK_CLIENT_STATE, MK_SERVER_STATE, MK_SRC, MK_DST, MK_SRC_PORT, MK_DST_PORT,
-       MK_IDLE, MK_AGE, MK_COUNT };
+enum { MK_STATE, MK_CLIENT_STATE, MK_SERVER_STATE, MK_LOCAL_STATE, MK_REMOTE_STATE, MK_SRC, MK_DST,
+       MK_SRC_PORT, MK_DST_PORT, MK_IDLE, MK_AGE, MK_COUNT };
 enum { LK_MAX, LK_PER, LK_COUNT };
 enum { RK_SYN_PER_SECOND, RK_BURST, RK_PER, RK_COUNT };
 
@@ -42,7 +42,8 @@ static const char *const policy_key_names[PK_COUNT] = {
 	"name", "match", "action", "limit", "rate", "dry_run",
 };
 static const char *const match_key_names[MK_COUNT] = {
-	"state", "client_state", "server_state", "src", "dst", "src_port", "dst_port", "idle", "age",
+	"state", "client_state", "server_state", "local_state", "remote_state", "src", "dst", "src_port",
+	"dst_port", "idle", "age",
 };
 static const char *const limit_key_names[LK_COUNT] = { "max", "per" };
 static const char *const rate_key_names[RK_COUNT] = { "syn_per_second", "burst", "per" };
@@ -666,6 +667,12 @@ static void load_match_key(struct policy_loader *pl, unsigned index, const yaml_
 	case MK_SERVER_STATE:
 		load_match_state(pl, index, path, key, value, &m->server_state);
 		break;
+	case MK_LOCAL_STATE:
+		load_match_state(pl, index, path, key, value, &m->local_state);
+		break;
+	case MK_REMOTE_STATE:
+		load_match_state(pl, index, path, key, value, &m->remote_state);
+		break;
 	case MK_SRC:
 		load_match_cidrs(pl, path, key, value, m->src, &m->n_src);
 		break;
@@ -876,6 +883,11 @@ static void check_policy(struct policy_loader *pl)
 		policy_report(pl, HS_DIAG_WARNING, pl->state_key,
 			      "match.%s has no effect on a rate (a rate counts new connections, which "
 			      "have no state yet)", pl->state_name);
+	else if (!hs_policy_states_possible(&p->match) && hs_policy_match_is_local(&p->match))
+		policy_report(pl, HS_DIAG_WARNING, pl->state_key,
+			      "the policy can never match: no flow's endpoints can be in the states its "
+			      "state keys name together (the local endpoint is the client or the server, "
+			      "the remote one its peer)");
 	else if (!hs_policy_states_possible(&p->match))
 		policy_report(pl, HS_DIAG_WARNING, pl->state_key,
 			      "the policy can never match: no flow has %s on either side while its client "
@@ -917,7 +929,7 @@ static void load_policy(struct cfg_loader *ld, struct hs_policy_set *set, unsign
 	unsigned errors_before = ld->diag->errors;
 
 	memset(p, 0, sizeof(*p));
-	p->match.state = p->match.client_state = p->match.server_state = -1;
+	hs_policy_match_init(&p->match);
 	p->line = cfg_to_unsigned(item->start_mark.line + 1);
 	name_policy(&pl);
 	if (cfg_is_null(item)) {

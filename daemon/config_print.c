@@ -146,12 +146,13 @@ static void print_duration(FILE *out, bool *first, const char *key, uint32_t ms)
 /* The match as a flow mapping, the keys present in the language's order; {} matches everything. */
 static void print_match(FILE *out, const struct hs_policy_match *m)
 {
-	static const char *const state_keys[] = { "state", "client_state", "server_state" };
-	const int states[] = { m->state, m->client_state, m->server_state };
+	static const char *const state_keys[] = { "state", "client_state", "server_state", "local_state",
+						   "remote_state" };
+	const int states[] = { m->state, m->client_state, m->server_state, m->local_state, m->remote_state };
 	bool first = true;
 
 	fputs("    match: {", out);
-	for (int i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
 		if (states[i] < 0)
 			continue;
 		next_entry(out, &first);

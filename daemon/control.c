@@ -28,7 +28,7 @@
 #define CHUNK_FLOWS 1024
 #define IO_TIMEOUT_S 5
 #define REQUEST_TIMEOUT_MS 2000u     /* to receive a whole command */
-#define MAX_ARGS 8
+#define MAX_ARGS 16
 
 int hs_control_listen(const char *path, char *err, size_t errlen)
 {
@@ -397,8 +397,50 @@ static void cmd_reload(struct reply *r, struct hs_daemon *d)
 
 /* ---- dispatch ---- */
 
+#define LIST_USAGE "list [--json] [--state S] [--client-state S] [--server-state S] [--local-state S] [--remote-state S]"
+
 static const char usage[] =
-	"commands: list [--json] [--state STATE] | stats [--json] | metrics | kill ID | reload | ping";
+	"commands: " LIST_USAGE " | stats [--json] | metrics | kill ID | reload | ping";
+
+/* The state filters of list, in the filter's order. */
+static const char *const state_options[] = {
+	"--state", "--client-state", "--server-state", "--local-state", "--remote-state",
+};
+
+/* Parses list's arguments; false with an error replied. */
+static bool parse_list_options(struct reply *r, int argc, char **argv, struct list_options *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	hs_flow_filter_init(&opt->filter);
+	int *fields[] = { &opt->filter.state, &opt->filter.client_state, &opt->filter.server_state,
+			  &opt->filter.local_state, &opt->filter.remote_state };
+	const size_t n = sizeof(state_options) / sizeof(state_options[0]);
+	_Static_assert(sizeof(fields) / sizeof(fields[0]) == sizeof(state_options) / sizeof(state_options[0]),
+		       "one field per state option");
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			opt->json = true;
+			continue;
+		}
+		size_t k = 0;
+		while (k < n && strcmp(argv[i], state_options[k]) != 0)
+			k++;
+		if (k == n || i + 1 == argc) {
+			reply_printf(r, "error: list: %s \"%s\"; " LIST_USAGE "\n",
+				     k < n ? "no state after" : "unexpected argument", argv[i]);
+			return false;
+		}
+		int state = hs_tcp_state_parse(argv[++i]);
+		if (state < 0) {
+			reply_printf(r, "error: list: %s: unknown state \"%s\" (use a name such as ESTABLISHED or "
+				     "CLOSE_WAIT)\n", argv[i - 1], argv[i]);
+			return false;
+		}
+		*fields[k] = state;
+	}
+	return true;
+}
 
 static void dispatch(struct reply *r, struct hs_daemon *d, char *line)
 {
@@ -420,25 +462,9 @@ static void dispatch(struct reply *r, struct hs_daemon *d, char *line)
 	if (strcmp(cmd, "ping") == 0 && argc == 1) {
 		reply_printf(r, "ok\npong\n");
 	} else if (strcmp(cmd, "list") == 0) {
-		struct list_options opt = { .json = false };
-		hs_flow_filter_init(&opt.filter);
-		for (int i = 1; i < argc; i++) {
-			if (strcmp(argv[i], "--json") == 0) {
-				opt.json = true;
-			} else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
-				opt.filter.state = hs_tcp_state_parse(argv[++i]);
-				if (opt.filter.state < 0) {
-					reply_printf(r, "error: list: unknown state \"%s\" (use a name such as ESTABLISHED or CLOSE_WAIT)\n",
-						     argv[i]);
-					return;
-				}
-			} else {
-				reply_printf(r, "error: list: unexpected argument \"%s\"; list [--json] [--state STATE]\n",
-					     argv[i]);
-				return;
-			}
-		}
-		cmd_list(r, d, &opt);
+		struct list_options opt;
+		if (parse_list_options(r, argc, argv, &opt))
+			cmd_list(r, d, &opt);
 	} else if (strcmp(cmd, "stats") == 0 && (argc == 1 || (argc == 2 && strcmp(argv[1], "--json") == 0))) {
 		cmd_stats(r, d, argc == 2);
 	} else if (strcmp(cmd, "metrics") == 0 && argc == 1) {

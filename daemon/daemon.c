@@ -97,6 +97,26 @@ static void open_addrs(struct hs_daemon *d)
 	give_workers_addrs(d);
 }
 
+/*
+ * local_state and remote_state need the host's addresses: without them no
+ * endpoint is local and such a policy matches nothing.  Returns the first
+ * policy that uses them when that is the case, NULL otherwise.
+ */
+static const struct hs_policy *local_policy_without_addrs(const struct hs_daemon *d,
+							  const struct hs_policy_set *set)
+{
+	if (d->addrs.read_once && hs_local_addrs_count(&d->addrs.set) > 0)
+		return NULL;
+	for (uint32_t i = 0; i < set->count; i++)
+		if (hs_policy_match_is_local(&set->items[i].match))
+			return &set->items[i];
+	return NULL;
+}
+
+#define NO_LOCAL_ADDRS_WARNING \
+	"policy \"%s\" (line %u) matches on local_state or remote_state, but no local address could be " \
+	"read: it matches nothing"
+
 void hs_daemon_addrs_changed(struct hs_daemon *d)
 {
 	if (hs_addr_watch_dispatch(&d->addrs)) {
@@ -160,6 +180,9 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 	}
 	/* Read before the first packet, so that the first flows are marked too. */
 	open_addrs(d);
+	const struct hs_policy *p = local_policy_without_addrs(d, &config->policies);
+	if (p)
+		log_warnx(NO_LOCAL_ADDRS_WARNING, p->name, p->line);
 	for (uint32_t i = 0; i < d->nworkers; i++) {
 		if (hs_worker_start(&d->workers[i]) < 0) {
 			snprintf(err, errlen, "starting worker %u: %s", i, strerror(errno));
@@ -276,6 +299,9 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 			return -1;
 		}
 	}
+	const struct hs_policy *local = local_policy_without_addrs(d, &fresh.policies);
+	if (local)
+		hs_diag_report(diag, HS_DIAG_WARNING, 0, 0, 0, NO_LOCAL_ADDRS_WARNING, local->name, local->line);
 	note_rules_changed(diag, &d->config, &fresh);
 	struct hs_config applied = fresh;
 	keep_restart_only(diag, &d->config, &applied);

@@ -19,7 +19,11 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: handshakectl [-s SOCKET] COMMAND\n"
-		"  list [--json] [--state STATE]   the flow table (JSON Lines with --json)\n"
+		"  list [--json] [FILTERS]         the flow table (JSON Lines with --json); FILTERS, all must hold:\n"
+		"      --state S          either endpoint in state S\n"
+		"      --client-state S   the client (sent the first SYN) in S; --server-state S likewise\n"
+		"      --local-state S    this host's own endpoint in S (end host; nothing on a router)\n"
+		"      --remote-state S   the peer of this host's own endpoint in S\n"
 		"  stats [--json]                  counters: packets, invalid by reason, flows, queue\n"
 		"  kill ID                         remove one flow\n"
 		"  reload                          re-read the configuration (errors are shown)\n"

@@ -445,7 +445,7 @@ static bool match_ignoring_states(const struct hs_policy *p, const struct hs_flo
 {
 	struct hs_policy_match m = p->match;
 
-	m.state = m.client_state = m.server_state = -1;
+	hs_policy_match_clear_states(&m);
 	return hs_policy_match_flow(&m, f);
 }
 

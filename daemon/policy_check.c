@@ -118,8 +118,10 @@ static bool match_superset(const struct hs_policy_match *outer, const struct hs_
 	if (with_states)
 		for (int c = 0; c < HS_TCP_STATE_COUNT; c++)
 			for (int s = 0; s < HS_TCP_STATE_COUNT; s++)
-				if (hs_policy_states_match(inner, c, s) && !hs_policy_states_match(outer, c, s))
-					return false;
+				for (unsigned local = 0; local <= HS_SIDES_ALL; local++)
+					if (hs_policy_states_match(inner, c, s, local) &&
+					    !hs_policy_states_match(outer, c, s, local))
+						return false;
 	return cidrs_superset(outer->src, outer->n_src, inner->src, inner->n_src) &&
 	       cidrs_superset(outer->dst, outer->n_dst, inner->dst, inner->n_dst) &&
 	       ports_superset(outer->src_ports, outer->n_src_ports, inner->src_ports,
@@ -135,7 +137,8 @@ static bool match_intersects(const struct hs_policy_match *a, const struct hs_po
 
 	for (int c = 0; !states && c < HS_TCP_STATE_COUNT; c++)
 		for (int s = 0; !states && s < HS_TCP_STATE_COUNT; s++)
-			states = hs_policy_states_match(a, c, s) && hs_policy_states_match(b, c, s);
+			for (unsigned local = 0; !states && local <= HS_SIDES_ALL; local++)
+				states = hs_policy_states_match(a, c, s, local) && hs_policy_states_match(b, c, s, local);
 	return states && cidrs_intersect(a->src, a->n_src, b->src, b->n_src) &&
 	       cidrs_intersect(a->dst, a->n_dst, b->dst, b->n_dst) &&
 	       ports_intersect(a->src_ports, a->n_src_ports, b->src_ports, b->n_src_ports) &&
@@ -152,6 +155,15 @@ static bool scope_covers(enum hs_policy_scope outer, enum hs_policy_scope inner)
 static bool threshold_first(uint32_t earlier_ms, uint32_t later_ms)
 {
 	return earlier_ms == 0 || (later_ms != 0 && earlier_ms <= later_ms);
+}
+
+/* Whether a match's state keys hold for every new flow (SYN_SENT / LISTEN), whichever of its ends is local. */
+static bool matches_every_new_connection(const struct hs_policy_match *m)
+{
+	for (unsigned local = 0; local <= HS_SIDES_ALL; local++)
+		if (!hs_policy_states_match(m, HS_TCP_SYN_SENT, HS_TCP_LISTEN, local))
+			return false;
+	return true;
 }
 
 enum shadow { SHADOW_NONE, SHADOW_MATCH, SHADOW_NEW_CONNECTIONS };
@@ -188,7 +200,7 @@ static enum shadow policy_shadows(const struct hs_policy *earlier, const struct 
 	if (!e_admission && !l_admission)
 		return match_superset(&earlier->match, &later->match, true) ? SHADOW_MATCH : SHADOW_NONE;
 	if (!e_admission)
-		return hs_policy_states_match(&earlier->match, HS_TCP_SYN_SENT, HS_TCP_LISTEN) &&
+		return matches_every_new_connection(&earlier->match) &&
 			       match_superset(&earlier->match, &later->match, false)
 		       ? SHADOW_NEW_CONNECTIONS : SHADOW_NONE;
 	if (!l_admission)

@@ -1,7 +1,8 @@
 /*
  * policy_match: whether a tracked flow satisfies a policy's match.  This
  * module owns the runtime side of the match keys that config.c parses:
- * endpoint states, CIDR lists and port ranges, and the names of actions.
+ * endpoint states (by side, and for the host's own endpoint and its peer),
+ * CIDR lists and port ranges, and the names of actions.
  * It runs on every state change a policy set is consulted for, so it reads
  * only the flow record, allocates nothing and gives up at the first key
  * that does not match, cheapest keys first.  Idle and age thresholds are
@@ -71,14 +72,9 @@ static bool ports_contain(const struct hs_port_range *ranges, unsigned n, uint16
 
 bool hs_policy_match_flow(const struct hs_policy_match *match, const struct hs_flow *flow)
 {
-	int client = flow->state[HS_CLIENT], server = flow->state[HS_SERVER];
-
 	/* States are a compare or two each and the most selective keys, so they go first. */
-	if (match->state >= 0 && client != match->state && server != match->state)
-		return false;
-	if (match->client_state >= 0 && client != match->client_state)
-		return false;
-	if (match->server_state >= 0 && server != match->server_state)
+	if (!hs_policy_states_match(match, flow->state[HS_CLIENT], flow->state[HS_SERVER],
+				    hs_flow_local_sides(flow)))
 		return false;
 	if (match->n_dst_ports &&
 	    !ports_contain(match->dst_ports, match->n_dst_ports, hs_flow_port(flow, HS_SERVER)))
@@ -105,19 +101,38 @@ bool hs_policy_is_admission(const struct hs_policy *p)
 	return p->has_limit || p->has_rate;
 }
 
-/* Whether a flow whose client and server are in these states satisfies the match's state keys. */
-bool hs_policy_states_match(const struct hs_policy_match *m, int client, int server)
+void hs_policy_match_init(struct hs_policy_match *m)
+{
+	memset(m, 0, sizeof(*m));
+	hs_policy_match_clear_states(m);
+}
+
+void hs_policy_match_clear_states(struct hs_policy_match *m)
+{
+	m->state = m->client_state = m->server_state = -1;
+	m->local_state = m->remote_state = -1;
+}
+
+bool hs_policy_match_is_local(const struct hs_policy_match *m)
+{
+	return m->local_state >= 0 || m->remote_state >= 0;
+}
+
+bool hs_policy_states_match(const struct hs_policy_match *m, int client, int server, unsigned local)
 {
 	return (m->state < 0 || client == m->state || server == m->state) &&
 	       (m->client_state < 0 || client == m->client_state) &&
-	       (m->server_state < 0 || server == m->server_state);
+	       (m->server_state < 0 || server == m->server_state) &&
+	       (m->local_state < 0 || hs_sides_in_state(local, client, server, m->local_state)) &&
+	       (m->remote_state < 0 || hs_sides_in_state(hs_remote_sides(local), client, server, m->remote_state));
 }
 
 bool hs_policy_states_possible(const struct hs_policy_match *m)
 {
 	for (int c = 0; c < HS_TCP_STATE_COUNT; c++)
 		for (int s = 0; s < HS_TCP_STATE_COUNT; s++)
-			if (hs_policy_states_match(m, c, s))
-				return true;
+			for (unsigned local = 0; local <= HS_SIDES_ALL; local++)
+				if (hs_policy_states_match(m, c, s, local))
+					return true;
 	return false;
 }

@@ -971,6 +971,8 @@ void hs_flow_filter_init(struct hs_flow_filter *filter)
 	filter->state = -1;
 	filter->client_state = -1;
 	filter->server_state = -1;
+	filter->local_state = -1;
+	filter->remote_state = -1;
 	filter->addr_side = -1;
 	filter->port_side = -1;
 }
@@ -982,6 +984,13 @@ bool hs_flow_filter_match(const struct hs_flow_filter *flt, const struct hs_flow
 	if (flt->client_state >= 0 && f->state[HS_CLIENT] != flt->client_state)
 		return false;
 	if (flt->server_state >= 0 && f->state[HS_SERVER] != flt->server_state)
+		return false;
+	unsigned local = hs_flow_local_sides(f);
+	if (flt->local_state >= 0 &&
+	    !hs_sides_in_state(local, f->state[HS_CLIENT], f->state[HS_SERVER], flt->local_state))
+		return false;
+	if (flt->remote_state >= 0 &&
+	    !hs_sides_in_state(hs_remote_sides(local), f->state[HS_CLIENT], f->state[HS_SERVER], flt->remote_state))
 		return false;
 	if (flt->family) {
 		if (f->family != flt->family)

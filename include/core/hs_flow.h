@@ -152,6 +152,27 @@ static inline unsigned hs_flow_local_sides(const struct hs_flow *flow)
 	       ((flow->ep_flags[HS_SERVER] & HS_EP_LOCAL) ? HS_SIDE_BIT(HS_SERVER) : 0);
 }
 
+/* Every set of sides: none (a router), the client, the server, both (loopback). */
+#define HS_SIDES_ALL (HS_SIDE_BIT(HS_CLIENT) | HS_SIDE_BIT(HS_SERVER))
+
+/*
+ * The remote side of a flow with the given local sides: the peer of the one
+ * local endpoint.  A router's flows (no local side) and the host's
+ * connections to itself (both local) have none.
+ */
+static inline unsigned hs_remote_sides(unsigned local)
+{
+	return local == HS_SIDE_BIT(HS_CLIENT) ? HS_SIDE_BIT(HS_SERVER)
+	       : local == HS_SIDE_BIT(HS_SERVER) ? HS_SIDE_BIT(HS_CLIENT) : 0;
+}
+
+/* Whether one of the given sides is in state want, the client being in client and the server in server. */
+static inline bool hs_sides_in_state(unsigned sides, int client, int server, int want)
+{
+	return ((sides & HS_SIDE_BIT(HS_CLIENT)) && client == want) ||
+	       ((sides & HS_SIDE_BIT(HS_SERVER)) && server == want);
+}
+
 static inline uint16_t hs_flow_port(const struct hs_flow *flow, enum hs_side side)
 {
 	return flow->key.port[hs_flow_key_index(flow, side)];

@@ -36,6 +36,8 @@ struct hs_policy_match {
 	int state;                  /* either side in this state; -1 = any */
 	int client_state;           /* -1 = any */
 	int server_state;           /* -1 = any */
+	int local_state;            /* the host's own endpoint in this state (end host); -1 = any */
+	int remote_state;           /* the peer of the host's own endpoint in this state; -1 = any */
 	uint8_t n_src, n_dst, n_src_ports, n_dst_ports;   /* 0 = key absent */
 	struct hs_cidr src[HS_POLICY_LIST_MAX];           /* client address */
 	struct hs_cidr dst[HS_POLICY_LIST_MAX];           /* server address */
@@ -91,9 +93,24 @@ const char *hs_policy_action_name(enum hs_policy_action action);
 bool hs_policy_is_timed(const struct hs_policy *policy);
 bool hs_policy_is_admission(const struct hs_policy *policy);
 
-/* Whether a flow whose client and server are in these states satisfies the match's state keys. */
-bool hs_policy_states_match(const struct hs_policy_match *match, int client, int server);
-/* Whether any pair of states satisfies them (false for contradictory keys). */
+/* An empty match: every key absent, every state key -1. */
+void hs_policy_match_init(struct hs_policy_match *match);
+/* Makes every state key absent (-1), keeping addresses, ports and thresholds. */
+void hs_policy_match_clear_states(struct hs_policy_match *match);
+/* Whether the match has local_state or remote_state, which only an end host's flows can meet. */
+bool hs_policy_match_is_local(const struct hs_policy_match *match);
+
+/*
+ * Whether a flow whose client and server are in these states, and whose
+ * endpoints in `local` (a set of HS_SIDE_BIT) are the host's own,
+ * satisfies the match's state keys.  local_state holds when a local
+ * endpoint is in it; remote_state when the peer of the one local endpoint
+ * is: on a router (no local endpoint), and for the host's connections to
+ * itself (both local, no remote), remote_state never holds, and on a router
+ * local_state never does either.
+ */
+bool hs_policy_states_match(const struct hs_policy_match *match, int client, int server, unsigned local);
+/* Whether any states and local sides satisfy them (false for contradictory keys). */
 bool hs_policy_states_possible(const struct hs_policy_match *match);
 
 /* Whether a flow's addresses, ports and states satisfy a match (idle and age are not looked at). */

@@ -197,6 +197,8 @@ struct hs_flow_filter {
 	int state;                  /* either endpoint in this state */
 	int client_state;
 	int server_state;
+	int local_state;            /* the host's own endpoint in this state (as the policy key) */
+	int remote_state;           /* the peer of the host's own endpoint in this state */
 	uint8_t family;             /* with addr: match this address ... */
 	struct hs_addr addr;
 	int addr_side;              /* ... on this side (HS_CLIENT / HS_SERVER) */

@@ -76,6 +76,8 @@ static void check_policy(const struct hs_policy *p)
 	check_state(p->match.state);
 	check_state(p->match.client_state);
 	check_state(p->match.server_state);
+	check_state(p->match.local_state);
+	check_state(p->match.remote_state);
 	check_cidrs(p->match.src, p->match.n_src);
 	check_cidrs(p->match.dst, p->match.n_dst);
 	check_ports(p->match.src_ports, p->match.n_src_ports);

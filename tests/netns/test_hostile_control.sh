@@ -101,7 +101,7 @@ ctl_refused "kill -5" 'is not a flow id' kill -5
 ctl_refused "kill 99999999999" 'is not a flow id' kill 99999999999
 ctl_refused "kill 4000000000" 'no flow with id' kill 4000000000
 ctl_refused "list --state NOPE" 'unknown state "NOPE"' list --state NOPE
-ctl_refused "list --state" 'unexpected argument' list --state
+ctl_refused "list --state" 'no state after "--state"' list --state
 ctl_refused "stats --json extra" 'unknown or malformed command' stats --json extra
 ctl_refused "ping extra" 'unknown or malformed command' ping extra
 rc=0

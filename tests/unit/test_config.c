@@ -831,7 +831,7 @@ static struct hs_policy blank_policy(const char *name, unsigned line, enum hs_po
 	memset(&p, 0, sizeof(p));
 	snprintf(p.name, sizeof(p.name), "%s", name);
 	p.line = line;
-	p.match.state = p.match.client_state = p.match.server_state = -1;
+	hs_policy_match_init(&p.match);
 	p.action = action;
 	return p;
 }
@@ -959,6 +959,14 @@ static void test_policy_states_and_actions(void **state)
 		assert_int_equal(config.policies.items[0].match.state, states[i].state);
 		assert_int_equal(config.policies.items[0].match.client_state, states[i].state);
 		assert_int_equal(config.policies.items[0].match.server_state, states[i].state);
+		assert_int_equal(config.policies.items[0].match.local_state, -1);
+		assert_int_equal(config.policies.items[0].match.remote_state, -1);
+		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: log, match: {local_state: %s, "
+			 "remote_state: %s}}]", states[i].text, states[i].text);
+		expect_ok(yaml, &config);
+		assert_int_equal(config.policies.items[0].match.local_state, states[i].state);
+		assert_int_equal(config.policies.items[0].match.remote_state, states[i].state);
+		assert_int_equal(config.policies.items[0].match.state, -1);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
 		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: %s}]", actions[i].text);
@@ -1355,6 +1363,12 @@ static void test_policy_state_names(void **state)
 		     "ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT, CLOSE_WAIT or LAST_ACK)");
 	expect_error("policies: [{name: a, action: log, match: {state: \"\"}}]", "unknown state \"\"");
 	expect_error("policies: [{name: a, action: log, match: {state: ~}}]", "match.state: missing value");
+	expect_error("policies: [{name: a, action: log, match: {local_state: CLOSEWAIT}}]",
+		     "policy \"a\": match.local_state: unknown state \"CLOSEWAIT\" (did you mean \"CLOSE_WAIT\"?)");
+	expect_error("policies: [{name: a, action: log, match: {remote_state: [FIN_WAIT_2]}}]",
+		     "match.remote_state: expected a state name, got a list");
+	expect_error("policies: [{name: a, action: log, match: {local-state: CLOSE_WAIT}}]",
+		     "unknown key \"local-state\" in match (did you mean \"local_state\"?)");
 }
 
 /* Warnings: the file loads, but something in it cannot do what it seems to. */
@@ -1425,6 +1439,21 @@ static void test_policy_warnings(void **state)
 		       "its client is in ESTABLISHED and its server in SYN_RCVD");
 	expect_warning("policies: [{name: a, action: drop, match: {state: ESTABLISHED}, rate: {syn_per_second: 3}}]",
 		       "policy \"a\": match.state has no effect on a rate");
+	/* The local endpoint is the client or the server; the remote one is its peer. */
+	expect_warning("policies: [{name: a, action: log, match: {client_state: ESTABLISHED, "
+		       "server_state: ESTABLISHED, local_state: CLOSE_WAIT}}]",
+		       "policy \"a\": the policy can never match: no flow's endpoints can be in the states its "
+		       "state keys name together");
+	expect_warning("policies: [{name: a, action: log, match: {state: LISTEN, local_state: CLOSE_WAIT, "
+		       "remote_state: FIN_WAIT_2}}]", "the policy can never match");
+	expect_warning("policies: [{name: a, action: drop, match: {local_state: ESTABLISHED}, "
+		       "rate: {syn_per_second: 3}}]", "policy \"a\": match.local_state has no effect on a rate");
+	/* A later policy inside an earlier one, on the host's own endpoint. */
+	expect_warning("policies:\n"
+		       "  - {name: a, match: {local_state: CLOSE_WAIT, idle: 2s}, action: reset}\n"
+		       "  - {name: b, match: {local_state: CLOSE_WAIT, remote_state: FIN_WAIT_2, idle: 5s}, "
+		       "action: reset}\n",
+		       "policy \"b\" can never act: \"a\" (line 2) matches everything it does");
 	expect_warning("policies: [{name: a, action: log, match: {dst_port: [1-1024, 443]}}]",
 		       "match.dst_port: 443 is already covered by 1-1024 earlier in the list");
 	expect_warning("policies: [{name: a, action: log, match: {src: [\"fd00::/8\", \"fd00:1::/32\"]}}]",
@@ -1464,6 +1493,14 @@ static void test_policy_no_false_warnings(void **state)
 		/* A state-entry policy that new connections do not enter leaves admission alone. */
 		"policies:\n"
 		"  - {name: log-est, match: {state: ESTABLISHED}, action: log}\n"
+		"  - {name: guard, limit: {max: 3}, action: drop}\n",
+		/* Either end in CLOSE_WAIT is more than the host's own end: not a superset the other way. */
+		"policies:\n"
+		"  - {name: mine, match: {local_state: CLOSE_WAIT, idle: 2s}, action: reset}\n"
+		"  - {name: any, match: {state: CLOSE_WAIT, idle: 5s}, action: log}\n",
+		/* A state-entry policy on the local side does not take every new connection from a limit. */
+		"policies:\n"
+		"  - {name: new-out, match: {local_state: SYN_SENT}, action: log}\n"
 		"  - {name: guard, limit: {max: 3}, action: drop}\n",
 		/* Admission and timed policies are not compared with each other. */
 		"policies:\n"

@@ -35,7 +35,7 @@ static struct hs_policy *add_policy(struct hs_policy_set *set, const char *name,
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->match.state = p->match.client_state = p->match.server_state = -1;
+	hs_policy_match_init(&p->match);
 	p->action = action;
 	return p;
 }

@@ -70,7 +70,7 @@ static struct hs_policy_match any(void)
 	struct hs_policy_match m;
 
 	memset(&m, 0, sizeof(m));
-	m.state = m.client_state = m.server_state = -1;
+	hs_policy_match_init(&m);
 	return m;
 }
 
@@ -124,6 +124,77 @@ static void expect_match(const struct hs_policy_match *m, const char *client, ui
 
 /* ------------------------------------------------------------------------ */
 /* Tests                                                                    */
+
+/* Reference for the end-host keys: which endpoints are local, written out per case. */
+static bool reference_local(int local_state, int remote_state, int cs, int ss, unsigned local)
+{
+	bool client_local = local & 1, server_local = local & 2;
+	bool local_ok = local_state < 0 || (client_local && cs == local_state) || (server_local && ss == local_state);
+	bool remote_ok;
+
+	if (remote_state < 0)
+		remote_ok = true;
+	else if (client_local && !server_local)
+		remote_ok = ss == remote_state;
+	else if (server_local && !client_local)
+		remote_ok = cs == remote_state;
+	else
+		remote_ok = false;      /* a router (no local end), or the host talking to itself (no remote end) */
+	return local_ok && remote_ok;
+}
+
+/* local_state and remote_state against every state pair and every set of local endpoints. */
+static void test_local_remote_states(void **state)
+{
+	static const int choices[] = { -1, HS_TCP_SYN_SENT, HS_TCP_ESTABLISHED, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2 };
+
+	(void)state;
+	for (size_t a = 0; a < ARRAY_SIZE(choices); a++) {
+		for (size_t b = 0; b < ARRAY_SIZE(choices); b++) {
+			struct hs_policy_match m = any();
+			m.local_state = choices[a];
+			m.remote_state = choices[b];
+			for (int cs = 0; cs < HS_TCP_STATE_COUNT; cs++) {
+				for (int ss = 0; ss < HS_TCP_STATE_COUNT; ss++) {
+					for (unsigned local = 0; local < 4; local++) {
+						struct hs_flow flow = make_flow("10.0.0.1", 1000, "10.0.0.2", 80,
+										(cs + ss + local) % 2 == 0, cs, ss);
+						if (local & 1)
+							flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+						if (local & 2)
+							flow.ep_flags[HS_SERVER] |= HS_EP_LOCAL;
+						bool want = reference_local(m.local_state, m.remote_state, cs, ss, local);
+						assert_int_equal(hs_policy_match_flow(&m, &flow), want);
+						assert_int_equal(hs_policy_states_match(&m, cs, ss, local), want);
+					}
+				}
+			}
+		}
+	}
+	/* The usual end-host question: the host's socket stuck in CLOSE_WAIT, whichever side it is. */
+	struct hs_policy_match m = any();
+	m.local_state = HS_TCP_CLOSE_WAIT;
+	struct hs_flow out = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2);
+	out.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+	assert_true(hs_policy_match_flow(&m, &out));
+	/* The host in FIN_WAIT_2 facing a remote CLOSE_WAIT is not the host's CLOSE_WAIT. */
+	struct hs_flow mirror = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
+	mirror.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+	assert_false(hs_policy_match_flow(&m, &mirror));
+	m.local_state = -1;
+	m.remote_state = HS_TCP_CLOSE_WAIT;
+	assert_true(hs_policy_match_flow(&m, &mirror));
+	/* Other bits of ep_flags do not count as local. */
+	struct hs_flow other = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
+	other.ep_flags[HS_CLIENT] = (uint8_t)~HS_EP_LOCAL;
+	other.ep_flags[HS_SERVER] = (uint8_t)~HS_EP_LOCAL;
+	assert_false(hs_policy_match_flow(&m, &other));
+	/* Clearing the states drops the end-host keys too (admission ignores states). */
+	m.local_state = HS_TCP_ESTABLISHED;
+	hs_policy_match_clear_states(&m);
+	assert_true(hs_policy_match_flow(&m, &other));
+	assert_false(hs_policy_match_is_local(&m));
+}
 
 static void test_empty_match(void **state)
 {
@@ -508,6 +579,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty_match),
 		cmocka_unit_test(test_states),
+		cmocka_unit_test(test_local_remote_states),
 		cmocka_unit_test(test_cidr_ipv4),
 		cmocka_unit_test(test_cidr_ipv6),
 		cmocka_unit_test(test_cidr_lists),
