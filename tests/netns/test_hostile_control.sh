@@ -82,7 +82,7 @@ raw "no newline, EOF" "$(hexof ping)" '^error: command must end with a newline'
 raw "empty line" "0a" '^error: empty command'
 raw "only spaces" "$(hexof '     ')0a" '^error: empty command'
 raw "unknown command" "$(hexof frobnicate)0a" '^error: unknown or malformed command "frobnicate"'
-raw "too many arguments" "$(hexof 'list a b c d e f g h')0a" '^error: too many arguments'
+raw "too many arguments" "$(hexof 'list a b c d e f g h i j k l m n o p q')0a" '^error: too many arguments'
 raw "two commands" "$(hexof ping)0a$(hexof reload)0a" '^ok\\npong\\n$'
 
 # Through handshakectl: exit 1 and a message on stderr.
