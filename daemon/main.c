@@ -31,7 +31,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: handshaked [-c FILE] [-t [-v]] [-v]\n"
+		"usage: handshaked [-c FILE] [-t] [-v]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -t       check the configuration and exit: 0 and \"configuration OK\", or the errors\n"
 		"  -t -v    also print the effective configuration, every default filled in\n"
@@ -66,25 +66,21 @@ static void reload(struct hs_daemon *d)
 	hs_diag_free(&diag);
 }
 
-/* A one-line summary for `systemctl status`: flows and packets over all queues. */
+/*
+ * A one-line summary for `systemctl status`: flows and packets over all
+ * queues, from the same snapshot `stats` and `metrics` read (without the
+ * per-state walk).
+ */
 static void status_line(struct hs_daemon *d, char *out, size_t size)
 {
-	uint64_t live = 0, half_open = 0, packets = 0, dropped = 0;
+	struct hs_metrics_snapshot snap;
 
-	for (uint32_t i = 0; i < d->nworkers; i++) {
-		struct hs_worker *w = &d->workers[i];
-
-		pthread_mutex_lock(&w->lock);
-		const struct hs_table_stats *ts = hs_table_stats(w->table);
-		live += ts->live;
-		half_open += ts->live_half_open;
-		packets += w->stats.packets;
-		dropped += w->stats.dropped;
-		pthread_mutex_unlock(&w->lock);
-	}
-	snprintf(out, size, "tracking %" PRIu64 " flows (%" PRIu64 " half-open); %" PRIu64 " packets, %" PRIu64
+	hs_metrics_collect(d, &snap, false);
+	snprintf(out, size, "tracking %" PRIu32 " flows (%" PRIu32 " half-open); %" PRIu64 " packets, %" PRIu64
 		 " dropped; queue %u-%u",
-		 live, half_open, packets, dropped, d->config.queue_first, d->config.queue_last);
+		 snap.flows_live, snap.flows_half_open, snap.packets, snap.dropped, d->config.queue_first,
+		 d->config.queue_last);
+	hs_metrics_snapshot_free(&snap);
 }
 
 /*
@@ -153,6 +149,155 @@ static int timeout_until(uint64_t deadline, uint64_t now)
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
+/* Signals go to the main thread's signalfd; workers inherit the mask. */
+static int signals_to_fd(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		fatal("signalfd");
+	return sfd;
+}
+
+/*
+ * The main thread's loop: signals, the control socket, the metrics
+ * listener and the host's address changes, plus the timers of the
+ * conversation with systemd (status line, watchdog).
+ */
+struct main_loop {
+	struct hs_daemon *daemon;
+	const struct hs_notify *notify;
+	const char *path;
+	int epfd, sfd, http_fd, addrs_fd;
+	struct watchdog wd;
+	uint64_t next_status;
+	bool running;
+};
+
+static void loop_watch(struct main_loop *m, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (fd >= 0 && epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		fatal("epoll");
+}
+
+static void loop_init(struct main_loop *m, struct hs_daemon *d, const struct hs_notify *n, const char *path,
+		      int sfd)
+{
+	memset(m, 0, sizeof(*m));
+	m->daemon = d;
+	m->notify = n;
+	m->path = path;
+	m->sfd = sfd;
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (m->epfd < 0)
+		fatal("epoll");
+	m->http_fd = d->metrics_http ? hs_metrics_http_fd(d->metrics_http) : -1;
+	m->addrs_fd = hs_addr_watch_fd(&d->addrs);
+	loop_watch(m, sfd);
+	loop_watch(m, d->control_fd);
+	loop_watch(m, m->http_fd);
+	loop_watch(m, m->addrs_fd);
+
+	/*
+	 * Ready only now: the queues are bound, the workers run and the
+	 * control socket answers, so `systemctl start` returning means traffic
+	 * is being tracked.
+	 */
+	char status[256];
+	status_line(d, status, sizeof(status));
+	hs_notify_ready(n, status);
+	watchdog_init(&m->wd, n, d);
+	if (m->wd.interval_ms)
+		hs_notify_watchdog(n);
+	m->next_status = hs_now_ms() + STATUS_INTERVAL_MS;
+	m->running = true;
+}
+
+/* The earliest timer the loop must wake for; UINT64_MAX if none. */
+static uint64_t loop_deadline(const struct main_loop *m)
+{
+	uint64_t deadline = UINT64_MAX;
+
+	if (hs_notify_enabled(m->notify))
+		deadline = m->next_status;
+	if (m->wd.interval_ms && m->wd.next_ms < deadline)
+		deadline = m->wd.next_ms;
+	if (m->daemon->metrics_http) {
+		uint64_t http_deadline = hs_metrics_http_next_deadline(m->daemon->metrics_http);
+		if (http_deadline < deadline)
+			deadline = http_deadline;
+	}
+	return deadline;
+}
+
+static void loop_timers(struct main_loop *m, uint64_t now)
+{
+	struct hs_daemon *d = m->daemon;
+
+	if (m->wd.interval_ms && now >= m->wd.next_ms)
+		watchdog_tick(&m->wd, m->notify, d, now);
+	if (hs_notify_enabled(m->notify) && now >= m->next_status) {
+		char status[256];
+		status_line(d, status, sizeof(status));
+		hs_notify_status(m->notify, status);
+		m->next_status = now + STATUS_INTERVAL_MS;
+	}
+	/* Connections past their deadline are dropped here even when no socket stirred. */
+	if (d->metrics_http && now >= hs_metrics_http_next_deadline(d->metrics_http))
+		hs_metrics_http_dispatch(d->metrics_http, now);
+}
+
+static void loop_signals(struct main_loop *m)
+{
+	struct signalfd_siginfo si;
+
+	while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: reloading %s", m->path);
+			reload(m->daemon);
+		} else {
+			log_notice("signal %u: stopping", si.ssi_signo);
+			m->running = false;
+		}
+	}
+}
+
+static void loop_turn(struct main_loop *m)
+{
+	struct epoll_event evs[4];
+	struct hs_daemon *d = m->daemon;
+	uint64_t deadline = loop_deadline(m);
+	int n = epoll_wait(m->epfd, evs, 4, deadline == UINT64_MAX ? -1 : timeout_until(deadline, hs_now_ms()));
+
+	if (n < 0) {
+		if (errno == EINTR)
+			return;
+		fatal("epoll_wait");
+	}
+	loop_timers(m, hs_now_ms());
+	for (int i = 0; i < n; i++) {
+		int fd = evs[i].data.fd;
+
+		if (fd == d->control_fd)
+			hs_control_serve(d->control_fd, d);
+		else if (fd == m->http_fd)
+			hs_metrics_http_dispatch(d->metrics_http, hs_now_ms());
+		else if (fd == m->addrs_fd)
+			hs_daemon_addrs_changed(d);
+		else if (fd == m->sfd)
+			loop_signals(m);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = HS_DEFAULT_CONFIG_PATH;
@@ -196,17 +341,7 @@ int main(int argc, char **argv)
 	hs_diag_free(&diag);
 	log_init(verbose ? HS_LOG_DEBUG : config.log_level);
 
-	/* Signals go to the main thread's signalfd; workers inherit the mask. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		fatal("signalfd");
+	int sfd = signals_to_fd();
 
 	/* Kept before anything could reopen descriptor 0 (see hs_metrics.h). */
 	if (hs_queue_proc_adopt_stdin())
@@ -228,99 +363,15 @@ int main(int argc, char **argv)
 		   config.queue_last, config.max_flows, config.control_socket,
 		   config.metrics_listen[0] ? ", metrics on " : "", config.metrics_listen);
 
-	int epfd = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = sfd };
-	if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev) < 0)
-		fatal("epoll");
-	ev.data.fd = daemon.control_fd;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, daemon.control_fd, &ev) < 0)
-		fatal("epoll");
-	int http_fd = daemon.metrics_http ? hs_metrics_http_fd(daemon.metrics_http) : -1;
-	ev.data.fd = http_fd;
-	if (http_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, http_fd, &ev) < 0)
-		fatal("epoll");
-	int addrs_fd = hs_addr_watch_fd(&daemon.addrs);
-	ev.data.fd = addrs_fd;
-	if (addrs_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, addrs_fd, &ev) < 0)
-		fatal("epoll");
-
-	/*
-	 * Ready only now: the queues are bound, the workers run and the
-	 * control socket answers, so `systemctl start` returning means traffic
-	 * is being tracked.
-	 */
-	char status[256];
-	status_line(&daemon, status, sizeof(status));
-	hs_notify_ready(&notify, status);
-	struct watchdog wd;
-	watchdog_init(&wd, &notify, &daemon);
-	if (wd.interval_ms)
-		hs_notify_watchdog(&notify);
-	uint64_t next_status = hs_now_ms() + STATUS_INTERVAL_MS;
-
-	bool running = true;
-	while (running) {
-		struct epoll_event evs[4];
-		uint64_t now = hs_now_ms();
-		uint64_t deadline = UINT64_MAX;
-
-		if (hs_notify_enabled(&notify))
-			deadline = next_status;
-		if (wd.interval_ms && wd.next_ms < deadline)
-			deadline = wd.next_ms;
-		if (daemon.metrics_http) {
-			uint64_t http_deadline = hs_metrics_http_next_deadline(daemon.metrics_http);
-			if (http_deadline < deadline)
-				deadline = http_deadline;
-		}
-		int n = epoll_wait(epfd, evs, 4, deadline == UINT64_MAX ? -1 : timeout_until(deadline, now));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			fatal("epoll_wait");
-		}
-		now = hs_now_ms();
-		if (wd.interval_ms && now >= wd.next_ms)
-			watchdog_tick(&wd, &notify, &daemon, now);
-		if (hs_notify_enabled(&notify) && now >= next_status) {
-			status_line(&daemon, status, sizeof(status));
-			hs_notify_status(&notify, status);
-			next_status = now + STATUS_INTERVAL_MS;
-		}
-		/* Connections past their deadline are dropped here even when no socket stirred. */
-		if (daemon.metrics_http && now >= hs_metrics_http_next_deadline(daemon.metrics_http))
-			hs_metrics_http_dispatch(daemon.metrics_http, now);
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == daemon.control_fd) {
-				hs_control_serve(daemon.control_fd, &daemon);
-				continue;
-			}
-			if (evs[i].data.fd == http_fd) {
-				hs_metrics_http_dispatch(daemon.metrics_http, hs_now_ms());
-				continue;
-			}
-			if (evs[i].data.fd == addrs_fd) {
-				hs_daemon_addrs_changed(&daemon);
-				continue;
-			}
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
-					log_info("SIGHUP: reloading %s", path);
-					reload(&daemon);
-				} else {
-					log_notice("signal %u: stopping", si.ssi_signo);
-					running = false;
-				}
-			}
-		}
-	}
+	struct main_loop loop;
+	loop_init(&loop, &daemon, &notify, path, sfd);
+	while (loop.running)
+		loop_turn(&loop);
 	hs_notify_stopping(&notify);
 	hs_daemon_stop(&daemon);
-	watchdog_free(&wd);
+	watchdog_free(&loop.wd);
 	hs_notify_close(&notify);
-	close(epfd);
+	close(loop.epfd);
 	close(sfd);
 	log_notice("stopped");
 	return 0;
