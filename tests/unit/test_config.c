@@ -101,6 +101,8 @@ static void assert_policy_equal(const struct hs_policy *a, const struct hs_polic
 	assert_int_equal(ma->state, mb->state);
 	assert_int_equal(ma->client_state, mb->client_state);
 	assert_int_equal(ma->server_state, mb->server_state);
+	assert_int_equal(ma->local_state, mb->local_state);
+	assert_int_equal(ma->remote_state, mb->remote_state);
 	assert_int_equal(ma->n_src, mb->n_src);
 	assert_int_equal(ma->n_dst, mb->n_dst);
 	assert_int_equal(ma->n_src_ports, mb->n_src_ports);
