@@ -2,7 +2,7 @@
 #
 #   make            build the daemon, the CLI and the unit tests
 #   make test       install missing Debian packages, build, run every test
-#   make check      unit tests only (plain build)
+#   make check      unit tests and replay tests (plain build)
 #   make check-san  unit tests built with AddressSanitizer + UBSan
 #   make bench      microbenchmark of the tracking core
 #   make demo       a lab with real connections through the daemon
@@ -23,7 +23,7 @@ WARNINGS  = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 # cannot reach an edge's interface; the edges see both.
 CORE_CFLAGS = -std=gnu11 $(WARNINGS) -Iinclude/core -D_GNU_SOURCE -MMD -MP
 HS_CFLAGS = -std=gnu11 $(WARNINGS) -Iinclude -Iinclude/core -D_GNU_SOURCE -MMD -MP
-LIBS      = -lnetfilter_queue -lnfnetlink -lmnl -lyaml -lpthread
+LIBS      = -lnetfilter_queue -lnfnetlink -lmnl -lyaml -lpcap -lpthread
 TEST_LIBS = -lcmocka
 
 SAN       ?= 0
@@ -79,7 +79,7 @@ PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
                $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-core check-san test bench bench-e2e demo clean deps test-netns fuzz install uninstall \
+.PHONY: all check check-core check-replay check-san test bench bench-e2e demo clean deps test-netns fuzz install uninstall \
         test-service test-systemd
 FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
@@ -120,8 +120,12 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libhs.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LIBS) -o $@
 
 # Unit tests: each test binary runs on its own; any failure fails the target.
-check: $(UNIT_BINS) check-core
+check: $(UNIT_BINS) check-core check-replay
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+# handshaked -r on captures the tests craft (tests/replay/pcapgen.py).
+check-replay: $(BUILD)/handshaked
+	/usr/bin/python3 tests/replay/test_replay.py $(BUILD)/handshaked
 
 check-san:
 	$(MAKE) SAN=1 check

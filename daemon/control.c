@@ -141,9 +141,11 @@ static void cmd_list(struct reply *r, struct hs_daemon *d, const struct list_opt
 	char line[HS_FLOW_JSON_MAX + 2];
 
 	reply_printf(r, "ok\n");
-	if (!opt->json)
-		reply_printf(r, "%-8s %-4s %-22s %-12s %-22s %-12s %8s %8s %9s %8s %s\n", "ID", "FAM", "CLIENT",
-			     "STATE", "SERVER", "STATE", "PKTS>", "PKTS<", "AGE(s)", "IDLE(s)", "HISTORY");
+	if (!opt->json) {
+		size_t len = hs_flow_text_header(line, sizeof(line) - 1);
+		line[len++] = '\n';
+		reply_put(r, line, len);
+	}
 	for (uint32_t wi = 0; wi < d->nworkers && !r->failed; wi++) {
 		struct hs_worker *w = &d->workers[wi];
 		uint32_t pos = 0;

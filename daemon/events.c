@@ -16,6 +16,7 @@
 void hs_events_init(struct hs_events *ev, int fd)
 {
 	ev->fd = fd;
+	ev->table_clock_is_wall = false;
 	ev->len = 0;
 	ev->written = 0;
 	ev->lost = 0;
@@ -50,7 +51,12 @@ void hs_events_flow(struct hs_events *ev, const char *event, const struct hs_tab
 
 	if (ev->fd < 0)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ev->table_clock_is_wall) {
+		ts.tv_sec = (time_t)(now_ms / 1000u);
+		ts.tv_nsec = (long)(now_ms % 1000u) * 1000000L;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+	}
 	if (!hs_flow_json(flow_json, sizeof(flow_json), table, flow, now_ms))
 		return;
 	n = snprintf(line, sizeof(line), "{\"ts\":%lld.%03ld,\"event\":\"%s\"", (long long)ts.tv_sec,
@@ -71,4 +77,18 @@ void hs_events_flow(struct hs_events *ev, const char *event, const struct hs_tab
 	memcpy(ev->buf + ev->len, line, (size_t)n);
 	ev->len += (size_t)n;
 	ev->written++;
+}
+
+void hs_events_track(struct hs_events *ev, const struct hs_table *table, const struct hs_track_result *res,
+		     uint64_t now_ms)
+{
+	if (ev->fd < 0 || !res->flow || !(res->events & (HS_EVENT_NEW | HS_EVENT_STATE)))
+		return;
+	if (res->events & HS_EVENT_NEW)
+		hs_events_flow(ev, "new", table, res->flow, now_ms, NULL,
+			       (res->events & HS_EVENT_RESTART) ? "reopened" : NULL);
+	else
+		hs_events_flow(ev, "state", table, res->flow, now_ms, res->old_state, NULL);
+	if (res->events & HS_EVENT_CLOSED)
+		hs_events_flow(ev, "close", table, res->flow, now_ms, NULL, NULL);
 }

@@ -6,6 +6,7 @@
  * while the queue workers run the packet path in their own threads.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "hs_metrics.h"
 #include "hs_metrics_http.h"
 #include "hs_notify.h"
+#include "hs_replay.h"
 
 /* How often systemd's STATUS= line is refreshed. */
 #define STATUS_INTERVAL_MS 5000
@@ -32,10 +34,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: handshaked [-c FILE] [-t] [-v]\n"
-		"  -c FILE  configuration file (default %s)\n"
-		"  -t       check the configuration and exit: 0 and \"configuration OK\", or the errors\n"
-		"  -t -v    also print the effective configuration, every default filled in\n"
-		"  -v       verbose: log at debug level\n",
+		"       handshaked -r CAPTURE [-c FILE] [--json] [--events]\n"
+		"  -c FILE     configuration file (default %s)\n"
+		"  -t          check the configuration and exit: 0 and \"configuration OK\", or the errors\n"
+		"  -t -v       also print the effective configuration, every default filled in\n"
+		"  -v          verbose: log at debug level\n"
+		"  -r CAPTURE  replay a pcap or pcapng file (- for standard input) through the tracker and\n"
+		"              the policies (in dry run), then print the table and a summary\n"
+		"  --json      with -r: the table as JSON Lines, then the summary as one JSON object\n"
+		"  --events    with -r: stream the flow events as JSON Lines while reading\n",
 		HS_DEFAULT_CONFIG_PATH);
 }
 
@@ -301,13 +308,29 @@ static void loop_turn(struct main_loop *m)
 int main(int argc, char **argv)
 {
 	const char *path = HS_DEFAULT_CONFIG_PATH;
-	bool test_only = false, verbose = false;
+	bool test_only = false, verbose = false, config_given = false;
+	struct hs_replay_options replay = { 0 };
+	static const struct option long_options[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "events", no_argument, NULL, 'E' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tvhr:", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			config_given = true;
+			break;
+		case 'r':
+			replay.path = optarg;
+			break;
+		case 'J':
+			replay.json = true;
+			break;
+		case 'E':
+			replay.events = true;
 			break;
 		case 't':
 			test_only = true;
@@ -323,10 +346,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || ((replay.json || replay.events) && !replay.path) || (replay.path && test_only)) {
 		usage(stderr);
 		return 2;
 	}
+	if (replay.path)
+		return hs_replay_command(config_given ? path : NULL, &replay);
 	if (test_only)
 		return check_config(path, verbose);
 

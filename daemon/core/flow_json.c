@@ -51,6 +51,13 @@ size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const 
 	return finish(n, size);
 }
 
+size_t hs_flow_text_header(char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%-8s %-4s %-22s %-12s %-22s %-12s %8s %8s %9s %8s %s", "ID", "FAM", "CLIENT",
+			 "STATE", "SERVER", "STATE", "PKTS>", "PKTS<", "AGE(s)", "IDLE(s)", "HISTORY");
+	return finish(n, size);
+}
+
 size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
 		    uint64_t now_ms)
 {

@@ -27,6 +27,9 @@
 size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
 		    uint64_t now_ms);
 
+/* The column headings above hs_flow_text lines (no newline); returns the length, 0 if it did not fit. */
+size_t hs_flow_text_header(char *buf, size_t size);
+
 /* One readable line, as `handshakectl list` prints it. */
 size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
 		    uint64_t now_ms);
