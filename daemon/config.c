@@ -436,6 +436,21 @@ static void load_timeout(struct cfg_loader *ld, const struct key_spec *spec, con
 		break;
 	}
 	ld->config->timeout_ms[spec->arg] = (uint32_t)ms;
+	ld->timeout_given[spec->arg] = true;
+}
+
+/*
+ * A half-closed connection has an endpoint that keeps its socket as long
+ * as an open one would (CLOSE_WAIT lasts until its application closes), so
+ * unless they are given, fin_wait and close_wait follow established.
+ */
+static void follow_established(struct cfg_loader *ld)
+{
+	static const enum hs_timeout_class half_closed[] = { HS_TIMEOUT_FIN_WAIT, HS_TIMEOUT_CLOSE_WAIT };
+
+	for (size_t i = 0; i < ARRAY_SIZE(half_closed); i++)
+		if (!ld->timeout_given[half_closed[i]])
+			ld->config->timeout_ms[half_closed[i]] = ld->config->timeout_ms[HS_TIMEOUT_ESTABLISHED];
 }
 
 /* One word of a rules list: a chain, an interface name or a family. */
@@ -925,6 +940,7 @@ int hs_config_parse(const char *text, size_t len, struct hs_config *config, stru
 		/* An empty file, or one with only comments, has no root: all defaults. */
 		if (root)
 			load_mapping(&ld, SEC_TOP, root);
+		follow_established(&ld);
 		yaml_document_delete(&doc);
 		if (had_document)
 			check_single_document(diag, &parser, (const char *)bytes, len);

@@ -33,6 +33,7 @@ struct cfg_loader {
 	yaml_document_t *doc;
 	struct hs_config *config;   /* the values being built */
 	struct hs_diag *diag;
+	bool timeout_given[HS_TIMEOUT_CLASS_COUNT];   /* set in the file, not defaulted */
 };
 
 /*

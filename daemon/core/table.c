@@ -323,13 +323,37 @@ static inline uint32_t flow_timeout_due(const struct hs_table *t, const struct h
 	return f->last_seen + t->timeout_ticks[hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER])];
 }
 
-/* When the flow next needs attention: its timeout, or earlier a timed policy. */
+static inline bool tick_reached(uint32_t now, uint32_t tick)
+{
+	return (int32_t)(now - tick) >= 0;
+}
+
+/* Whether a timed policy has yet to take its turn on the flow, and at which tick. */
+static inline bool policy_pending(const struct hs_table *t, const struct hs_flow *f, uint32_t *tick)
+{
+	return t->policy_due && !(f->flags & (HS_FLOW_POLICY_DONE | HS_FLOW_BLOCKED)) &&
+	       t->policy_due(t->policy_ctx, f, tick);
+}
+
+/*
+ * Whether a pending timed policy keeps the flow past its timeout.  In the
+ * open-ended classes an endpoint may hold its socket for ever without
+ * sending, so the timeout is only the table's bound, and a policy written
+ * to act on such connections must get its turn.  In the other classes the
+ * timeout follows how long the kernels themselves keep the socket: past it
+ * there is nothing left for a policy to act on.
+ */
+static inline bool policy_holds(const struct hs_flow *f)
+{
+	return hs_timeout_class_open_ended(hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER]));
+}
+
+/* When the flow next needs attention: its timeout, or a timed policy's turn. */
 static inline uint32_t flow_due(const struct hs_table *t, const struct hs_flow *f)
 {
 	uint32_t due = flow_timeout_due(t, f), policy;
 
-	if (t->policy_due && !(f->flags & (HS_FLOW_POLICY_DONE | HS_FLOW_BLOCKED)) &&
-	    t->policy_due(t->policy_ctx, f, &policy) && (int32_t)(policy - due) < 0)
+	if (policy_pending(t, f, &policy) && ((int32_t)(policy - due) < 0 || policy_holds(f)))
 		return policy;
 	return due;
 }
@@ -476,20 +500,22 @@ static void run_slot(struct hs_table *t, struct wheel *w, uint32_t slot, uint32_
 	w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
 	while (i != HS_NIL) {
 		struct hs_flow *f = &t->flows[i];
-		uint32_t next = f->timer_next;
-		uint32_t due = flow_due(t, f);
+		uint32_t next = f->timer_next, policy;
+		bool pending = policy_pending(t, f, &policy);
+		bool timed_out = tick_reached(now, flow_timeout_due(t, f));
+		bool held = pending && policy_holds(f);
 
 		f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
-		if ((int32_t)(now - flow_timeout_due(t, f)) >= 0) {
-			release(t, f, HS_REMOVE_EXPIRED);
-			(*expired)++;
-		} else if ((int32_t)(now - due) >= 0) {
-			/* A timed policy is due: it may delete or block the flow. */
+		if (pending && tick_reached(now, policy) && (held || !timed_out)) {
+			/* A timed policy's turn: it may delete or block the flow. */
 			t->policy_fire(t->policy_ctx, f, (uint64_t)now * TICK_MS + t->epoch_ms);
 			if ((f->flags & (HS_FLOW_IN_USE | HS_FLOW_TIMER_LINKED)) == HS_FLOW_IN_USE)
 				timer_file(t, f, flow_due(t, f));
+		} else if (timed_out && !held) {
+			release(t, f, HS_REMOVE_EXPIRED);
+			(*expired)++;
 		} else {
-			timer_file(t, f, due);
+			timer_file(t, f, flow_due(t, f));
 		}
 		i = next;
 	}
@@ -1066,6 +1092,20 @@ uint64_t hs_flow_idle_ms(const struct hs_table *t, const struct hs_flow *f, uint
 uint64_t hs_flow_state_age_ms(const struct hs_table *t, const struct hs_flow *f, uint64_t now_ms)
 {
 	return (uint64_t)(uint32_t)(to_ticks(t, now_ms) - f->state_since) * TICK_MS;
+}
+
+bool hs_timeout_class_open_ended(enum hs_timeout_class cls)
+{
+	return cls == HS_TIMEOUT_ESTABLISHED || cls == HS_TIMEOUT_FIN_WAIT || cls == HS_TIMEOUT_CLOSE_WAIT;
+}
+
+uint32_t hs_flow_deadline_tick(const struct hs_table *t, const struct hs_flow *f)
+{
+	uint32_t due = flow_timeout_due(t, f), policy;
+
+	if (policy_pending(t, f, &policy) && policy_holds(f) && (int32_t)(policy - due) > 0)
+		return policy;
+	return due;
 }
 
 uint32_t hs_flow_timeout_ms(const struct hs_table *t, const struct hs_flow *f)

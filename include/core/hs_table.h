@@ -20,8 +20,17 @@
 
 #define HS_TABLE_MAX_FLOWS (1u << 24)   /* 16.7 million: indices fit in the wheel */
 
-/* Linux conntrack's default timeouts, in milliseconds. */
-#define HS_DEFAULT_TIMEOUTS_MS { 120000, 60000, 432000000, 120000, 60000, 30000, 120000, 10000 }
+/*
+ * Default timeouts in milliseconds, by enum hs_timeout_class, taken from
+ * how long Linux keeps each kind of socket (the reasoning for each is in
+ * conf/handshaked.yaml): a SYN_SENT socket is silent at most 64 s before it
+ * gives up, a SYN_RCVD request 32 s; an established or half-closed socket
+ * lives until its application closes it, so 5 days is only the table's
+ * bound (the configuration loader makes fin_wait and close_wait follow a
+ * configured established timeout); a socket retransmitting its FIN is
+ * silent at most TCP_RTO_MAX (120 s); TIME_WAIT lasts TCP_TIMEWAIT_LEN.
+ */
+#define HS_DEFAULT_TIMEOUTS_MS { 70000, 35000, 432000000, 432000000, 432000000, 125000, 60000, 10000 }
 
 struct hs_table_config {
 	uint32_t max_flows;                              /* 1 .. HS_TABLE_MAX_FLOWS */
@@ -233,5 +242,22 @@ uint64_t hs_flow_state_age_ms(const struct hs_table *table, const struct hs_flow
 
 /* Timeout of the flow's current state, from the table's configuration. */
 uint32_t hs_flow_timeout_ms(const struct hs_table *table, const struct hs_flow *flow);
+
+/*
+ * The tick (see hs_table_tick) at which the flow leaves the table if no
+ * packet comes: its timeout, or later the turn of a timed policy that holds
+ * it (a timed policy holds a flow of an open-ended class past its timeout
+ * until it has had its turn).
+ */
+uint32_t hs_flow_deadline_tick(const struct hs_table *table, const struct hs_flow *flow);
+
+/*
+ * The timeout classes in which an endpoint may keep its socket for ever
+ * without sending anything (established, fin_wait, close_wait): there the
+ * timeout bounds the table, not the connection, and a pending timed policy
+ * keeps the flow until it has acted.  In the other classes the timeout
+ * follows how long the kernels keep the socket.
+ */
+bool hs_timeout_class_open_ended(enum hs_timeout_class cls);
 
 #endif

@@ -331,14 +331,40 @@ static void test_partial_file(void **state)
 	struct hs_config config, expected;
 
 	(void)state;
-	expect_ok("table:\n  timeouts:\n    established: 3600\n", &config);
+	expect_ok("table:\n  timeouts:\n    time_wait: 30\n", &config);
 	hs_config_defaults(&expected);
-	expected.timeout_ms[HS_TIMEOUT_ESTABLISHED] = 3600000;
+	expected.timeout_ms[HS_TIMEOUT_TIME_WAIT] = 30000;
 	assert_config_equal(&config, &expected);
 
 	/* Sections with every key commented out are null, which means empty. */
 	expect_ok("queue:\n  # num: 3\ncontrol:\nlog: ~\ntable:\n  timeouts:\npolicies:\n", &config);
 	assert_is_default(&config);
+}
+
+/*
+ * A half-closed connection keeps a socket as long as an open one: fin_wait
+ * and close_wait follow established unless they are given themselves.
+ */
+static void test_half_closed_follow_established(void **state)
+{
+	struct hs_config config, expected;
+
+	(void)state;
+	expect_ok("table:\n  timeouts:\n    established: 3600\n", &config);
+	hs_config_defaults(&expected);
+	expected.timeout_ms[HS_TIMEOUT_ESTABLISHED] = 3600000;
+	expected.timeout_ms[HS_TIMEOUT_FIN_WAIT] = 3600000;
+	expected.timeout_ms[HS_TIMEOUT_CLOSE_WAIT] = 3600000;
+	assert_config_equal(&config, &expected);
+
+	expect_ok("table:\n  timeouts: {close_wait: 60, established: 2h}\n", &config);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_CLOSE_WAIT], 60000);
+	assert_int_equal(config.timeout_ms[HS_TIMEOUT_FIN_WAIT], 7200000);
+
+	/* By default both are the established timeout. */
+	hs_config_defaults(&expected);
+	assert_int_equal(expected.timeout_ms[HS_TIMEOUT_CLOSE_WAIT], expected.timeout_ms[HS_TIMEOUT_ESTABLISHED]);
+	assert_int_equal(expected.timeout_ms[HS_TIMEOUT_FIN_WAIT], expected.timeout_ms[HS_TIMEOUT_ESTABLISHED]);
 }
 
 static void test_queue_num_forms(void **state)
@@ -2183,6 +2209,7 @@ int main(void)
 		cmocka_unit_test(test_empty_inputs),
 		cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_partial_file),
+		cmocka_unit_test(test_half_closed_follow_established),
 		cmocka_unit_test(test_queue_num_forms),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_integer_limits),

@@ -333,6 +333,126 @@ static void test_timed_reset(void **state)
 	rig_down(&r);
 }
 
+/* Sets the open and half-closed timeouts (established, fin_wait, close_wait); the others keep their defaults. */
+static void set_open_timeouts(struct hs_table *t, uint32_t ms)
+{
+	struct hs_table_config cfg;
+
+	sc_config(&cfg, hs_table_capacity(t), true);
+	cfg.timeout_ms[HS_TIMEOUT_ESTABLISHED] = ms;
+	cfg.timeout_ms[HS_TIMEOUT_FIN_WAIT] = ms;
+	cfg.timeout_ms[HS_TIMEOUT_CLOSE_WAIT] = ms;
+	hs_table_reconfigure(t, &cfg);
+}
+
+/* Runs the table's expiry every 100 ms from `from` to `to`, as the daemon's timer does. */
+static void run_clock(struct rig *r, uint64_t from, uint64_t to)
+{
+	for (uint64_t t = from; t <= to; t += 100)
+		hs_table_expire(r->table, t);
+}
+
+/*
+ * The issue's reaper: a leaked CLOSE_WAIT socket never sends, and under the
+ * default timeouts a reaper with idle 90 s finds it still tracked at 90 s
+ * and resets it (conntrack's 60 s for CLOSE_WAIT forgot it at 60 s).
+ */
+static void test_reaper_acts_on_idle_close_wait(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
+	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.idle_ms = 90000;
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xa10, 40000, SERVER_HOST, 80);
+	half_close(&r, &c, T0);
+	run_clock(&r, T0, T0 + 89900);
+	assert_non_null(sc_conn_lookup(r.table, &c));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 0);
+	run_clock(&r, T0 + 90000, T0 + 90200);
+	assert_null(sc_conn_lookup(r.table, &c));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 1);
+	assert_int_equal(hs_table_stats(r.table)->flows_removed[HS_REMOVE_DELETED], 1);
+	assert_int_equal(hs_table_stats(r.table)->flows_removed[HS_REMOVE_EXPIRED], 0);
+	rig_down(&r);
+}
+
+/*
+ * A timed policy gets its turn whatever the timeout: with established,
+ * fin_wait and close_wait set to 60 s, a 90 s reaper still resets the half-closed flow
+ * at 90 s, and a 2-minute log policy on open connections logs at 2 minutes,
+ * after which the flow, its policy done, expires.
+ */
+static void test_timed_policy_holds_past_timeout(void **state)
+{
+	struct rig r;
+	struct sc_conn half, open;
+	(void)state;
+
+	rig_up(&r, 64);
+	set_open_timeouts(r.table, 60000);
+	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
+	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.idle_ms = 90000;
+	p = add_policy(&r.set, "idle-open", HS_ACTION_LOG);
+	p->match.state = HS_TCP_ESTABLISHED;
+	p->match.idle_ms = 120000;
+	rig_apply(&r, T0);
+	sc_conn_init(&half, HS_FAMILY_IPV4, 0xa20, 40000, SERVER_HOST, 80);
+	sc_conn_init(&open, HS_FAMILY_IPV6, 0xa21, 40000, SERVER_HOST, 80);
+	half_close(&r, &half, T0);
+	full_open(&r, &open, T0);
+
+	run_clock(&r, T0, T0 + 89900);
+	assert_non_null(sc_conn_lookup(r.table, &half));
+	assert_non_null(sc_conn_lookup(r.table, &open));
+	run_clock(&r, T0 + 90000, T0 + 90200);
+	assert_null(sc_conn_lookup(r.table, &half));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 1);
+
+	run_clock(&r, T0 + 90300, T0 + 119900);
+	assert_non_null(sc_conn_lookup(r.table, &open));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[1].acted, 0);
+	run_clock(&r, T0 + 120000, T0 + 120500);
+	assert_int_equal(hs_policy_engine_counters(r.engine)[1].acted, 1);
+	assert_null(sc_conn_lookup(r.table, &open));
+	assert_int_equal(hs_table_stats(r.table)->flows_removed[HS_REMOVE_EXPIRED], 1);
+	rig_down(&r);
+}
+
+/*
+ * TIME_WAIT lasts as long as the kernel keeps it (60 s): a policy waiting
+ * for 90 idle seconds does not hold a connection that no longer exists.
+ */
+static void test_timed_policy_does_not_hold_time_wait(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "late", HS_ACTION_LOG);
+	p->match.state = HS_TCP_TIME_WAIT;
+	p->match.idle_ms = 90000;
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xa30, 40000, SERVER_HOST, 80);
+	full_open(&r, &c, T0);
+	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_FIN | HS_TCP_ACK, 0, T0, NULL));
+	assert_false(feed(&r, &c, HS_SERVER, HS_TCP_FIN | HS_TCP_ACK, 0, T0, NULL));
+	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_ACK, 0, T0, NULL));
+	assert_int_equal(sc_conn_lookup(r.table, &c)->state[HS_CLIENT], HS_TCP_TIME_WAIT);
+	run_clock(&r, T0, T0 + 59900);
+	assert_non_null(sc_conn_lookup(r.table, &c));
+	run_clock(&r, T0 + 60000, T0 + 100000);
+	assert_null(sc_conn_lookup(r.table, &c));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 0);
+	rig_down(&r);
+}
+
 static void test_timed_dry_run_acts_once(void **state)
 {
 	struct rig r;
@@ -444,6 +564,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_rate, sc_teardown),
 		cmocka_unit_test_teardown(test_state_entry_policy, sc_teardown),
 		cmocka_unit_test_teardown(test_timed_reset, sc_teardown),
+		cmocka_unit_test_teardown(test_reaper_acts_on_idle_close_wait, sc_teardown),
+		cmocka_unit_test_teardown(test_timed_policy_holds_past_timeout, sc_teardown),
+		cmocka_unit_test_teardown(test_timed_policy_does_not_hold_time_wait, sc_teardown),
 		cmocka_unit_test_teardown(test_timed_dry_run_acts_once, sc_teardown),
 		cmocka_unit_test_teardown(test_timed_drop_blocks, sc_teardown),
 		cmocka_unit_test_teardown(test_reload_rebuilds_counts, sc_teardown),

@@ -27,6 +27,7 @@
 #include "scenario.h"
 
 #define DAY_MS 86400000ull
+#define HOUR_MS 3600000ull
 #define T_EPOCH 7000u
 
 static const uint32_t default_timeouts[HS_TIMEOUT_CLASS_COUNT] = HS_DEFAULT_TIMEOUTS_MS;
@@ -734,7 +735,7 @@ static void test_restart_timers(void **state)
 	const struct hs_table_stats *st = hs_table_stats(t);
 	struct sc_conn c;
 	struct hs_track_result res;
-	const uint64_t t0 = T_EPOCH + 1000, t1 = t0 + 60000;
+	const uint64_t t0 = T_EPOCH + 1000, t1 = t0 + 30000;
 
 	sc_conn_init(&c, HS_FAMILY_IPV4, 1, 40000, 2, 80);
 	sc_open(t, &c, t0);
@@ -765,10 +766,10 @@ static void test_restart_timers(void **state)
 	assert_int_equal(log->reason[0], HS_REMOVE_REOPENED);
 	assert_int_equal(log->id[0], old_id);
 
-	/* Past the old TIME_WAIT deadline (t0 + 120 s) it lives on; gone after SYN_SENT's. */
-	assert_int_equal(hs_table_expire(t, t0 + 121000), 0);
-	assert_int_equal(hs_table_expire(t, t1 + 119000), 0);
-	assert_int_equal(hs_table_expire(t, t1 + 121000), 1);
+	/* Past the old TIME_WAIT deadline (t0 + 60 s) it lives on; gone after SYN_SENT's (70 s). */
+	assert_int_equal(hs_table_expire(t, t0 + 61000), 0);
+	assert_int_equal(hs_table_expire(t, t1 + 69000), 0);
+	assert_int_equal(hs_table_expire(t, t1 + 71000), 1);
 	assert_int_equal(log->n, 2);
 	assert_int_equal(log->reason[1], HS_REMOVE_EXPIRED);
 	assert_int_equal(st->live, 0);
@@ -856,15 +857,20 @@ struct state_case {
 };
 
 static const struct state_case state_cases[] = {
-	{ "SYN_SENT/LISTEN", build_syn_sent, 120000 },
-	{ "SYN_SENT/SYN_RCVD", build_syn_rcvd, 60000 },
+	/*
+	 * The defaults follow the kernels: a half-closed connection lasts as
+	 * long as an open one (CLOSE_WAIT has no timer), TIME_WAIT as long as
+	 * Linux's TCP_TIMEWAIT_LEN.
+	 */
+	{ "SYN_SENT/LISTEN", build_syn_sent, 70000 },
+	{ "SYN_SENT/SYN_RCVD", build_syn_rcvd, 35000 },
 	{ "ESTABLISHED", build_established, 432000000 },
-	{ "FIN_WAIT_1/CLOSE_WAIT", build_fin_wait_1, 0 },
-	{ "FIN_WAIT_2/CLOSE_WAIT", build_fin_wait_2, 0 },
-	{ "CLOSE_WAIT/FIN_WAIT_2", build_close_wait, 0 },
-	{ "TIME_WAIT/LAST_ACK", build_last_ack, 0 },
-	{ "CLOSING/CLOSING", build_closing, 0 },
-	{ "TIME_WAIT/CLOSED", build_time_wait, 120000 },
+	{ "FIN_WAIT_1/CLOSE_WAIT", build_fin_wait_1, 432000000 },
+	{ "FIN_WAIT_2/CLOSE_WAIT", build_fin_wait_2, 432000000 },
+	{ "CLOSE_WAIT/FIN_WAIT_2", build_close_wait, 432000000 },
+	{ "TIME_WAIT/LAST_ACK", build_last_ack, 125000 },
+	{ "CLOSING/CLOSING", build_closing, 125000 },
+	{ "TIME_WAIT/CLOSED", build_time_wait, 60000 },
 	{ "CLOSED/CLOSED", build_reset, 10000 },
 };
 
@@ -957,11 +963,89 @@ static void test_expire_periodic(void **state)
 {
 	(void)state;
 	for (size_t k = 0; k < SC_ARRAY_SIZE(state_cases); k++) {
-		if (state_cases[k].build == build_established)
+		if (state_cases[k].timeout_ms > 3600000)
 			expire_periodically(&state_cases[k], 10000, 10000);
 		else
 			expire_periodically(&state_cases[k], 100, 200);
 	}
+}
+
+/*
+ * A half-closed connection is an open connection to eviction too: a
+ * CLOSE_WAIT flow idle for a short while stays, and the established flow
+ * idle the longest goes first, then the half-closed one that is idler
+ * than the rest, whichever side is in CLOSE_WAIT.
+ */
+static void test_evict_close_wait_like_established(void **state)
+{
+	(void)state;
+	struct hs_table *t = sc_table(4, false, T_EPOCH);
+	struct hook_log *log = new_log(t);
+	struct sc_conn old_open, half_closed, peer_half_closed, recent_open, n1, n2;
+	const uint64_t t0 = T_EPOCH + 1000;
+
+	sc_conn_init(&old_open, HS_FAMILY_IPV4, 1, 40001, 2, 80);
+	sc_conn_init(&half_closed, HS_FAMILY_IPV4, 1, 40002, 2, 80);
+	sc_conn_init(&peer_half_closed, HS_FAMILY_IPV6, 1, 40003, 2, 80);
+	sc_conn_init(&recent_open, HS_FAMILY_IPV4, 1, 40004, 2, 80);
+	sc_conn_init(&n1, HS_FAMILY_IPV4, 1, 40005, 2, 80);
+	sc_conn_init(&n2, HS_FAMILY_IPV4, 1, 40006, 2, 80);
+	/* An hour apart: the wheel orders established flows to within 410 s. */
+	uint32_t id_old = sc_open(t, &old_open, t0)->id;
+	uint32_t id_half = build_close_wait(t, &half_closed, t0 + HOUR_MS)->id;
+	build_fin_wait_2(t, &peer_half_closed, t0 + 2 * HOUR_MS);
+	sc_open(t, &recent_open, t0 + 3 * HOUR_MS);
+
+	/* Past conntrack's 60 s for CLOSE_WAIT, hours past, nothing has expired. */
+	const uint64_t t1 = t0 + 3 * HOUR_MS + 90000;
+	assert_int_equal(hs_table_expire(t, t1), 0);
+	sc_open(t, &n1, t1);
+	assert_int_equal(log->n, 1);
+	if (log->id[0] != id_old)
+		fail_msg("evicted client port %u, expected the established flow idle longest (port 40001)",
+			 log->client_port[0]);
+	sc_open(t, &n2, t1 + 1000);
+	assert_int_equal(log->n, 2);
+	if (log->id[1] != id_half)
+		fail_msg("evicted client port %u, expected the half-closed flow idle longest (port 40002)",
+			 log->client_port[1]);
+	assert_non_null(sc_conn_lookup(t, &peer_half_closed));
+	assert_non_null(sc_conn_lookup(t, &recent_open));
+	assert_int_equal(hs_table_stats(t)->evicted_established, 2);
+	sc_table_free(t);
+	sc_free(log);
+}
+
+/*
+ * Lifetimes that follow the endpoints' kernels.  A leaked socket in
+ * CLOSE_WAIT never sends again and no kernel times it out, so an idle
+ * half-closed flow is still there long after conntrack's 60 s, as long as
+ * an idle established one; TIME_WAIT goes at Linux's 60 s, not 120.
+ */
+static void test_lifetimes_follow_kernels(void **state)
+{
+	(void)state;
+	struct hs_table *t = sc_table(8, false, T_EPOCH);
+	struct sc_conn cw, fw2, tw;
+	const uint64_t t0 = T_EPOCH + 1000;
+
+	sc_conn_init(&cw, HS_FAMILY_IPV4, 1, 40000, 2, 80);
+	sc_conn_init(&fw2, HS_FAMILY_IPV6, 1, 40001, 2, 80);
+	sc_conn_init(&tw, HS_FAMILY_IPV4, 1, 40002, 2, 80);
+	build_close_wait(t, &cw, t0);           /* the client leaked its socket */
+	build_fin_wait_2(t, &fw2, t0);          /* the server did */
+	build_time_wait(t, &tw, t0);
+
+	assert_int_equal(hs_table_expire(t, t0 + 59000), 0);
+	assert_int_equal(hs_table_expire(t, t0 + 60100), 1);
+	assert_null(sc_conn_lookup(t, &tw));
+	assert_int_equal(hs_table_expire(t, t0 + 90000), 0);
+	assert_int_equal(hs_table_expire(t, t0 + DAY_MS), 0);
+	assert_non_null(sc_conn_lookup(t, &cw));
+	assert_non_null(sc_conn_lookup(t, &fw2));
+	assert_int_equal(hs_table_expire(t, t0 + 432000000 - 1000), 0);
+	assert_int_equal(hs_table_expire(t, t0 + 432000000 + 1000), 2);
+	sc_table_free(t);
 }
 
 /* A valid packet pushes the deadline out. */
@@ -973,17 +1057,17 @@ static void test_packet_refreshes_timer(void **state)
 	struct hs_track_result res;
 	const uint64_t t0 = T_EPOCH + 1000;
 
-	/* A retransmitted SYN after 60 s: SYN_SENT lasts until t0 + 180 s. */
+	/* A retransmitted SYN after 63 s (Linux's sixth): SYN_SENT lasts until t0 + 133 s. */
 	sc_conn_init(&c, HS_FAMILY_IPV4, 1, 40000, 2, 80);
 	sc_syn(t, &c, t0);
-	assert_int_equal(hs_table_expire(t, t0 + 59000), 0);
+	assert_int_equal(hs_table_expire(t, t0 + 62000), 0);
 	c.next[HS_CLIENT]--;
-	sc_send(t, &c, HS_CLIENT, HS_TCP_SYN, 0, t0 + 60000, &res);
+	sc_send(t, &c, HS_CLIENT, HS_TCP_SYN, 0, t0 + 63000, &res);
 	assert_int_equal(res.invalid, HS_INVALID_NONE);
-	assert_int_equal(hs_table_expire(t, t0 + 121000), 0);
+	assert_int_equal(hs_table_expire(t, t0 + 71000), 0);
 	assert_non_null(sc_conn_lookup(t, &c));
-	assert_int_equal(hs_table_expire(t, t0 + 179000), 0);
-	assert_int_equal(hs_table_expire(t, t0 + 181000), 1);
+	assert_int_equal(hs_table_expire(t, t0 + 132000), 0);
+	assert_int_equal(hs_table_expire(t, t0 + 134000), 1);
 	assert_null(sc_conn_lookup(t, &c));
 
 	/* Data a day into an established connection: it lasts 5 days from then. */
@@ -1009,27 +1093,27 @@ static void test_state_change_reschedules(void **state)
 	struct sc_conn c;
 	const uint64_t t0 = T_EPOCH + 1000;
 
-	/* Established (5 days), closed at t1: TIME_WAIT, 2 minutes from t1. */
+	/* Established (5 days), closed at t1: TIME_WAIT, 60 s from t1. */
 	sc_conn_init(&c, HS_FAMILY_IPV4, 1, 40000, 2, 80);
 	sc_open(t, &c, t0);
 	const uint64_t t1 = t0 + 5000;
 	sc_close(t, &c, t1);
-	assert_int_equal(hs_table_expire(t, t1 + 119000), 0);
+	assert_int_equal(hs_table_expire(t, t1 + 59000), 0);
 	assert_non_null(sc_conn_lookup(t, &c));
-	assert_int_equal(hs_table_expire(t, t1 + 121000), 1);
+	assert_int_equal(hs_table_expire(t, t1 + 61000), 1);
 	assert_null(sc_conn_lookup(t, &c));
 
-	/* SYN_SENT (2 min) then SYN_RCVD (1 min) 100 s later: due at +160 s. */
+	/* SYN_SENT (70 s) then SYN_RCVD (35 s) 60 s later: due at +95 s. */
 	sc_conn_init(&c, HS_FAMILY_IPV4, 1, 40001, 2, 80);
 	const uint64_t t2 = t1 + 200000;
 	sc_syn(t, &c, t2);
-	sc_step(t, &c, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, t2 + 100000, HS_TCP_SYN_SENT, HS_TCP_SYN_RCVD);
-	assert_int_equal(hs_table_expire(t, t2 + 121000), 0);
+	sc_step(t, &c, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, t2 + 60000, HS_TCP_SYN_SENT, HS_TCP_SYN_RCVD);
+	assert_int_equal(hs_table_expire(t, t2 + 71000), 0);
 	assert_non_null(sc_conn_lookup(t, &c));
-	assert_int_equal(hs_table_expire(t, t2 + 159000), 0);
-	assert_int_equal(hs_table_expire(t, t2 + 161000), 1);
+	assert_int_equal(hs_table_expire(t, t2 + 94000), 0);
+	assert_int_equal(hs_table_expire(t, t2 + 96000), 1);
 
-	/* SYN_RCVD (1 min) completed after 30 s: established, alive long after. */
+	/* SYN_RCVD (35 s) completed after 30 s: established, alive long after. */
 	sc_conn_init(&c, HS_FAMILY_IPV4, 1, 40002, 2, 80);
 	const uint64_t t3 = t2 + 200000;
 	sc_syn(t, &c, t3);
@@ -1233,10 +1317,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_bound_holds, sc_teardown),
 		cmocka_unit_test_teardown(test_evict_half_open_first, sc_teardown),
 		cmocka_unit_test_teardown(test_evict_closest_to_expiry, sc_teardown),
+		cmocka_unit_test_teardown(test_evict_close_wait_like_established, sc_teardown),
 		cmocka_unit_test_teardown(test_evict_expired_first, sc_teardown),
 		cmocka_unit_test_teardown(test_restart_timers, sc_teardown),
 		cmocka_unit_test_teardown(test_expire_each_state, sc_teardown),
 		cmocka_unit_test_teardown(test_expire_periodic, sc_teardown),
+		cmocka_unit_test_teardown(test_lifetimes_follow_kernels, sc_teardown),
 		cmocka_unit_test_teardown(test_packet_refreshes_timer, sc_teardown),
 		cmocka_unit_test_teardown(test_state_change_reschedules, sc_teardown),
 		cmocka_unit_test_teardown(test_reconfigure, sc_teardown),
