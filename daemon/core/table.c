@@ -488,9 +488,35 @@ void hs_table_delete(struct hs_table *t, struct hs_flow *f)
 }
 
 /*
- * Takes every flow out of one slot and either expires it or files it again
- * where its real deadline belongs.  The list is detached first because
- * refiling may put flows back into this wheel.
+ * A flow whose slot came: a timed policy's turn comes first (it may delete
+ * or block the flow); then a flow past its timeout that no pending policy
+ * holds expires, and any other is filed again where its deadline belongs.
+ * A flow held past its timeout goes in the same pass as its policy acts.
+ */
+static void run_flow(struct hs_table *t, struct hs_flow *f, uint32_t now, size_t *expired)
+{
+	uint32_t policy;
+	bool pending = policy_pending(t, f, &policy);
+	bool timed_out = tick_reached(now, flow_timeout_due(t, f));
+	bool held = pending && policy_holds(f);
+
+	if (pending && tick_reached(now, policy) && (held || !timed_out)) {
+		t->policy_fire(t->policy_ctx, f, (uint64_t)now * TICK_MS + t->epoch_ms);
+		if ((f->flags & (HS_FLOW_IN_USE | HS_FLOW_TIMER_LINKED)) != HS_FLOW_IN_USE)
+			return;   /* deleted, or blocked and filed anew */
+		held = policy_pending(t, f, &policy) && policy_holds(f);
+	}
+	if (timed_out && !held) {
+		release(t, f, HS_REMOVE_EXPIRED);
+		(*expired)++;
+	} else {
+		timer_file(t, f, flow_due(t, f));
+	}
+}
+
+/*
+ * Takes every flow out of one slot and runs it.  The list is detached
+ * first because refiling may put flows back into this wheel.
  */
 static void run_slot(struct hs_table *t, struct wheel *w, uint32_t slot, uint32_t now, size_t *expired)
 {
@@ -500,23 +526,10 @@ static void run_slot(struct hs_table *t, struct wheel *w, uint32_t slot, uint32_
 	w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
 	while (i != HS_NIL) {
 		struct hs_flow *f = &t->flows[i];
-		uint32_t next = f->timer_next, policy;
-		bool pending = policy_pending(t, f, &policy);
-		bool timed_out = tick_reached(now, flow_timeout_due(t, f));
-		bool held = pending && policy_holds(f);
+		uint32_t next = f->timer_next;
 
 		f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
-		if (pending && tick_reached(now, policy) && (held || !timed_out)) {
-			/* A timed policy's turn: it may delete or block the flow. */
-			t->policy_fire(t->policy_ctx, f, (uint64_t)now * TICK_MS + t->epoch_ms);
-			if ((f->flags & (HS_FLOW_IN_USE | HS_FLOW_TIMER_LINKED)) == HS_FLOW_IN_USE)
-				timer_file(t, f, flow_due(t, f));
-		} else if (timed_out && !held) {
-			release(t, f, HS_REMOVE_EXPIRED);
-			(*expired)++;
-		} else {
-			timer_file(t, f, flow_due(t, f));
-		}
+		run_flow(t, f, now, expired);
 		i = next;
 	}
 }

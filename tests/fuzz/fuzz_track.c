@@ -730,6 +730,9 @@ static void admin_record(struct rig *r, uint8_t op, struct input *in)
 		hs_table_reconfigure(r->table, &r->cfg);
 		hs_policy_engine_set(r->engine, current_set(r), r->now);
 		r->expired_now = false;
+		/* A timed policy that held flows past their timeout may be gone: like shorter timeouts. */
+		r->reloaded = true;
+		r->reload_tick = hs_table_tick(r->table, r->now);
 		break;
 	}
 	case TI_ADMIN_EXPIRE:
@@ -800,18 +803,21 @@ static void check_flow(struct rig *r, const struct hs_flow *f)
 	CHECK(hs_flow_history_format(f, buf, sizeof(buf)) <= HS_HISTORY_MAX);
 
 	/*
-	 * Right after hs_table_expire(now), no flow is past its timeout by a
-	 * whole wheel slot: the wheel looks at every flow by its deadline.
-	 * A reload that shortens timeouts can put a deadline in the past;
-	 * such a flow is due one slot after the reload, so for that slot the
-	 * check waits.
+	 * Right after hs_table_expire(now), no flow is past its deadline (its
+	 * timeout, or the turn of a timed policy that holds it) by a whole
+	 * wheel slot: the wheel looks at every flow by its deadline.  A
+	 * reload that shortens timeouts, or takes away a policy that held a
+	 * flow, can put a deadline in the past; such a flow is due one slot
+	 * after the reload, so for that slot the check waits.  The deadline
+	 * never comes before the timeout.
 	 */
 	uint32_t now_tick = hs_table_tick(r->table, r->now);
 	bool just_reloaded = r->reloaded && now_tick - r->reload_tick < SLOT_MS / HS_TABLE_TICK_MS;
 	if (r->expired_now && !just_reloaded) {
 		uint32_t ms = hs_flow_timeout_ms(r->table, f);
 		uint32_t ticks = ms / HS_TABLE_TICK_MS ? ms / HS_TABLE_TICK_MS : 1;
-		uint32_t due = f->last_seen + ticks;
+		uint32_t due = hs_flow_deadline_tick(r->table, f);
+		CHECK((int32_t)(due - (f->last_seen + ticks)) >= 0);
 		int32_t late = (int32_t)(now_tick - due);
 		if (late >= (int32_t)(SLOT_MS / HS_TABLE_TICK_MS)) {
 			fprintf(stderr, "fuzz_track: flow %u (%s/%s) is %d ticks past its timeout of %u ms\n", f->id,
