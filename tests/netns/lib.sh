@@ -694,3 +694,6 @@ lab_client() {
 
 # lab_rand_port: a port in 20000-29999, outside the ephemeral range.
 lab_rand_port() { echo $((20000 + RANDOM % 10000)); }
+
+# The lab's traffic captured and replayed offline: lab_replay_capture, lab_replay_pass.
+. "$LAB_DIR/replay_lib.sh"

@@ -6,6 +6,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 lab_track_up
+lab_replay_capture
 lab_server srv 8080 --no-close
 lab_client cl "$LAB_S4" 8080 --send 100 --echo
 lab_ep_wait_line cl '^ECHO_OK ' 10
@@ -42,4 +43,4 @@ sys.exit(1 if bad else 0)
 ') || lab_fail "flow :$cp -> :8080: $msg
   flow: $flow"
 lab_log "flow: $flow"
-lab_pass "ESTABLISHED/ESTABLISHED, JSON shape ok"
+lab_replay_pass "ESTABLISHED/ESTABLISHED, JSON shape ok"

@@ -6,10 +6,11 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 lab_track_up
+lab_replay_capture
 
 sp=$(lab_rand_port)
 lab_drop_out s 8080 "$sp" ACK
 lab_server srv 8080 --no-close
 lab_client cl "$LAB_S4" 8080 --sport "$sp" --shutdown-write
 lab_expect_tracked ipv4 "$sp" 8080 FIN_WAIT_1 CLOSE_WAIT
-lab_pass "FIN_WAIT_1/CLOSE_WAIT"
+lab_replay_pass "FIN_WAIT_1/CLOSE_WAIT"

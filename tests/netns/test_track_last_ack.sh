@@ -6,6 +6,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 lab_track_up
+lab_replay_capture
 
 sp=$(lab_rand_port)
 trig="$LAB_TMP/server-close.go"
@@ -15,4 +16,4 @@ lab_expect_tracked ipv4 "$sp" 8080 FIN_WAIT_2 CLOSE_WAIT
 lab_drop_out c "$sp" 8080 ACK
 touch "$trig"
 lab_expect_tracked ipv4 "$sp" 8080 TIME_WAIT LAST_ACK
-lab_pass "FIN_WAIT_2/CLOSE_WAIT then TIME_WAIT/LAST_ACK"
+lab_replay_pass "FIN_WAIT_2/CLOSE_WAIT then TIME_WAIT/LAST_ACK"

@@ -14,6 +14,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 lab_track_up
+lab_replay_capture
 lab_server srv 8080
 
 # Part 1.
@@ -38,4 +39,4 @@ lab_expect_flow server 8080 "$sp2" ipv4 "$(lab_ss_state s 8080 "$sp2")"
 lab_expect_flow client 8080 "$sp2" ipv4 SYN_SENT
 lab_log "raw SYN :$sp2: server SYN_RCVD (ss agrees), client SYN_SENT"
 
-lab_pass "SYN_RCVD with the final ACK withheld"
+lab_replay_pass "SYN_RCVD with the final ACK withheld"
