@@ -131,6 +131,7 @@ static const struct key_spec rules_keys[] = {
 	{ .name = "in_interfaces", .path = "rules.in_interfaces", .kind = VAL_WORDS, .arg = WORDS_IN_IFACES },
 	{ .name = "out_interfaces", .path = "rules.out_interfaces", .kind = VAL_WORDS, .arg = WORDS_OUT_IFACES },
 	{ .name = "families", .path = "rules.families", .kind = VAL_WORDS, .arg = WORDS_FAMILIES },
+	BOOL_KEY("include_loopback", "rules.include_loopback", rules_include_loopback),
 };
 
 static const struct key_spec metrics_keys[] = {

@@ -91,6 +91,7 @@ static void print_daemon_sections(FILE *out, const struct hs_config *c)
 	print_words(out, "out_interfaces", c->rules_out_interfaces, c->rules_n_out);
 	fprintf(out, "  families: [%s%s%s]\n", c->rules_ipv4 ? "ipv4" : "",
 		c->rules_ipv4 && c->rules_ipv6 ? ", " : "", c->rules_ipv6 ? "ipv6" : "");
+	fprintf(out, "  include_loopback: %s\n", bool_text(c->rules_include_loopback));
 	fputs("metrics:\n  listen: ", out);
 	if (c->metrics_listen[0])
 		print_quoted(out, c->metrics_listen);

@@ -243,7 +243,7 @@ static void note_rules_changed(struct hs_diag *diag, const struct hs_config *old
 {
 	if (old->rules_nchains != new->rules_nchains || old->rules_n_in != new->rules_n_in ||
 	    old->rules_n_out != new->rules_n_out || old->rules_ipv4 != new->rules_ipv4 ||
-	    old->rules_ipv6 != new->rules_ipv6 ||
+	    old->rules_ipv6 != new->rules_ipv6 || old->rules_include_loopback != new->rules_include_loopback ||
 	    memcmp(old->rules_chains, new->rules_chains, sizeof(old->rules_chains)) != 0 ||
 	    memcmp(old->rules_in_interfaces, new->rules_in_interfaces, sizeof(old->rules_in_interfaces)) != 0 ||
 	    memcmp(old->rules_out_interfaces, new->rules_out_interfaces, sizeof(old->rules_out_interfaces)) != 0)

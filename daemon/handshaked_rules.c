@@ -28,7 +28,7 @@
 
 #define TAG "handshaked"
 #define MAX_ARGS 32
-#define MAX_RULES (2 * 3 * 9 * 9)     /* families x chains x (interfaces + none)^2 */
+#define MAX_RULES (2 * 3 * (9 * 9 + 1))   /* families x chains x ((interfaces + none)^2 + a mark rule) */
 
 static const char *const all_chains[] = { "FORWARD", "INPUT", "OUTPUT" };
 static const char *const tools[2] = { "iptables", "ip6tables" };
@@ -53,6 +53,7 @@ struct rule {
 	int argc;
 	char *argv[MAX_ARGS];
 	char queue[16];             /* storage for the queue argument */
+	char mark[16];              /* storage for the mark argument */
 };
 
 /* ---- running iptables ---- */
@@ -179,6 +180,21 @@ static void build_rule(struct rule *r, const struct hs_config *c, int family, co
 		push(r, "-o");
 		push(r, out);
 	}
+	/*
+	 * Loopback traffic passes OUTPUT and then INPUT: queued in both, each
+	 * of its packets would be seen twice.  Left out unless asked for (and
+	 * when interfaces are named, lo is not among them unless named).
+	 */
+	if (!c->rules_include_loopback && !in && strcmp(chain, "INPUT") == 0) {
+		push(r, "!");
+		push(r, "-i");
+		push(r, "lo");
+	}
+	if (!c->rules_include_loopback && !out && strcmp(chain, "OUTPUT") == 0) {
+		push(r, "!");
+		push(r, "-o");
+		push(r, "lo");
+	}
 	push(r, "-p");
 	push(r, "tcp");
 	push(r, "-m");
@@ -198,6 +214,48 @@ static void build_rule(struct rule *r, const struct hs_config *c, int family, co
 	push(r, r->queue);
 	/* Without a daemon bound to the queue, traffic passes rather than being dropped. */
 	push(r, "--queue-bypass");
+}
+
+/*
+ * The rule that keeps the daemon's own packets (its RSTs, marked with
+ * queue.own_mark through SO_MARK) out of its queue, placed before the
+ * queueing rules of a host chain.  Only INPUT and OUTPUT need one: what the
+ * host sends never passes FORWARD.
+ *
+ * ACCEPT, not RETURN: a packet the daemon accepts from the queue leaves the
+ * chain there (NF_ACCEPT ends the chain's traversal as ACCEPT does), so
+ * ACCEPT gives its own RSTs exactly the fate every other TCP packet of the
+ * chain gets from the queue, without the round trip through its own queue.
+ * RETURN would send them on to the chain's policy, which queued packets
+ * never reach: with a DROP policy the RSTs would die where a queue verdict
+ * lets everything through.  The rule sits after the operator's own rules
+ * (it is appended, as the queueing rules are), so it skips nothing the
+ * queueing rule would not have skipped.
+ */
+static void build_mark_rule(struct rule *r, const struct hs_config *c, int family, const char *chain)
+{
+	memset(r, 0, sizeof(*r));
+	r->family = family;
+	snprintf(r->mark, sizeof(r->mark), "0x%x", c->own_mark);
+	push(r, chain);
+	push(r, "-p");
+	push(r, "tcp");
+	push(r, "-m");
+	push(r, "mark");
+	push(r, "--mark");
+	push(r, r->mark);
+	push(r, "-m");
+	push(r, "comment");
+	push(r, "--comment");
+	push(r, TAG);
+	push(r, "-j");
+	push(r, "ACCEPT");
+}
+
+/* Whether a rule is a mark rule (it must come before the queueing rules of its chain). */
+static bool is_mark_rule(const struct rule *r)
+{
+	return r->argc >= 2 && strcmp(r->argv[r->argc - 2], "-j") == 0 && strcmp(r->argv[r->argc - 1], "ACCEPT") == 0;
 }
 
 /*
@@ -229,6 +287,8 @@ static size_t desired_rules(const struct hs_config *c, struct rule *rules)
 			continue;
 		for (size_t ci = 0; ci < nchains; ci++) {
 			const char *chain = chains[ci];
+			if (strcmp(chain, "FORWARD") != 0 && n < MAX_RULES)
+				build_mark_rule(&rules[n++], c, family, chain);
 			bool use_in = strcmp(chain, "OUTPUT") != 0 && c->rules_n_in > 0;
 			bool use_out = strcmp(chain, "INPUT") != 0 && c->rules_n_out > 0;
 			size_t nin = use_in ? c->rules_n_in : 1, nout = use_out ? c->rules_n_out : 1;
@@ -247,6 +307,7 @@ static size_t desired_rules(const struct hs_config *c, struct rule *rules)
 /* A rule read from `iptables -S`, split into words; line owns the storage. */
 struct found {
 	int family;
+	int position;               /* 1-based, among every rule of its chain (for iptables -I) */
 	char *line;
 	struct rule r;              /* argv points into line; argv[0] is the chain */
 };
@@ -339,12 +400,17 @@ static int find_tagged(struct found *found, int max)
 				free_found(found, n);
 				return -1;
 			}
+			int position = 0;
 			for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-				if (strncmp(line, "-A ", 3) != 0 || !strstr(line, TAG) || n == max)
+				if (strncmp(line, "-A ", 3) != 0)
+					continue;
+				position++;
+				if (!strstr(line, TAG) || n == max)
 					continue;
 				struct found *f = &found[n];
 				memset(f, 0, sizeof(*f));
 				f->family = family;
+				f->position = position;
 				f->line = strdup(line);
 				if (!f->line)
 					continue;
@@ -399,6 +465,89 @@ static bool delete_all(const struct rule *r)
 	return false;
 }
 
+/*
+ * Where our first queueing rule sits in a family's chain (its position for
+ * iptables -I), or 0 when the chain holds none.
+ */
+static int first_queue_position(const struct found *have, int n, int family, const char *chain)
+{
+	int first = 0;
+
+	for (int i = 0; i < n; i++)
+		if (have[i].family == family && !is_mark_rule(&have[i].r) &&
+		    strcmp(have[i].r.argv[0], chain) == 0 && (first == 0 || have[i].position < first))
+			first = have[i].position;
+	return first;
+}
+
+/* Whether a found mark rule comes after one of our queueing rules, where it would never see a packet. */
+static bool misplaced(const struct found *have, int n, const struct found *mark)
+{
+	int first = first_queue_position(have, n, mark->family, mark->r.argv[0]);
+
+	return is_mark_rule(&mark->r) && first != 0 && mark->position > first;
+}
+
+/* "iptables -w -I CHAIN POSITION ARGS...": the rule inserted at a position of its chain. */
+static int insert_rule(const struct rule *r, int position)
+{
+	struct rule at = *r;
+	char pos[16];
+
+	snprintf(pos, sizeof(pos), "%d", position);
+	at.argc = 0;
+	push(&at, r->argv[0]);
+	push(&at, pos);
+	for (int i = 1; i < r->argc; i++)
+		push(&at, r->argv[i]);
+	return run_rule(&at, "-I", false);
+}
+
+/*
+ * Puts each mark rule in front of its chain's queueing rules: a missing one
+ * is inserted there (or appended to a chain holding none of ours yet), and
+ * one left behind a queueing rule (by a version that had none) is moved.
+ * Returns how many changes failed.
+ */
+static int place_mark_rules(const struct rule *want, size_t nwant)
+{
+	static struct found have[256];
+	int failures = 0;
+	int nhave = find_tagged(have, (int)(sizeof(have) / sizeof(have[0])));
+
+	if (nhave < 0)
+		return 1;
+	for (size_t i = 0; i < nwant; i++) {
+		if (!is_mark_rule(&want[i]))
+			continue;
+		bool present = false;
+		for (int j = 0; j < nhave; j++) {
+			if (!same_rule(&have[j].r, &want[i]))
+				continue;
+			present = !misplaced(have, nhave, &have[j]);
+			if (!present && run_rule(&want[i], "-D", false) != 0)
+				failures++;
+		}
+		if (present)
+			continue;
+		int first = first_queue_position(have, nhave, want[i].family, want[i].argv[0]);
+		if ((first ? insert_rule(&want[i], first) : run_rule(&want[i], "-A", false)) != 0) {
+			print_rule("failed: ", &want[i], "-A");
+			failures++;
+			continue;
+		}
+		print_rule("added: ", &want[i], "-A");
+		/* Positions after the insertion moved: read them again for the next chain. */
+		free_found(have, nhave);
+		nhave = find_tagged(have, (int)(sizeof(have) / sizeof(have[0])));
+		if (nhave < 0)
+			return failures + 1;
+	}
+	if (nhave > 0)
+		free_found(have, nhave);
+	return failures;
+}
+
 /* ---- commands ---- */
 
 static int cmd_add(const struct hs_config *c)
@@ -437,8 +586,9 @@ static int cmd_add(const struct hs_config *c)
 	}
 	if (nhave > 0)
 		free_found(have, nhave);
+	failures += place_mark_rules(want, nwant);
 	for (size_t i = 0; i < nwant; i++) {
-		if (run_rule(&want[i], "-C", true) == 0)
+		if (is_mark_rule(&want[i]) || run_rule(&want[i], "-C", true) == 0)
 			continue;
 		if (run_rule(&want[i], "-A", false) != 0) {
 			print_rule("failed: ", &want[i], "-A");
@@ -490,9 +640,10 @@ static int cmd_show(const struct hs_config *c)
 	memset(seen, 0, sizeof(seen));
 	for (int i = 0; i < nhave; i++) {
 		int j = find_in(&have[i].r, want, nwant);
-		const char *what = j < 0 ? "stale:     " : seen[j] ? "duplicate: " : "present:   ";
+		bool behind = j >= 0 && misplaced(have, nhave, &have[i]);
+		const char *what = j < 0 ? "stale:     " : seen[j] ? "duplicate: " : behind ? "misplaced: " : "present:   ";
 		print_rule(what, &have[i].r, "-A");
-		in_step &= j >= 0 && !seen[j];
+		in_step &= j >= 0 && !seen[j] && !behind;
 		if (j >= 0)
 			seen[j] = true;
 	}

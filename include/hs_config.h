@@ -60,6 +60,7 @@ struct hs_config {
 	char rules_in_interfaces[8][16];    /* iptables -i, optional */
 	char rules_out_interfaces[8][16];   /* iptables -o, optional */
 	bool rules_ipv4, rules_ipv6;        /* default both */
+	bool rules_include_loopback;        /* default false: INPUT/OUTPUT rules leave lo out */
 	/* metrics: */
 	char metrics_listen[64];            /* "127.0.0.1:9547" serves Prometheus text over HTTP; "" = off */
 	/* policies: (file order) */
