@@ -4,7 +4,7 @@
 #   make test       install missing Debian packages, build, run every test
 #   make check      unit tests and replay tests (plain build)
 #   make check-san  unit tests built with AddressSanitizer + UBSan
-#   make bench      microbenchmark of the tracking core
+#   make bench      microbenchmarks: the tracking core, and replay (bench-replay)
 #   make demo       a lab with real connections through the daemon
 #   make install    install the programs, the systemd unit, the configuration
 #                   (never over an existing one) and the man pages
@@ -79,7 +79,7 @@ PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
                $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-core check-replay check-san test bench bench-e2e demo clean deps test-netns fuzz install uninstall \
+.PHONY: all check check-core check-replay check-san test bench bench-replay bench-e2e demo clean deps test-netns fuzz install uninstall \
         test-service test-systemd
 FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
@@ -208,8 +208,12 @@ demo: deps
 	$(MAKE) all
 	tests/netns/demo.sh
 
-bench: $(BUILD)/bench/bench_core
+bench: $(BUILD)/bench/bench_core bench-replay
 	taskset -c 1 $(BUILD)/bench/bench_core
+
+# handshaked -r over a generated capture of 1M packets in 100k connections, on one core.
+bench-replay: $(BUILD)/bench/bench_replay
+	taskset -c 1 $(BUILD)/bench/bench_replay
 
 bench-e2e: all deps
 	tests/bench/bench_e2e.sh
