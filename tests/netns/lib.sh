@@ -437,6 +437,17 @@ lab_queue_rule_del() {
 		lab_fail "cannot delete the NFQUEUE rule (queue $q) in the router"
 }
 
+# lab_queue_rule_add_endhost NS [QNUM]: the daemon on an end host: NFQUEUE
+# rules in NS's INPUT and OUTPUT chains, both families, with --queue-bypass
+# (start the daemon with lab_start_daemon CONFIG NS).
+lab_queue_rule_add_endhost() {
+	local ns=$1 q=${2:-$LAB_QNUM} chain
+	for chain in INPUT OUTPUT; do
+		lab_ipt46 "$ns" -A "$chain" -p tcp -j NFQUEUE --queue-num "$q" --queue-bypass ||
+			lab_fail "cannot add the NFQUEUE rule (queue $q) in $ns $chain"
+	done
+}
+
 # lab_queue_rule_packets [4|6]: packets counted by the router's NFQUEUE rule.
 lab_queue_rule_packets() {
 	local cmd=iptables
