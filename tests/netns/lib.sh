@@ -438,14 +438,18 @@ lab_queue_rule_del() {
 }
 
 # lab_queue_rule_add_endhost NS [QNUM]: the daemon on an end host: NFQUEUE
-# rules in NS's INPUT and OUTPUT chains, both families, with --queue-bypass
-# (start the daemon with lab_start_daemon CONFIG NS).
+# rules for the packets NS receives and sends, both families, with
+# --queue-bypass (start the daemon with lab_start_daemon CONFIG NS).  Incoming
+# packets are queued in mangle PREROUTING (addrtype LOCAL), not in INPUT:
+# early demux attaches a socket to a packet before INPUT, and a packet held
+# in the queue there can reach a socket that closed meanwhile (see
+# test_track_early_demux and the README).  Outgoing ones go in OUTPUT.
 lab_queue_rule_add_endhost() {
-	local ns=$1 q=${2:-$LAB_QNUM} chain
-	for chain in INPUT OUTPUT; do
-		lab_ipt46 "$ns" -A "$chain" -p tcp -j NFQUEUE --queue-num "$q" --queue-bypass ||
-			lab_fail "cannot add the NFQUEUE rule (queue $q) in $ns $chain"
-	done
+	local ns=$1 q=${2:-$LAB_QNUM}
+	lab_ipt46 "$ns" -t mangle -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -j NFQUEUE --queue-num "$q" \
+		--queue-bypass || lab_fail "cannot add the NFQUEUE rule (queue $q) in $ns PREROUTING"
+	lab_ipt46 "$ns" -A OUTPUT -p tcp -j NFQUEUE --queue-num "$q" --queue-bypass ||
+		lab_fail "cannot add the NFQUEUE rule (queue $q) in $ns OUTPUT"
 }
 
 # lab_queue_rule_packets [4|6]: packets counted by the router's NFQUEUE rule.
