@@ -12,6 +12,7 @@
 #include "hs_config_policy.h"
 #include "hs_did_you_mean.h"
 #include "hs_match_values.h"
+#include "hs_policy_reach.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -942,6 +943,7 @@ int hs_config_parse(const char *text, size_t len, struct hs_config *config, stru
 		if (root)
 			load_mapping(&ld, SEC_TOP, root);
 		follow_established(&ld);
+		hs_policy_check_reach(&ld);
 		yaml_document_delete(&doc);
 		if (had_document)
 			check_single_document(diag, &parser, (const char *)bytes, len);

@@ -122,6 +122,7 @@ struct policy_loader {
 	const yaml_node_t *action_value;
 	const yaml_node_t *limit_key, *rate_key;
 	const yaml_node_t *time_key;            /* the first of match.idle, match.age */
+	const yaml_node_t *idle_value;          /* match.idle's value */
 	const yaml_node_t *state_key;           /* the first of the three state keys... */
 	const char *state_name;                 /* ...and its name: "state" */
 	bool has_name, has_action, has_max, has_syn_per_second, has_burst;
@@ -687,6 +688,7 @@ static void load_match_key(struct policy_loader *pl, unsigned index, const yaml_
 		break;
 	case MK_IDLE:
 		load_match_duration(pl, path, key, value, &m->idle_ms);
+		pl->idle_value = value;
 		break;
 	case MK_AGE:
 		load_match_duration(pl, path, key, value, &m->age_ms);
@@ -944,6 +946,8 @@ static void load_policy(struct cfg_loader *ld, struct hs_policy_set *set, unsign
 	}
 	note->ok = ld->diag->errors == errors_before;
 	note->anchor = pl.name_value ? pl.name_value : item;
+	if (number <= HS_POLICY_MAX)
+		ld->policy_idle[number - 1] = note->ok && p->match.idle_ms ? pl.idle_value : NULL;
 }
 
 void cfg_load_policies(struct cfg_loader *ld, const char *path, const yaml_node_t *value)

@@ -34,6 +34,8 @@ struct cfg_loader {
 	struct hs_config *config;   /* the values being built */
 	struct hs_diag *diag;
 	bool timeout_given[HS_TIMEOUT_CLASS_COUNT];   /* set in the file, not defaulted */
+	/* Each stored policy's match.idle value if it loaded without error, for checks made at the end. */
+	const yaml_node_t *policy_idle[HS_POLICY_MAX];
 };
 
 /*

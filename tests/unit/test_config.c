@@ -1399,6 +1399,57 @@ static void test_policy_state_names(void **state)
 		     "unknown key \"local-state\" in match (did you mean \"local_state\"?)");
 }
 
+/*
+ * A timed policy waiting longer than its connections stay in the table:
+ * only open and half-closed connections are kept for a timed policy, so a
+ * policy that can only match other states, idle longer than their
+ * timeouts, never acts.  Timeouts given after the policies count.
+ */
+static void test_policy_unreachable_idle(void **state)
+{
+	struct hs_config config;
+	struct hs_diag diag;
+
+	(void)state;
+	expect_warning("policies:\n"
+		       "  - {name: late-syn, match: {state: SYN_SENT, idle: 2m}, action: reset}\n",
+		       "test.yaml:2:53: warning: policy \"late-syn\" can never act: idle 120 s is longer than a "
+		       "connection it matches stays idle in the table (at most 70 s, table.timeouts.syn_sent; "
+		       "only open and half-closed connections are kept for a timed policy)\n");
+	expect_warning("policies:\n"
+		       "  - {name: tw, match: {client_state: TIME_WAIT, server_state: CLOSED, idle: 90s}, action: log}\n",
+		       "idle 90 s is longer than a connection it matches stays idle in the table (at most 60 s, "
+		       "table.timeouts.time_wait;");
+	/* Either side in TIME_WAIT: the other may still be in LAST_ACK, which lasts longer. */
+	expect_warning("policies:\n"
+		       "  - {name: tw, match: {state: TIME_WAIT, idle: 3m}, action: log}\n",
+		       "(at most 125 s, table.timeouts.last_ack;");
+	expect_warning("policies:\n"
+		       "  - {name: tw, match: {state: TIME_WAIT, idle: 40s}, action: log}\n"
+		       "table: {timeouts: {time_wait: 30s, last_ack: 35s, syn_sent: 20s, syn_rcvd: 20s}}\n",
+		       "idle 40 s is longer than a connection it matches stays idle in the table (at most 35 s");
+
+	/* Reachable: within the timeout, or in states kept for the policy (however long). */
+	static const char *const fine[] = {
+		"policies:\n  - {name: tw, match: {state: TIME_WAIT, idle: 2m}, action: log}\n",
+		"policies:\n  - {name: syn, match: {server_state: SYN_RCVD, idle: 35s}, action: reset}\n",
+		"policies:\n  - {name: cw, match: {state: CLOSE_WAIT, idle: 19d}, action: reset}\n",
+		"policies:\n  - {name: any, match: {dst_port: 22, idle: 19d}, action: log}\n"
+		"table: {timeouts: {established: 1h}}\n",
+		"policies:\n  - {name: age, match: {server_state: SYN_RCVD, age: 1m}, action: reset}\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(fine); i++) {
+		int rc = parse(fine[i], &config, &diag);
+		if (rc != 0 || diag.errors || diag.warnings) {
+			print_error("input:\n%s\nexpected no problem, got rc=%d:\n%s\n", fine[i], rc,
+				    hs_diag_text(&diag));
+			hs_diag_free(&diag);
+			fail();
+		}
+		hs_diag_free(&diag);
+	}
+}
+
 /* Warnings: the file loads, but something in it cannot do what it seems to. */
 static void test_policy_warnings(void **state)
 {
@@ -2237,6 +2288,7 @@ int main(void)
 		cmocka_unit_test(test_policy_unknown_keys),
 		cmocka_unit_test(test_policy_state_names),
 		cmocka_unit_test(test_policy_warnings),
+		cmocka_unit_test(test_policy_unreachable_idle),
 		cmocka_unit_test(test_policy_no_false_warnings),
 		cmocka_unit_test(test_policy_count_limit),
 		cmocka_unit_test(test_policy_error_keeps_old_set),
