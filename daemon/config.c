@@ -64,6 +64,7 @@ void hs_config_defaults(struct hs_config *config)
 		 HS_DEFAULT_CONTROL_SOCKET);
 	config->log_level = HS_LOG_INFO;
 	config->events_mode = HS_EVENTS_STDERR;
+	config->drop_pcap_max_mb = 64;
 	config->max_flows = 262144;
 	config->pickup = true;
 	config->strict = false;
@@ -89,6 +90,7 @@ enum value_kind {
 	VAL_SOCKET,
 	VAL_LEVEL,
 	VAL_EVENTS,
+	VAL_PCAP,           /* log.pcap: "off" or an absolute path */
 	VAL_TIMEOUT,        /* arg is the timeout class */
 	VAL_WORDS,          /* a word or a list of words: arg is the enum word_list */
 	VAL_LISTEN,         /* metrics.listen: "off" or ADDRESS:PORT */
@@ -158,6 +160,8 @@ static const struct key_spec control_keys[] = {
 static const struct key_spec log_keys[] = {
 	{ .name = "level", .path = "log.level", .kind = VAL_LEVEL },
 	{ .name = "events", .path = "log.events", .kind = VAL_EVENTS },
+	{ .name = "pcap", .path = "log.pcap", .kind = VAL_PCAP },
+	UINT_KEY("pcap_max_mb", "log.pcap_max_mb", drop_pcap_max_mb, 1, 1048576),
 };
 
 static const struct key_spec table_keys[] = {
@@ -415,6 +419,25 @@ static void load_events(struct cfg_loader *ld, const struct key_spec *spec, cons
 			  hs_did_you_mean(hint, sizeof(hint), hs_suggest(text, len, words, ARRAY_SIZE(words))));
 }
 
+/* log.pcap: off, or where the dropped packets go (an absolute path, as for events). */
+static void load_pcap(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+		      const char *text, size_t len)
+{
+	char quoted[CFG_QUOTE_MAX];
+
+	if (strcasecmp(text, "off") == 0) {
+		ld->config->drop_pcap_path[0] = '\0';
+	} else if (text[0] != '/') {
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not off or an absolute file path", spec->path,
+			      cfg_quote(quoted, sizeof(quoted), text, len));
+	} else if (len >= sizeof(ld->config->drop_pcap_path)) {
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: the path is %zu bytes, too long (at most %zu)", spec->path,
+			      len, sizeof(ld->config->drop_pcap_path) - 1);
+	} else {
+		memcpy(ld->config->drop_pcap_path, text, len + 1);
+	}
+}
+
 static void load_timeout(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
 			 const char *text, size_t len)
 {
@@ -638,6 +661,9 @@ static void load_value(struct cfg_loader *ld, const struct key_spec *spec, const
 		break;
 	case VAL_EVENTS:
 		load_events(ld, spec, value, text, len);
+		break;
+	case VAL_PCAP:
+		load_pcap(ld, spec, value, text, len);
 		break;
 	case VAL_TIMEOUT:
 		load_timeout(ld, spec, value, text, len);

@@ -78,6 +78,12 @@ static void print_daemon_sections(FILE *out, const struct hs_config *c)
 		print_quoted(out, c->events_path);
 	else
 		fputs(c->events_mode == HS_EVENTS_OFF ? "off" : "stderr", out);
+	fputs("\n  pcap: ", out);
+	if (c->drop_pcap_path[0])
+		print_quoted(out, c->drop_pcap_path);
+	else
+		fputs("off", out);
+	fprintf(out, "\n  pcap_max_mb: %u", c->drop_pcap_max_mb);
 	fprintf(out, "\ntable:\n  max_flows: %u\n  pickup: %s\n  strict: %s\n  timeouts:\n", c->max_flows,
 		bool_text(c->pickup), bool_text(c->strict));
 	for (int i = 0; i < HS_TIMEOUT_CLASS_COUNT; i++)

@@ -253,6 +253,10 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 			     "},\"events_lost\":%" PRIu64,
 			     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.malformed, q.kernel_waiting, q.kernel_dropped,
 			     q.kernel_user_dropped, q.loop_max_us, s.events_lost);
+		if (s.drop_pcap_on)
+			reply_printf(r, ",\"drop_pcap\":{\"written\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"write_errors\":%" PRIu64
+				     ",\"rotations\":%" PRIu64 "}",
+				     s.drop_pcap.written, s.drop_pcap.lost, s.drop_pcap.write_errors, s.drop_pcap.rotations);
 		reply_printf(r, ",\"local_addresses\":{\"read\":%s,\"count\":%u,\"changes\":%" PRIu64
 			     ",\"resyncs\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"untracked\":%" PRIu64 "}",
 			     s.addrs_read ? "true" : "false", s.local_addresses, s.addr_watch.changes,
@@ -300,6 +304,10 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
 			     ", dropped (socket full) %" PRIu64 "\n", q.kernel_waiting, q.kernel_dropped, q.kernel_user_dropped);
 	reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
+	if (s.drop_pcap_on)
+		reply_printf(r, "dropped capture   written %" PRIu64 ", lost (writer behind) %" PRIu64 ", write errors %" PRIu64
+			     ", rotations %" PRIu64 "\n",
+			     s.drop_pcap.written, s.drop_pcap.lost, s.drop_pcap.write_errors, s.drop_pcap.rotations);
 	if (s.addrs_read)
 		reply_printf(r, "local addresses   %u; changes %" PRIu64 ", read again %" PRIu64 ", errors %" PRIu64
 			     ", left out (set full) %" PRIu64 "\n", s.local_addresses, s.addr_watch.changes,

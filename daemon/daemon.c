@@ -178,6 +178,17 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 			return -1;
 		}
 	}
+	/* The workers drop nothing before they start, so their rings are given now. */
+	if (config->drop_pcap_path[0]) {
+		d->drop_pcap = hs_drop_pcap_open(config->drop_pcap_path, config->drop_pcap_max_mb, config->copy_range,
+						 d->nworkers, err, errlen);
+		if (!d->drop_pcap) {
+			hs_daemon_stop(d);
+			return -1;
+		}
+		for (uint32_t i = 0; i < d->nworkers; i++)
+			d->workers[i].drop_ring = hs_drop_pcap_ring(d->drop_pcap, i);
+	}
 	/* Read before the first packet, so that the first flows are marked too. */
 	open_addrs(d);
 	const struct hs_policy *p = local_policy_without_addrs(d, &config->policies);
@@ -216,6 +227,8 @@ static const struct restart_only restart_only[] = {
 	RESTART_ONLY("table.max_flows", max_flows),
 	RESTART_ONLY("control.socket", control_socket),
 	RESTART_ONLY("metrics.listen", metrics_listen),
+	RESTART_ONLY("log.pcap", drop_pcap_path),
+	RESTART_ONLY("log.pcap_max_mb", drop_pcap_max_mb),
 };
 
 /* Warns about each restart-only setting that changed, then keeps its running value in fresh. */
@@ -329,6 +342,9 @@ void hs_daemon_stop(struct hs_daemon *d)
 		hs_worker_stop(&d->workers[i]);
 	free(d->workers);
 	d->workers = NULL;
+	/* After the workers: what they dropped last is still written. */
+	hs_drop_pcap_close(d->drop_pcap);
+	d->drop_pcap = NULL;
 	if (d->control_fd >= 0) {
 		close(d->control_fd);
 		unlink(d->config.control_socket);

@@ -332,6 +332,16 @@ char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len)
 	format_resets(&t, s);
 	format_queues(&t, s);
 	scalar(&t, "handshaked_events_lost_total", "counter", "Flow events that could not be written.", s->events_lost);
+	if (s->drop_pcap_on) {
+		scalar(&t, "handshaked_drop_pcap_written_total", "counter",
+		       "Dropped packets written to the log.pcap file.", s->drop_pcap.written);
+		scalar(&t, "handshaked_drop_pcap_lost_total", "counter",
+		       "Dropped packets not written to log.pcap: the writer fell behind.", s->drop_pcap.lost);
+		scalar(&t, "handshaked_drop_pcap_write_errors_total", "counter",
+		       "Dropped packets the log.pcap file refused (disk full, ...).", s->drop_pcap.write_errors);
+		scalar(&t, "handshaked_drop_pcap_rotations_total", "counter",
+		       "Times log.pcap was moved to FILE.1 for having reached pcap_max_mb.", s->drop_pcap.rotations);
+	}
 	format_addrs(&t, s);
 
 	if (t.failed) {

@@ -219,6 +219,8 @@ void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool
 	s->addrs_read = d->addrs.read_once;
 	s->local_addresses = hs_local_addrs_count(&d->addrs.set);
 	s->addr_watch = d->addrs.stats;
+	s->drop_pcap_on = d->drop_pcap != NULL;
+	hs_drop_pcap_stats(d->drop_pcap, &s->drop_pcap);
 }
 
 void hs_metrics_snapshot_free(struct hs_metrics_snapshot *s)

@@ -162,9 +162,18 @@ static void emit_track_events(struct hs_worker *w, const struct hs_track_result 
 struct burst_ctx {
 	struct hs_worker *w;
 	const struct hs_packet *const *tcp;
-	const uint32_t *ids;
+	const struct hs_nfq_packet *const *raw;    /* the queued packet of each tcp[i] */
 	uint64_t now;
 };
+
+/* Drops a queued packet, and keeps a copy for log.pcap if it is on. */
+static void drop_packet(struct hs_worker *w, const struct hs_nfq_packet *p)
+{
+	hs_nfq_drop(&w->nfq, p->id);
+	w->stats.dropped++;
+	if (w->drop_ring)
+		hs_drop_ring_put(w->drop_ring, p->data, p->caplen, p->wire_len);
+}
 
 /*
  * Gives one tracked packet its verdict, events and policies.  The table
@@ -177,16 +186,14 @@ static void verdict_one(void *arg, size_t i, struct hs_track_result *res)
 	struct hs_worker *w = ctx->w;
 
 	if (res->hint == HS_HINT_BLOCKED) {
-		hs_nfq_drop(&w->nfq, ctx->ids[i]);
-		w->stats.dropped++;
+		drop_packet(w, ctx->raw[i]);
 		w->stats.policy_dropped++;
 		return;
 	}
 	if (res->hint == HS_HINT_INVALID) {
 		w->stats.invalid++;
 		if (w->strict) {
-			hs_nfq_drop(&w->nfq, ctx->ids[i]);
-			w->stats.dropped++;
+			drop_packet(w, ctx->raw[i]);
 			return;
 		}
 	}
@@ -202,8 +209,7 @@ static void verdict_one(void *arg, size_t i, struct hs_track_result *res)
 	if (is_new && res->flow)
 		emit_track_events(w, res, ctx->now);
 	if (drop) {
-		hs_nfq_drop(&w->nfq, ctx->ids[i]);
-		w->stats.dropped++;
+		drop_packet(w, ctx->raw[i]);
 		w->stats.policy_dropped++;
 		return;
 	}
@@ -276,7 +282,7 @@ static int handle_burst(struct hs_worker *w)
 	struct hs_nfq_packet raw[HS_NFQ_BURST];
 	struct hs_packet parsed[HS_NFQ_BURST];
 	const struct hs_packet *tcp[HS_NFQ_BURST];
-	uint32_t tcp_ids[HS_NFQ_BURST];
+	const struct hs_nfq_packet *tcp_raw[HS_NFQ_BURST];
 	struct hs_track_result results[HS_NFQ_BURST];
 	int n = hs_nfq_read_burst(&w->nfq, raw);
 
@@ -299,7 +305,7 @@ static int handle_burst(struct hs_worker *w)
 
 		if (pr == HS_PARSE_OK) {
 			tcp[m] = &parsed[m];
-			tcp_ids[m] = raw[i].id;
+			tcp_raw[m] = &raw[i];
 			m++;
 			continue;
 		}
@@ -310,14 +316,13 @@ static int handle_burst(struct hs_worker *w)
 		} else {
 			w->stats.parse_errors[pr]++;
 			if (w->strict) {
-				hs_nfq_drop(&w->nfq, raw[i].id);
-				w->stats.dropped++;
+				drop_packet(w, &raw[i]);
 				continue;
 			}
 		}
 		w->stats.accepted++;
 	}
-	struct burst_ctx ctx = { .w = w, .tcp = tcp, .ids = tcp_ids, .now = now };
+	struct burst_ctx ctx = { .w = w, .tcp = tcp, .raw = tcp_raw, .now = now };
 	hs_table_track_batch(w->table, tcp, m, now, results, verdict_one, &ctx);
 	uint64_t took = now_us() - start;
 	if (took > w->stats.loop_max_us)

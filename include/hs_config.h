@@ -48,6 +48,8 @@ struct hs_config {
 	enum hs_log_level log_level;        /* default info */
 	enum hs_events_mode events_mode;    /* default stderr */
 	char events_path[HS_PATH_MAX];      /* with HS_EVENTS_FILE: JSON Lines file */
+	char drop_pcap_path[HS_PATH_MAX];   /* pcap: the packets the daemon drops; "" = off (the default) */
+	uint32_t drop_pcap_max_mb;          /* pcap_max_mb: rotate to FILE.1 past this size; default 64 */
 	/* table: */
 	uint32_t max_flows;         /* default 262144 */
 	bool pickup;                /* default true */

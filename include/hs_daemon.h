@@ -14,6 +14,7 @@
 #include "hs_addr_watch.h"
 #include "hs_config.h"
 #include "hs_diag.h"
+#include "hs_drop_pcap.h"
 #include "hs_worker.h"
 
 struct hs_metrics_http;
@@ -28,6 +29,7 @@ struct hs_daemon {
 	bool events_fd_owned;       /* a file we opened (not stderr) */
 	int control_fd;
 	struct hs_metrics_http *metrics_http;   /* NULL unless metrics.listen is set */
+	struct hs_drop_pcap *drop_pcap;         /* NULL unless log.pcap is set */
 	/*
 	 * Where reloads are announced (RELOADING=1, then READY=1) whichever way
 	 * they were asked for: SIGHUP or the control socket.  NULL: nowhere.

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hs_drop_pcap.h"
 #include "hs_addr_watch.h"
 #include "hs_packet.h"
 #include "hs_policy.h"
@@ -60,6 +61,8 @@ struct hs_metrics_snapshot {
 	uint64_t flows_resynced;                                 /* windows caught up after missed packets */
 	uint64_t syn_with_data;                                  /* SYNs and SYN-ACKs carrying data (Fast Open) */
 	uint64_t events_lost;
+	bool drop_pcap_on;                                       /* log.pcap is set */
+	struct hs_drop_pcap_stats drop_pcap;
 	/* the host's addresses (rtnetlink) */
 	bool addrs_read;                                         /* read at least once */
 	uint32_t local_addresses;                                /* entries in the set now */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hs_config.h"
+#include "hs_drop_pcap.h"
 #include "hs_events.h"
 #include "hs_log.h"
 #include "hs_nfq.h"
@@ -71,6 +72,8 @@ struct hs_worker {
 	bool rst_waiting;           /* RSTs wait for the kernel: retry soon (worker thread only) */
 	uint32_t own_mark;          /* queue.own_mark: packets carrying it are the daemon's own */
 	struct log_episode log_verdicts, log_receive, log_rst;
+	/* log.pcap: this worker's ring of the dropped-packet capture; NULL when off.  Set before start. */
+	struct hs_drop_ring *drop_ring;
 };
 
 /* Creates the table and binds the queue.  On failure writes err and returns -1. */

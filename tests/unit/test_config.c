@@ -139,6 +139,8 @@ static void assert_config_equal(const struct hs_config *a, const struct hs_confi
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->events_mode, b->events_mode);
 	assert_string_equal(a->events_path, b->events_path);
+	assert_string_equal(a->drop_pcap_path, b->drop_pcap_path);
+	assert_int_equal(a->drop_pcap_max_mb, b->drop_pcap_max_mb);
 	assert_int_equal(a->max_flows, b->max_flows);
 	assert_int_equal(a->pickup, b->pickup);
 	assert_int_equal(a->strict, b->strict);
@@ -255,6 +257,8 @@ static void test_defaults(void **state)
 	assert_int_equal(config.log_level, HS_LOG_INFO);
 	assert_int_equal(config.events_mode, HS_EVENTS_STDERR);
 	assert_string_equal(config.events_path, "");
+	assert_string_equal(config.drop_pcap_path, "");
+	assert_int_equal(config.drop_pcap_max_mb, 64);
 	assert_int_equal(config.max_flows, 262144);
 	assert_true(config.pickup);
 	assert_false(config.strict);
@@ -537,6 +541,14 @@ static void test_log_and_control(void **state)
 	expect_error("log: {events: stdout}", "log.events: \"stdout\" is not stderr, off or an absolute");
 	expect_error("log: {events: stdrr}", "(did you mean \"stderr\"?)");
 	expect_error("log: {events: \"\"}", "log.events: empty value");
+
+	expect_ok("log: {pcap: /var/log/handshaked/dropped.pcap, pcap_max_mb: 2}\n", &config);
+	assert_string_equal(config.drop_pcap_path, "/var/log/handshaked/dropped.pcap");
+	assert_int_equal(config.drop_pcap_max_mb, 2);
+	expect_ok("log: {pcap: \"off\"}\n", &config);
+	assert_string_equal(config.drop_pcap_path, "");
+	expect_error("log: {pcap: dropped.pcap}", "log.pcap: \"dropped.pcap\" is not off or an absolute file path");
+	expect_error("log: {pcap_max_mb: 0}", "log.pcap_max_mb: 0 is out of range (1 to 1048576)");
 
 	/* events_path holds 255 bytes and its NUL. */
 	memset(path, 'e', sizeof(path));
