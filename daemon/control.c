@@ -262,8 +262,10 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 			     s.addrs_read ? "true" : "false", s.local_addresses, s.addr_watch.changes,
 			     s.addr_watch.resyncs, s.addr_watch.errors, s.addr_watch.untracked);
 		reply_printf(r, ",\"resets\":{\"sent\":%" PRIu64 ",\"retried\":%" PRIu64 ",\"failed\":%" PRIu64
-			     ",\"skipped\":%" PRIu64 ",\"waiting\":%" PRIu64 "},\"policy_counts_full\":%" PRIu64,
-			     s.rst.sent, s.rst.retried, s.rst.failed, s.rst.skipped, s.rst_waiting, s.policy_counts_full);
+			     ",\"skipped\":%" PRIu64 ",\"waiting\":%" PRIu64 ",\"deferred\":%" PRIu64
+			     "},\"policy_counts_full\":%" PRIu64,
+			     s.rst.sent, s.rst.retried, s.rst.failed, s.rst.skipped, s.rst_waiting, s.rst_deferred,
+			     s.policy_counts_full);
 		reply_printf(r, ",\"policies\":[");
 		for (uint32_t i = 0; i < s.npolicies; i++)
 			reply_printf(r, "%s{\"name\":\"%s\",\"acted\":%" PRIu64 ",\"dry_run\":%" PRIu64
@@ -316,7 +318,8 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "local addresses   not read (no endpoint is known as local); errors %" PRIu64 "\n",
 			     s.addr_watch.errors);
 	reply_printf(r, "resets            sent %" PRIu64 ", retried %" PRIu64 ", failed %" PRIu64 ", skipped %" PRIu64
-		     ", waiting %" PRIu64 "\n", s.rst.sent, s.rst.retried, s.rst.failed, s.rst.skipped, s.rst_waiting);
+		     ", waiting %" PRIu64 ", deferred a tick %" PRIu64 "\n", s.rst.sent, s.rst.retried, s.rst.failed,
+		     s.rst.skipped, s.rst_waiting, s.rst_deferred);
 	if (s.policy_counts_full)
 		reply_printf(r, "limits            %" PRIu64 " flow(s) not counted: count table full\n",
 			     s.policy_counts_full);

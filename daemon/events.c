@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hs_flow_json.h"
@@ -16,7 +15,6 @@
 void hs_events_init(struct hs_events *ev, int fd)
 {
 	ev->fd = fd;
-	ev->table_clock_is_wall = false;
 	ev->len = 0;
 	ev->written = 0;
 	ev->lost = 0;
@@ -42,25 +40,18 @@ void hs_events_flush(struct hs_events *ev)
 }
 
 void hs_events_flow(struct hs_events *ev, const char *event, const struct hs_table *table,
-		    const struct hs_flow *flow, uint64_t now_ms, const uint8_t *old_state,
+		    const struct hs_flow *flow, uint64_t now_ms, uint64_t wall_ms, const uint8_t *old_state,
 		    const char *detail)
 {
 	char line[HS_FLOW_JSON_MAX + 256], flow_json[HS_FLOW_JSON_MAX];
-	struct timespec ts;
 	int n;
 
 	if (ev->fd < 0)
 		return;
-	if (ev->table_clock_is_wall) {
-		ts.tv_sec = (time_t)(now_ms / 1000u);
-		ts.tv_nsec = (long)(now_ms % 1000u) * 1000000L;
-	} else {
-		clock_gettime(CLOCK_REALTIME, &ts);
-	}
 	if (!hs_flow_json(flow_json, sizeof(flow_json), table, flow, now_ms))
 		return;
-	n = snprintf(line, sizeof(line), "{\"ts\":%lld.%03ld,\"event\":\"%s\"", (long long)ts.tv_sec,
-		     ts.tv_nsec / 1000000, event);
+	n = snprintf(line, sizeof(line), "{\"ts\":%llu.%03u,\"event\":\"%s\"", (unsigned long long)(wall_ms / 1000u),
+		     (unsigned)(wall_ms % 1000u), event);
 	if (old_state && n > 0 && (size_t)n < sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"from\":{\"client\":\"%s\",\"server\":\"%s\"}",
 			      hs_tcp_state_name(old_state[HS_CLIENT]), hs_tcp_state_name(old_state[HS_SERVER]));
@@ -79,16 +70,30 @@ void hs_events_flow(struct hs_events *ev, const char *event, const struct hs_tab
 	ev->written++;
 }
 
-void hs_events_track(struct hs_events *ev, const struct hs_table *table, const struct hs_track_result *res,
-		     uint64_t now_ms)
+void hs_events_action(struct hs_events *ev, const struct hs_table *table, const struct hs_action *a,
+		      const struct hs_policy *policy, uint64_t wall_ms)
 {
-	if (ev->fd < 0 || !res->flow || !(res->events & (HS_EVENT_NEW | HS_EVENT_STATE)))
+	char detail[HS_POLICY_NAME_MAX + 64];
+	const char *reason = NULL;
+	const uint8_t *old_state = NULL;
+
+	if (ev->fd < 0 || a->type != HS_DO_EVENT)
 		return;
-	if (res->events & HS_EVENT_NEW)
-		hs_events_flow(ev, "new", table, res->flow, now_ms, NULL,
-			       (res->events & HS_EVENT_RESTART) ? "reopened" : NULL);
-	else
-		hs_events_flow(ev, "state", table, res->flow, now_ms, res->old_state, NULL);
-	if (res->events & HS_EVENT_CLOSED)
-		hs_events_flow(ev, "close", table, res->flow, now_ms, NULL, NULL);
+	switch (a->event) {
+	case HS_EV_NEW:
+		reason = a->reopened ? "reopened" : NULL;
+		break;
+	case HS_EV_STATE:
+		old_state = a->old_state;
+		break;
+	case HS_EV_POLICY:
+		snprintf(detail, sizeof(detail), "%s: %s%s", policy ? policy->name : "(a replaced policy)",
+			 hs_policy_action_name((enum hs_policy_action)a->policy_action), a->dry_run ? " (dry run)" : "");
+		reason = detail;
+		break;
+	default:
+		break;
+	}
+	hs_events_flow(ev, hs_event_kind_name((enum hs_event_kind)a->event), table, &a->flow, a->now_ms, wall_ms,
+		       old_state, reason);
 }

@@ -220,6 +220,9 @@ static void format_resets(struct text *t, const struct hs_metrics_snapshot *s)
 	       s->rst.retried);
 	scalar(t, "handshaked_rsts_waiting", "gauge", "RSTs waiting to be offered to the kernel again.",
 	       s->rst_waiting);
+	scalar(t, "handshaked_rsts_deferred_total", "counter",
+	       "Times a timed reset policy waited a tick because the RSTs already waiting left no room for its own.",
+	       s->rst_deferred);
 }
 
 static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)

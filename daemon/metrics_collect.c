@@ -152,12 +152,13 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	s->untracked_table_full += ts->untracked_table_full;
 	s->flows_resynced += ts->resyncs;
 	s->syn_with_data += ts->syn_with_data;
-	s->events_lost += w->events.lost;
+	s->events_lost += w->events.lost + w->actions.events_lost;
 	s->rst.sent += w->rst.stats.sent;
 	s->rst.retried += w->rst.stats.retried;
 	s->rst.failed += w->rst.stats.failed;
 	s->rst.skipped += w->rst.stats.skipped;
 	s->rst_waiting += hs_rst_waiting(&w->rst);
+	s->rst_deferred += w->actions.resets_deferred;
 	s->policy_counts_full += hs_policy_engine_counts_full(w->policy);
 	if (q) {
 		q->queue = w->queue;

@@ -3,8 +3,9 @@
  *
  * Each record goes the way a queued packet goes in the worker: link layer
  * off (the only step the queue does not need), hs_packet_parse, then
- * hs_table_track_batch with the policy engine and the events called per
- * packet in the worker's order.  The capture's timestamps are the clock:
+ * hs_table_track_batch with the policy engine called per packet, and the
+ * engine's actions (events; there are no resets in dry run) carried out
+ * after each packet and expiry step, as the worker does.  The capture's timestamps are the clock:
  * packets that share a millisecond are tracked as one batch, as a burst is
  * live, and the table's expiry runs at every 100 ms boundary of capture
  * time that passes, as the worker's timer runs it, so timeouts and timed
@@ -31,6 +32,7 @@
 #include "hs_events.h"
 #include "hs_flow_json.h"
 #include "hs_policy_engine.h"
+#include "hs_siphash.h"
 #include "hs_worker.h"
 
 #define BATCH 64                    /* packets tracked together, as a queue burst is */
@@ -62,6 +64,7 @@ struct replay {
 	struct hs_policy_set policies;          /* the configuration's, every one in dry run */
 	struct hs_table *table;
 	struct hs_policy_engine *engine;
+	struct hs_actions actions;              /* what the engine decided, carried out by carry_out */
 	struct hs_events *events;
 	uint64_t now;                           /* the capture's clock in ms, never going back */
 	uint64_t next_expire;                   /* the next 100 ms boundary at which expiry runs */
@@ -82,16 +85,31 @@ static void on_stop_signal(int sig)
 	stop_requested = 1;
 }
 
-static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
+/* The capture's clock is the wall clock of the moment it was taken: it is the events' time too. */
+static void write_event(void *ctx, const struct hs_action *a)
 {
-	static const char *const names[HS_REMOVE_REASON_COUNT] = {
-		[HS_REMOVE_EXPIRED] = "expire", [HS_REMOVE_EVICTED] = "evict", [HS_REMOVE_DELETED] = "delete",
-	};
 	struct replay *r = ctx;
 
-	hs_policy_engine_flow_removed(r->engine, flow);
-	if (names[reason])
-		hs_events_flow(r->events, names[reason], r->table, flow, r->now, NULL, NULL);
+	hs_events_action(r->events, r->table, a, hs_policy_engine_policy(r->engine, a->policy, a->generation),
+			 a->now_ms);
+}
+
+static void spill_events(void *ctx, struct hs_actions *list)
+{
+	hs_actions_spill_events(list, write_event, ctx);
+}
+
+/*
+ * Carries out the engine's actions: events are written; every policy is
+ * in dry run, so no reset is ever asked for (one would be left undone).
+ */
+static void carry_out(struct replay *r)
+{
+	struct hs_action a;
+
+	while (hs_actions_next(&r->actions, &a))
+		if (a.type == HS_DO_EVENT)
+			write_event(r, &a);
 }
 
 /* The table and engine start at the first record's time, the table's epoch. */
@@ -105,13 +123,18 @@ static int replay_start(struct replay *r, uint64_t now, char *err, size_t errlen
 		return -1;
 	}
 	r->table = hs_table_create(&tc, now);
-	r->engine = r->table ? hs_policy_engine_create(r->config->max_flows) : NULL;
+	uint8_t engine_key[16];
+	uint64_t k0 = hs_siphash(tc.hash_key, "policy engine 0", 15), k1 = hs_siphash(tc.hash_key, "policy engine 1", 15);
+	memcpy(engine_key, &k0, 8);
+	memcpy(engine_key + 8, &k1, 8);
+	r->engine = r->table ? hs_policy_engine_create(r->config->max_flows, engine_key) : NULL;
 	if (!r->engine) {
 		snprintf(err, errlen, "cannot allocate a table of %u flows: %s", r->config->max_flows, strerror(errno));
 		return -1;
 	}
-	hs_table_set_remove_hook(r->table, on_remove, r);
-	hs_policy_engine_attach(r->engine, r->table, NULL, r->events);
+	hs_actions_init(&r->actions, spill_events, r);
+	r->actions.want_events = r->events->fd >= 0;
+	hs_policy_engine_attach(r->engine, r->table, &r->actions);
 	hs_policy_engine_set(r->engine, &r->policies, now);
 	r->now = now;
 	r->next_expire = now - now % EXPIRE_EVERY_MS + EXPIRE_EVERY_MS;
@@ -134,7 +157,9 @@ static void advance_clock(struct replay *r, uint64_t now)
 	}
 	for (; r->next_expire <= now; r->next_expire += EXPIRE_EVERY_MS) {
 		r->now = r->next_expire;
+		hs_policy_engine_now(r->engine, r->next_expire);
 		hs_table_expire(r->table, r->next_expire);
+		carry_out(r);
 	}
 	r->now = now;
 }
@@ -156,22 +181,18 @@ static void replay_one(void *arg, size_t i, struct hs_track_result *res)
 		r->stats.would_drop_invalid++;
 		return;
 	}
-	/* A new flow's event waits for the policies, which may refuse its SYN. */
-	bool is_new = (res->events & HS_EVENT_NEW) != 0;
-	if (!is_new)
-		hs_events_track(r->events, r->table, res, r->batch_ms);
-	bool drop = hs_policy_engine_packet(r->engine, r->batch_ptr[i], res, r->batch_ms);
-	if (is_new && res->flow)
-		hs_events_track(r->events, r->table, res, r->batch_ms);
-	if (drop)
+	if (hs_policy_engine_packet(r->engine, r->batch_ptr[i], res, r->batch_ms) == HS_VERDICT_DROP)
 		r->stats.would_drop_policy++;
+	carry_out(r);
 }
 
 static void flush_batch(struct replay *r)
 {
 	if (r->batch_n == 0)
 		return;
+	hs_policy_engine_now(r->engine, r->batch_ms);
 	hs_table_track_batch(r->table, r->batch_ptr, r->batch_n, r->batch_ms, r->results, replay_one, r);
+	carry_out(r);
 	r->batch_n = 0;
 	/* One write per batch, as per burst live: events follow a piped capture closely. */
 	hs_events_flush(r->events);
@@ -450,7 +471,6 @@ int hs_replay_run(const struct hs_config *config, const struct hs_replay_options
 		r->policies.items[i].dry_run = true;
 	fflush(out);
 	hs_events_init(events, opt->events ? fileno(out) : -1);
-	events->table_clock_is_wall = true;
 	r->events = events;
 
 	catch_stop_signals();

@@ -3,8 +3,12 @@
  *
  * A burst is read from the queue, parsed, tracked as one batch (so the
  * table's memory accesses overlap), given verdicts (drops only for invalid
- * TCP in strict mode), and answered with one sendmsg.  Events raised by the
- * burst are written with one write at its end.
+ * TCP in strict mode, and what the policies decide), and answered with one
+ * sendmsg.  The core decides and the worker acts: after every packet, and
+ * after every pass of the timers, it carries out the core's action list
+ * (RSTs to send, events to write, flows to delete once their RSTs are
+ * settled).  Events raised by a burst are written with one write at its
+ * end.
  */
 #include "hs_worker.h"
 
@@ -18,6 +22,7 @@
 #include <unistd.h>
 
 #include "hs_log.h"
+#include "hs_siphash.h"
 
 #define EXPIRE_INTERVAL_MS 100
 #define BURSTS_PER_WAKEUP 16    /* then look at timers and the stop flag again */
@@ -57,21 +62,84 @@ void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *co
 	memcpy(tc->timeout_ms, config->timeout_ms, sizeof(tc->timeout_ms));
 }
 
-static const char *const remove_events[HS_REMOVE_REASON_COUNT] = {
-	[HS_REMOVE_EXPIRED] = "expire",
-	[HS_REMOVE_EVICTED] = "evict",
-	[HS_REMOVE_DELETED] = "delete",
-	[HS_REMOVE_REFUSED] = NULL,   /* refused SYNs are counted, not logged one by one */
-	[HS_REMOVE_REOPENED] = NULL,  /* the "new" event of the next connection says "reopened" */
-};
+_Static_assert(HS_RST_NO_POLICY == HS_ACTIONS_NO_POLICY, "a RST's tag names its policy as the action does");
 
-static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
+/* The wall clock at a moment of the tables' (monotonic) clock, for the events' "ts". */
+static uint64_t wall_ms_at(uint64_t table_ms)
 {
-	struct hs_worker *w = ctx;
+	struct timespec ts;
 
-	hs_policy_engine_flow_removed(w->policy, flow);
-	if (remove_events[reason])
-		hs_events_flow(&w->events, remove_events[reason], w->table, flow, hs_now_ms(), NULL, NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return wall - (hs_now_ms() - table_ms);
+}
+
+static void write_event(struct hs_worker *w, const struct hs_action *a)
+{
+	if (w->events.fd < 0)
+		return;
+	hs_events_action(&w->events, w->table, a, hs_policy_engine_policy(w->policy, a->policy, a->generation),
+			 wall_ms_at(a->now_ms));
+}
+
+static void write_event_cb(void *ctx, const struct hs_action *a)
+{
+	write_event(ctx, a);
+}
+
+/*
+ * The action list is full in the middle of a table operation (an expiry
+ * pass that removes many flows): write its events now.  Its resets stay
+ * for carry_out, since deleting flows must wait until the table is done.
+ */
+static void spill_events(void *ctx, struct hs_actions *list)
+{
+	hs_actions_spill_events(list, write_event_cb, ctx);
+}
+
+static void delete_flow(struct hs_worker *w, uint32_t index, uint32_t id)
+{
+	struct hs_flow *f = hs_table_flow_ref(w->table, index, id);
+
+	if (f)
+		hs_table_delete(w->table, f);
+}
+
+/*
+ * A reset the core asked for: RSTs built from the flow as the core saw it,
+ * the policy credited for each one the kernel took, and the flow deleted
+ * now, or by rst_settled once the last of its RSTs that had to wait is
+ * settled.
+ */
+static void send_reset(struct hs_worker *w, const struct hs_action *a)
+{
+	struct hs_rst_tag tag = { a->flow_index, a->flow.id, a->policy, a->generation };
+	struct hs_rst_result r = hs_rst_send_flow(&w->rst, &a->flow, a->sides, &tag, a->now_ms);
+
+	for (unsigned i = 0; i < r.sent && a->policy != HS_ACTIONS_NO_POLICY; i++)
+		hs_policy_engine_reset_sent(w->policy, a->policy, a->generation);
+	if (!r.queued)
+		delete_flow(w, a->flow_index, a->flow.id);
+}
+
+/*
+ * Carries out the core's actions in order (worker lock held).  Deleting a
+ * reset flow appends its "delete" event, which this loop then writes too.
+ * Afterwards the core may ask for as many resets as the RST queue has room
+ * for (or, without sockets, where every RST fails at once, half a list).
+ */
+static void carry_out(struct hs_worker *w)
+{
+	struct hs_action a;
+
+	while (hs_actions_next(&w->actions, &a)) {
+		if (a.type == HS_DO_EVENT)
+			write_event(w, &a);
+		else
+			send_reset(w, &a);
+	}
+	uint32_t half = w->actions.capacity / 2, room = w->rst_ok ? hs_rst_room(&w->rst) / 2 : half;
+	w->actions.reset_room = room < half ? room : half;
 }
 
 int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
@@ -101,8 +169,12 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 			 config->max_flows, strerror(errno));
 		return -1;
 	}
-	hs_table_set_remove_hook(w->table, on_remove, w);
-	w->policy = hs_policy_engine_create(config->max_flows);
+	/* The engine's tables get their own key, derived from the daemon's random one. */
+	uint8_t engine_key[16];
+	uint64_t k0 = hs_siphash(hash_key, "policy engine 0", 15), k1 = hs_siphash(hash_key, "policy engine 1", 15);
+	memcpy(engine_key, &k0, 8);
+	memcpy(engine_key + 8, &k1, 8);
+	w->policy = hs_policy_engine_create(config->max_flows, engine_key);
 	if (!w->policy) {
 		snprintf(err, errlen, "queue %u: cannot allocate the policy engine", queue);
 		return -1;
@@ -115,8 +187,11 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 	log_episode_init(&w->log_verdicts, "queue %u: sending verdicts", queue);
 	log_episode_init(&w->log_receive, "queue %u: receiving", queue);
 	log_episode_init(&w->log_rst, "queue %u: sending RSTs", queue);
-	hs_policy_engine_attach(w->policy, w->table, &w->rst, &w->events);
+	hs_actions_init(&w->actions, spill_events, w);
+	w->actions.want_events = events_fd >= 0;
+	hs_policy_engine_attach(w->policy, w->table, &w->actions);
 	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
+	carry_out(w);
 
 	if (hs_nfq_open(&w->nfq, queue, config->copy_range, config->queue_maxlen, config->fail_open,
 			err, errlen) < 0) {
@@ -143,19 +218,6 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 		}
 	}
 	return 0;
-}
-
-static void emit_track_events(struct hs_worker *w, const struct hs_track_result *r, uint64_t now)
-{
-	if (w->events.fd < 0 || !r->flow || !(r->events & (HS_EVENT_NEW | HS_EVENT_STATE)))
-		return;
-	if (r->events & HS_EVENT_NEW)
-		hs_events_flow(&w->events, "new", w->table, r->flow, now, NULL,
-			       (r->events & HS_EVENT_RESTART) ? "reopened" : NULL);
-	else
-		hs_events_flow(&w->events, "state", w->table, r->flow, now, r->old_state, NULL);
-	if (r->events & HS_EVENT_CLOSED)
-		hs_events_flow(&w->events, "close", w->table, r->flow, now, NULL, NULL);
 }
 
 /* What the verdict step of a burst needs besides the result. */
@@ -197,18 +259,10 @@ static void verdict_one(void *arg, size_t i, struct hs_track_result *res)
 			return;
 		}
 	}
-	/*
-	 * A new flow's event waits for the policies' verdict: a SYN they
-	 * refuse leaves no flow, and so no event (a flood would otherwise
-	 * write one "new" per spoofed SYN and never close them).
-	 */
-	bool is_new = (res->events & HS_EVENT_NEW) != 0;
-	if (!is_new)
-		emit_track_events(w, res, ctx->now);
-	bool drop = hs_policy_engine_packet(w->policy, ctx->tcp[i], res, ctx->now);
-	if (is_new && res->flow)
-		emit_track_events(w, res, ctx->now);
-	if (drop) {
+	enum hs_verdict verdict = hs_policy_engine_packet(w->policy, ctx->tcp[i], res, ctx->now);
+	/* Before the next packet: it may be the answer to a RST sent here. */
+	carry_out(w);
+	if (verdict == HS_VERDICT_DROP) {
 		drop_packet(w, ctx->raw[i]);
 		w->stats.policy_dropped++;
 		return;
@@ -227,11 +281,8 @@ static void rst_settled(void *ctx, const struct hs_rst_tag *tag, bool last, bool
 
 	if (sent && tag->policy != HS_RST_NO_POLICY)
 		hs_policy_engine_reset_sent(w->policy, tag->policy, tag->generation);
-	if (last) {
-		struct hs_flow *f = hs_table_flow_ref(w->table, tag->flow_index, tag->flow_id);
-		if (f)
-			hs_table_delete(w->table, f);
-	}
+	if (last)
+		delete_flow(w, tag->flow_index, tag->flow_id);
 }
 
 /* Logs RST failures once per episode: rst_before is the sender's counters before the work. */
@@ -249,7 +300,10 @@ static void retry_rsts(struct hs_worker *w)
 {
 	pthread_mutex_lock(&w->lock);
 	struct hs_rst_stats before = w->rst.stats;
-	hs_rst_retry(&w->rst, hs_now_ms(), rst_settled, w);
+	uint64_t now = hs_now_ms();
+	hs_policy_engine_now(w->policy, now);
+	hs_rst_retry(&w->rst, now, rst_settled, w);
+	carry_out(w);
 	note_rsts(w, &before);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
@@ -257,11 +311,14 @@ static void retry_rsts(struct hs_worker *w)
 
 struct hs_rst_result hs_worker_reset_flow(struct hs_worker *w, struct hs_flow *f)
 {
+	uint64_t now = hs_now_ms();
 	struct hs_rst_tag tag = { hs_table_flow_index(w->table, f), f->id, HS_RST_NO_POLICY, 0 };
-	struct hs_rst_result r = hs_rst_send_flow(&w->rst, f, HS_RST_TO_BOTH, &tag, hs_now_ms());
+	struct hs_rst_result r = hs_rst_send_flow(&w->rst, f, HS_RST_TO_BOTH, &tag, now);
 
+	hs_policy_engine_now(w->policy, now);
 	if (!r.queued)
 		hs_table_delete(w->table, f);
+	carry_out(w);
 	hs_events_flush(&w->events);
 	return r;
 }
@@ -293,6 +350,7 @@ static int handle_burst(struct hs_worker *w)
 
 	pthread_mutex_lock(&w->lock);
 	struct hs_rst_stats rst_before = w->rst.stats;
+	hs_policy_engine_now(w->policy, now);
 	w->stats.bursts++;
 	w->stats.packets += (uint64_t)n;
 	for (int i = 0; i < n; i++) {
@@ -324,6 +382,7 @@ static int handle_burst(struct hs_worker *w)
 	}
 	struct burst_ctx ctx = { .w = w, .tcp = tcp, .raw = tcp_raw, .now = now };
 	hs_table_track_batch(w->table, tcp, m, now, results, verdict_one, &ctx);
+	carry_out(w);
 	uint64_t took = now_us() - start;
 	if (took > w->stats.loop_max_us)
 		w->stats.loop_max_us = took;
@@ -355,7 +414,10 @@ static void handle_timer(struct hs_worker *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	struct hs_rst_stats before = w->rst.stats;
-	hs_table_expire(w->table, hs_now_ms());
+	uint64_t now = hs_now_ms();
+	hs_policy_engine_now(w->policy, now);
+	hs_table_expire(w->table, now);
+	carry_out(w);
 	note_rsts(w, &before);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
@@ -446,11 +508,14 @@ void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int ev
 
 	hs_table_config_from(&tc, config);
 	pthread_mutex_lock(&w->lock);
+	carry_out(w);
 	hs_events_flush(&w->events);
 	w->events.fd = events_fd;
+	w->actions.want_events = events_fd >= 0;
 	w->strict = config->strict;
 	hs_table_reconfigure(w->table, &tc);
 	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
+	carry_out(w);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
 }

@@ -70,6 +70,7 @@ struct hs_metrics_snapshot {
 	/* RSTs (all workers' senders) */
 	struct hs_rst_stats rst;
 	uint64_t rst_waiting;                                    /* refused for now, waiting to be offered again */
+	uint64_t rst_deferred;                                   /* timed resets put off a tick for want of room */
 	/* policies, in file order */
 	uint64_t policy_counts_full;                             /* limit increments lost to a full count table */
 	uint32_t npolicies;

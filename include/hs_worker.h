@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hs_actions.h"
 #include "hs_config.h"
 #include "hs_drop_pcap.h"
 #include "hs_events.h"
@@ -67,6 +68,7 @@ struct hs_worker {
 	struct hs_worker_stats stats;
 	struct hs_events events;
 	struct hs_policy_engine *policy;
+	struct hs_actions actions;  /* what the core decided, carried out after each packet and timer pass */
 	struct hs_rst_sender rst;
 	bool rst_ok;                /* the raw sockets are open (else every RST counts as failed) */
 	bool rst_waiting;           /* RSTs wait for the kernel: retry soon (worker thread only) */

@@ -1,6 +1,7 @@
 /*
- * hs_policy: the policy language's in-memory form and the engine that
- * applies it.  A policy set is parsed and validated with the rest of the
+ * hs_policy: the policy language's in-memory form, a policy's kind and
+ * matching (daemon/core/policy.c); the engine that applies a set is
+ * hs_policy_engine.  A policy set is parsed and validated with the rest of the
  * configuration (config.c) into plain fixed-size structs, so a set can be
  * copied and swapped whole between bursts without allocation.
  *

@@ -1,7 +1,8 @@
 /*
  * fuzz_track: libFuzzer target for the tracking core: the flow table
  * (daemon/core/table.c), the TCP state machine (daemon/core/tcp_state.c) and the
- * policy engine (daemon/policy.c), driven the way a worker drives them.
+ * policy engine (daemon/core/policy_engine.c), driven the way a worker
+ * drives them.
  *
  * One input is a whole session: a header that configures a small table
  * (1 to 8 flows, so eviction is routine) and then a series of records:
@@ -13,27 +14,29 @@
  * what the table tracks, so short inputs already hold in-window
  * conversations and the fuzzer reaches the state machine's deep states.
  *
- * The harness mirrors daemon/worker.c: the removal hook tells the engine
- * and the event log, bursts go through hs_table_track_batch whose
- * callback gives each result to the engine before the next packet is
- * tracked, and reloads call hs_table_reconfigure and then
+ * The harness mirrors daemon/worker.c: bursts go through
+ * hs_table_track_batch whose callback gives each result to the engine
+ * before the next packet is tracked, and then carries out the engine's
+ * action list (events written, reset flows deleted as if their RSTs had
+ * been sent: there is no sender here); a small list and a spill function
+ * exercise its overflow; reloads call hs_table_reconfigure and then
  * hs_policy_engine_set.  After every record it checks invariants of
  * the table (counts, links, lookups, timers, expiry) and of the engine.
  *
- * daemon/policy.c is included rather than linked so that the harness can
+ * daemon/core/policy_engine.c is included rather than linked so that the harness can
  * read the engine's private limit counts and compare them with a recount
  * from the flows in the table: a count that drifts would make a `limit`
  * refuse connections it should admit, or admit a flood it should stop,
  * without ever crashing.
  */
 /*
- * FUZZ_POLICY_C names another copy of policy.c, so that a fix can be tried
+ * FUZZ_POLICY_C names another copy of policy_engine.c, so that a fix can be tried
  * under the fuzzer before it goes into daemon/.
  */
 #ifdef FUZZ_POLICY_C
 #include FUZZ_POLICY_C
 #else
-#include "../../daemon/policy.c"
+#include "../../daemon/core/policy_engine.c"
 #endif
 
 #include <stdio.h>
@@ -256,14 +259,16 @@ static void reset_engine(void)
 	for (int i = 0; i < 16; i++)
 		e->key[i] = (uint8_t)(0xc3 ^ (i * 11));
 	e->table = NULL;
-	e->rst = NULL;
-	e->events = NULL;
+	e->actions = NULL;
+	e->now_ms = 0;
 	memset(e->counts, 0, (size_t)(e->counts_mask + 1) * sizeof(*e->counts));
 	e->stamp_mask = STAMP_SLOTS - 1;
 	memset(e->pending, 0, STAMP_SLOTS * sizeof(*e->pending));
 	memset(e->known, 0, STAMP_SLOTS * sizeof(*e->known));
 	memset(e->buckets, 0, (size_t)(e->buckets_mask + 1) * sizeof(*e->buckets));
 	e->counts_full = 0;
+	memset(e->resetting, 0, RESETTING_SLOTS * sizeof(*e->resetting));
+	e->n_resetting = 0;
 	e->has_limits = e->has_timed = false;
 }
 
@@ -272,7 +277,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	/* Sized for the largest table a session makes; the tables are the same for 1 to 8 flows. */
-	engine = hs_policy_engine_create(MAX_FLOWS);
+	static const uint8_t key[16] = { 0 };   /* reset_engine sets the session's key */
+	engine = hs_policy_engine_create(MAX_FLOWS, key);
 	CHECK(engine != NULL);
 	init_tuples();
 	load_policy_sets();
@@ -329,20 +335,53 @@ struct rig {
 };
 
 static struct hs_events events;     /* 64 KiB: static, not on the stack */
+static struct hs_actions actions;
 
-/* As the worker's on_remove: the engine forgets the flow, and the event is logged. */
-static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
+/* As the worker writes an event: formatted in full, to a sink that costs nothing. */
+static void write_event(void *ctx, const struct hs_action *a)
 {
 	struct rig *r = ctx;
-	static const char *const names[HS_REMOVE_REASON_COUNT] = { "expire", "evict", "delete", NULL };
 
-	CHECK((unsigned)reason < HS_REMOVE_REASON_COUNT);
-	CHECK(flow->flags & HS_FLOW_IN_USE);
-	TRACE("  remove flow %u (%s/%s), reason %d\n", flow->id, hs_tcp_state_name(flow->state[0]),
-	      hs_tcp_state_name(flow->state[1]), (int)reason);
-	hs_policy_engine_flow_removed(r->engine, flow);
-	if (names[reason])
-		hs_events_flow(&events, names[reason], r->table, flow, r->now, NULL, NULL);
+	CHECK(a->type == HS_DO_EVENT && a->event < HS_EV_KIND_COUNT);
+	CHECK(a->now_ms <= r->now);
+	hs_events_action(&events, r->table, a, hs_policy_engine_policy(r->engine, a->policy, a->generation),
+			 a->now_ms);
+}
+
+static void spill_events(void *ctx, struct hs_actions *list)
+{
+	hs_actions_spill_events(list, write_event, ctx);
+}
+
+/*
+ * The worker's carry_out: events written, reset flows deleted (the RSTs
+ * are built, as the worker would send them, and the flow goes).  A reset
+ * names the flow whose record is where the action says (it may have left
+ * since: evicted, or expired in a class that does not hold it); its RSTs
+ * go to the sides the engine chose.
+ */
+static void carry_out(struct rig *r)
+{
+	struct hs_action a;
+	uint8_t pkt[HS_RST_MAX_LEN];
+
+	while (hs_actions_next(&actions, &a)) {
+		if (a.type == HS_DO_EVENT) {
+			write_event(r, &a);
+			continue;
+		}
+		CHECK(a.type == HS_DO_RESET);
+		CHECK(a.sides && !(a.sides & ~3u));
+		for (int side = 0; side < 2; side++)
+			if (a.sides & (1u << side))
+				(void)hs_rst_build(&a.flow, (enum hs_side)side, pkt, sizeof(pkt));
+		struct hs_flow *f = hs_table_flow_ref(r->table, a.flow_index, a.flow.id);
+		TRACE("  reset flow %u sides %#x%s\n", a.flow.id, a.sides, f ? "" : " (gone already)");
+		if (f)
+			hs_table_delete(r->table, f);
+	}
+	/* Half the list, as the worker's room with an empty RST queue. */
+	actions.reset_room = actions.capacity / 2;
 }
 
 static void set_timeouts(struct hs_table_config *cfg, unsigned profile, struct input *in)
@@ -366,19 +405,6 @@ static void set_timeouts(struct hs_table_config *cfg, unsigned profile, struct i
 			cfg->timeout_ms[i] = ti_custom_timeout_ms[take8(in) & 15];
 		break;
 	}
-}
-
-static void emit_track_events(struct rig *r, const struct hs_track_result *res)
-{
-	if (!res->flow || !(res->events & (HS_EVENT_NEW | HS_EVENT_STATE)))
-		return;
-	if (res->events & HS_EVENT_NEW)
-		hs_events_flow(&events, "new", r->table, res->flow, r->now, NULL,
-			       (res->events & HS_EVENT_RESTART) ? "reopened" : NULL);
-	else
-		hs_events_flow(&events, "state", r->table, res->flow, r->now, res->old_state, NULL);
-	if (res->events & HS_EVENT_CLOSED)
-		hs_events_flow(&events, "close", r->table, res->flow, r->now, NULL, NULL);
 }
 
 /* What any track result must satisfy, right after tracking. */
@@ -413,16 +439,13 @@ static void after_track(struct rig *r, const struct hs_packet *pkt, struct hs_tr
 		return;
 	if (res->hint == HS_HINT_INVALID && r->strict)
 		return;
-	bool is_new = (res->events & HS_EVENT_NEW) != 0;
-	if (!is_new)
-		emit_track_events(r, res);
 	TRACE("  engine: flow %u %s/%s -> %s/%s events %#x\n", res->flow ? res->flow->id : 0,
 	      hs_tcp_state_name(res->old_state[0]), hs_tcp_state_name(res->old_state[1]),
 	      hs_tcp_state_name(res->new_state[0]), hs_tcp_state_name(res->new_state[1]), res->events);
-	bool drop = hs_policy_engine_packet(r->engine, pkt, res, r->now);
-	TRACE("  engine: %s%s\n", drop ? "drop" : "pass", res->flow ? "" : ", flow gone");
-	if (is_new && res->flow)
-		emit_track_events(r, res);
+	enum hs_verdict verdict = hs_policy_engine_packet(r->engine, pkt, res, r->now);
+	TRACE("  engine: %s%s\n", verdict == HS_VERDICT_DROP ? "drop" : "pass", res->flow ? "" : ", flow gone");
+	CHECK(verdict == HS_VERDICT_ACCEPT || verdict == HS_VERDICT_DROP);
+	carry_out(r);
 }
 
 /*
@@ -458,7 +481,9 @@ static void flush(struct rig *r)
 
 	for (size_t i = 0; i < r->queued; i++)
 		ptrs[i] = &r->queue[i];
+	hs_policy_engine_now(r->engine, r->now);
 	hs_table_track_batch(r->table, ptrs, r->queued, r->now, r->results, burst_done, r);
+	carry_out(r);
 	r->queued = 0;
 	hs_events_flush(&events);
 }
@@ -475,6 +500,7 @@ static void submit(struct rig *r, const struct hs_packet *pkt, bool flush_now)
 	}
 	struct hs_track_result res;
 
+	hs_policy_engine_now(r->engine, r->now);
 	hs_table_track(r->table, pkt, r->now, &res);
 	verdict(r, pkt, &res);
 }
@@ -494,7 +520,9 @@ static void step_clock(struct rig *r, uint64_t ms, bool expire)
 	TRACE("clock +%llu ms -> %llu ms%s\n", (unsigned long long)ms, (unsigned long long)(r->now - r->epoch),
 	      expire ? ", expire" : "");
 	if (expire) {
+		hs_policy_engine_now(r->engine, r->now);
 		hs_table_expire(r->table, r->now);
+		carry_out(r);
 		r->last_expire = r->now;
 		r->expired_now = true;
 		hs_events_flush(&events);
@@ -667,7 +695,9 @@ static void delete_record(struct rig *r, uint8_t op)
 	struct hs_flow *f = hs_table_find_id(r->table, at->id);
 	CHECK(f == at);
 	TRACE("kill flow %u\n", f->id);
+	hs_policy_engine_now(r->engine, r->now);
 	hs_table_delete(r->table, f);
+	carry_out(r);
 	hs_events_flush(&events);
 }
 
@@ -718,6 +748,7 @@ static void admin_record(struct rig *r, uint8_t op, struct input *in)
 		      r->cfg.timeout_ms[5], r->cfg.timeout_ms[6], r->cfg.timeout_ms[7], r->cfg.pickup);
 		hs_table_reconfigure(r->table, &r->cfg);
 		hs_policy_engine_set(r->engine, current_set(r), r->now);
+		carry_out(r);
 		r->expired_now = false;
 		r->reloaded = true;
 		r->reload_tick = hs_table_tick(r->table, r->now);
@@ -729,6 +760,7 @@ static void admin_record(struct rig *r, uint8_t op, struct input *in)
 		TRACE("reload: policy set %d\n", r->set);
 		hs_table_reconfigure(r->table, &r->cfg);
 		hs_policy_engine_set(r->engine, current_set(r), r->now);
+		carry_out(r);
 		r->expired_now = false;
 		/* A timed policy that held flows past their timeout may be gone: like shorter timeouts. */
 		r->reloaded = true;
@@ -737,7 +769,9 @@ static void admin_record(struct rig *r, uint8_t op, struct input *in)
 	}
 	case TI_ADMIN_EXPIRE:
 		TRACE("expire\n");
+		hs_policy_engine_now(r->engine, r->now);
 		hs_table_expire(r->table, r->now);
+		carry_out(r);
 		r->last_expire = r->now;
 		r->expired_now = true;
 		break;
@@ -929,9 +963,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reset_engine();
 	r->engine = engine;
 	hs_events_init(&events, devnull);
-	hs_table_set_remove_hook(r->table, on_remove, r);
-	hs_policy_engine_attach(r->engine, r->table, NULL, &events);
+	/*
+	 * A list of a few actions, so that a burst or an expiry pass fills it
+	 * and the spill path runs as it does in the daemon under load.
+	 */
+	hs_actions_init(&actions, spill_events, r);
+	actions.capacity = 4 + (h0 & 3u) * 2;
+	hs_policy_engine_attach(r->engine, r->table, &actions);
 	hs_policy_engine_set(r->engine, current_set(r), r->now);
+	carry_out(r);
 
 	while (in.n > 0) {
 		uint8_t op = take8(&in);

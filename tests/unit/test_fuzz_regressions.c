@@ -36,7 +36,6 @@
 
 #include "hs_config.h"
 #include "hs_diag.h"
-#include "hs_events.h"
 #include "hs_policy_engine.h"
 #include "hs_table.h"
 #include "scenario.h"
@@ -49,14 +48,10 @@
 struct rig {
 	struct hs_table *table;
 	struct hs_policy_engine *engine;
-	struct hs_events events;
+	struct hs_actions actions;  /* none of these policies resets, and events are not looked at */
 };
 
-static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
-{
-	(void)reason;
-	hs_policy_engine_flow_removed(ctx, flow);
-}
+static const uint8_t engine_key[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 
 /* Loads a policy set through the configuration loader, as the daemon does. */
 static void load_policies(const char *yaml, struct hs_policy_set *set)
@@ -92,12 +87,12 @@ static void rig_up(struct rig *r, const char *yaml)
 
 	memset(r, 0, sizeof(*r));
 	r->table = sc_table(64, false, T0);
-	r->engine = hs_policy_engine_create(64);
+	r->engine = hs_policy_engine_create(64, engine_key);
 	assert_non_null(r->engine);
 	live_engine = r->engine;
-	hs_events_init(&r->events, -1);
-	hs_table_set_remove_hook(r->table, on_remove, r->engine);
-	hs_policy_engine_attach(r->engine, r->table, NULL, &r->events);
+	hs_actions_init(&r->actions, NULL, NULL);
+	r->actions.want_events = false;
+	hs_policy_engine_attach(r->engine, r->table, &r->actions);
 	load_policies(yaml, &set);
 	hs_policy_engine_set(r->engine, &set, T0);
 }
@@ -124,7 +119,7 @@ static bool feed(struct rig *r, struct sc_conn *c, enum hs_side from, uint8_t fl
 	sc_conn_packet(c, from, flags, 0, &pkt);
 	hs_table_track(r->table, &pkt, now, &res);
 	assert_int_equal(res.invalid, HS_INVALID_NONE);
-	bool drop = hs_policy_engine_packet(r->engine, &pkt, &res, now);
+	bool drop = hs_policy_engine_packet(r->engine, &pkt, &res, now) == HS_VERDICT_DROP;
 	if (!drop)
 		consume(c, from, flags, 0);
 	return drop;
@@ -140,7 +135,7 @@ static bool feed(struct rig *r, struct sc_conn *c, enum hs_side from, uint8_t fl
  * half-open connection to the server is dropped by the timed policy and
  * expires, and the next client's SYN must still be admitted.
  *
- * Fix: daemon/policy.c, act(), case HS_ACTION_DROP when timed: keep the
+ * Fix: daemon/core/policy_engine.c, act(), case HS_ACTION_DROP when timed: keep the
  * flow's states before hs_table_block and call recount(e, f, old, true,
  * true) after it.
  */
@@ -207,7 +202,7 @@ static void hand_to_engine(void *arg, size_t i, struct hs_track_result *res)
 	struct burst_check *c = arg;
 
 	assert_int_equal(res->invalid, HS_INVALID_NONE);
-	assert_false(hs_policy_engine_packet(c->engine, &c->pkts[i], res, c->now));
+	assert_int_equal(hs_policy_engine_packet(c->engine, &c->pkts[i], res, c->now), HS_VERDICT_ACCEPT);
 	c->handled++;
 }
 
@@ -293,7 +288,7 @@ static void test_restart_from_server_side_keeps_limit_counts(void **state)
 	sc_conn_packet(&a, HS_SERVER, HS_TCP_SYN, 0, &pkt);
 	hs_table_track(r.table, &pkt, T0 + 1000, &res);
 	assert_true(res.events & HS_EVENT_RESTART);
-	assert_false(hs_policy_engine_packet(r.engine, &pkt, &res, T0 + 1000));
+	assert_int_equal(hs_policy_engine_packet(r.engine, &pkt, &res, T0 + 1000), HS_VERDICT_ACCEPT);
 	f = sc_conn_lookup(r.table, &a);
 	assert_memory_equal(hs_flow_addr(f, HS_CLIENT), &a.addr[HS_SERVER], sizeof(struct hs_addr));
 	assert_int_equal(f->state[HS_CLIENT], HS_TCP_SYN_SENT);

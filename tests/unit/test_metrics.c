@@ -198,6 +198,7 @@ static void fill(struct hs_metrics_snapshot *s)
 	s->own_packets = 24;
 	s->rst = (struct hs_rst_stats){ .sent = 600, .retried = 25, .failed = 26, .skipped = 27 };
 	s->rst_waiting = 28;
+	s->rst_deferred = 30;
 	s->policy_counts_full = 29;
 	s->npolicies = 2;
 	snprintf(s->policies[0].name, sizeof(s->policies[0].name), "syn-flood");
@@ -316,6 +317,7 @@ static void test_format_values(void **state)
 	assert_line(text, "handshaked_rsts_total{result=\"skipped\"} 27");
 	assert_line(text, "handshaked_rsts_retried_total 25");
 	assert_line(text, "handshaked_rsts_waiting 28");
+	assert_line(text, "handshaked_rsts_deferred_total 30");
 	assert_line(text, "handshaked_policy_count_table_full_total 29");
 	assert_line(text, "handshaked_queue_errors_total{queue=\"0\",kind=\"malformed\"} 44");
 	free(text);

@@ -5,7 +5,11 @@
  * let through, known sources at once), rate buckets, state-entry policies,
  * timed policies (reset, dry run, drop that blocks a flow until a new SYN),
  * and a reload that rebuilds the counts from the flows already tracked.
- * No RST sender is attached, so resets are counted as not sent.
+ * The engine decides and the rig acts, as the worker does: after every
+ * packet and expiry pass it takes the engine's action list, records which
+ * sides of which flow were to get RSTs and every event in order, and
+ * deletes the reset flows (as if their RSTs had been sent), so the tests
+ * assert the decisions themselves without a network.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,12 +26,101 @@
 #define SERVER_HOST 0x020202u
 #define T0 1000000u
 
+#define LOG_MAX 64
+
+/* An action as the rig saw it carried out. */
+struct seen {
+	uint8_t type;               /* HS_DO_EVENT or HS_DO_RESET */
+	uint8_t event;              /* enum hs_event_kind */
+	uint8_t sides;              /* reset */
+	uint16_t policy;
+	bool dry_run;
+	uint8_t old_state[2];
+	uint32_t flow_id;           /* whose flow */
+	uint64_t now_ms;
+};
+
 struct rig {
 	struct hs_table *table;
 	struct hs_policy_engine *engine;
-	struct hs_events events;
+	struct hs_actions actions;
 	struct hs_policy_set set;
+	unsigned nseen;
+	struct seen seen[LOG_MAX];
 };
+
+static const uint8_t engine_key[16] = { 0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+
+/* Takes every action the engine decided, in order, and does what the worker does with it. */
+static void carry_out(struct rig *r)
+{
+	struct hs_action a;
+
+	while (hs_actions_next(&r->actions, &a)) {
+		assert_true(r->nseen < LOG_MAX);
+		struct seen *s = &r->seen[r->nseen++];
+		s->type = a.type;
+		s->event = a.event;
+		s->sides = a.sides;
+		s->policy = a.policy;
+		s->dry_run = a.dry_run;
+		memcpy(s->old_state, a.old_state, sizeof(s->old_state));
+		s->flow_id = a.flow.id;
+		s->now_ms = a.now_ms;
+		if (a.type == HS_DO_RESET) {
+			struct hs_flow *f = hs_table_flow_ref(r->table, a.flow_index, a.flow.id);
+			/* The flow stays until its RSTs are out; the rig sends none and deletes it. */
+			assert_non_null(f);
+			hs_table_delete(r->table, f);
+		}
+	}
+}
+
+/* An expiry pass at `now`, as the worker's timer runs it. */
+static void expire(struct rig *r, uint64_t now)
+{
+	hs_policy_engine_now(r->engine, now);
+	hs_table_expire(r->table, now);
+	carry_out(r);
+}
+
+/* How many actions of a type (and, for events, a kind) a flow saw (flow_id 0: any flow). */
+static unsigned count_seen(const struct rig *r, uint8_t type, int event, uint32_t flow_id)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < r->nseen; i++)
+		if (r->seen[i].type == type && (event < 0 || r->seen[i].event == event) &&
+		    (!flow_id || r->seen[i].flow_id == flow_id))
+			n++;
+	return n;
+}
+
+/* The kinds of the events a flow saw, in order, as a string of their first letters ("nsspd"). */
+static const char *event_story(const struct rig *r, uint32_t flow_id)
+{
+	static char story[LOG_MAX + 1];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < r->nseen; i++) {
+		const struct seen *e = &r->seen[i];
+		if (e->flow_id != flow_id)
+			continue;
+		story[n++] = e->type == HS_DO_RESET ? 'R' : hs_event_kind_name((enum hs_event_kind)e->event)[0];
+	}
+	story[n] = '\0';
+	return story;
+}
+
+/* The i-th action the rig saw for a flow. */
+static const struct seen *nth_seen(const struct rig *r, uint32_t flow_id, unsigned nth)
+{
+	for (unsigned i = 0; i < r->nseen; i++)
+		if (r->seen[i].flow_id == flow_id && nth-- == 0)
+			return &r->seen[i];
+	fail_msg("flow %u saw fewer actions", flow_id);
+	return NULL;
+}
 
 static struct hs_policy *add_policy(struct hs_policy_set *set, const char *name, enum hs_policy_action action)
 {
@@ -44,22 +137,15 @@ static void rig_up(struct rig *r, uint32_t max_flows)
 {
 	memset(r, 0, sizeof(*r));
 	r->table = sc_table(max_flows, true, T0);
-	r->engine = hs_policy_engine_create(max_flows);
+	r->engine = hs_policy_engine_create(max_flows, engine_key);
 	assert_non_null(r->engine);
-	hs_events_init(&r->events, -1);
-	hs_table_set_remove_hook(r->table, NULL, NULL);
-	hs_policy_engine_attach(r->engine, r->table, NULL, &r->events);
+	hs_actions_init(&r->actions, NULL, NULL);
+	hs_policy_engine_attach(r->engine, r->table, &r->actions);
 }
 
 static void rig_apply(struct rig *r, uint64_t now)
 {
 	hs_policy_engine_set(r->engine, &r->set, now);
-}
-
-static void on_remove(void *ctx, const struct hs_flow *flow, enum hs_remove_reason reason)
-{
-	(void)reason;
-	hs_policy_engine_flow_removed(ctx, flow);
 }
 
 static void rig_down(struct rig *r)
@@ -78,8 +164,10 @@ static bool feed(struct rig *r, struct sc_conn *c, enum hs_side from, uint8_t fl
 	if (!res)
 		res = &local;
 	sc_conn_packet(c, from, flags, len, &pkt);
+	hs_policy_engine_now(r->engine, now);
 	hs_table_track(r->table, &pkt, now, res);
-	bool drop = hs_policy_engine_packet(r->engine, &pkt, res, now);
+	bool drop = hs_policy_engine_packet(r->engine, &pkt, res, now) == HS_VERDICT_DROP;
+	carry_out(r);
 	if (!drop && res->invalid == HS_INVALID_NONE && res->hint != HS_HINT_BLOCKED) {
 		uint32_t used = len + ((flags & HS_TCP_SYN) ? 1 : 0) + ((flags & HS_TCP_FIN) ? 1 : 0);
 		c->next[from] += used;
@@ -108,7 +196,6 @@ static void test_verify_limit(void **state)
 	(void)state;
 
 	rig_up(&r, 64);
-	hs_table_set_remove_hook(r.table, on_remove, r.engine);
 	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
 	p->match.state = HS_TCP_SYN_RCVD;
 	p->match.n_dst_ports = 1;
@@ -155,7 +242,6 @@ static void test_limit_counts_syns_in_flight(void **state)
 	(void)state;
 
 	rig_up(&r, 64);
-	hs_table_set_remove_hook(r.table, on_remove, r.engine);
 	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_DROP);
 	p->match.state = HS_TCP_SYN_RCVD;
 	p->has_limit = true;
@@ -184,7 +270,6 @@ static void test_verify_known_source(void **state)
 	(void)state;
 
 	rig_up(&r, 64);
-	hs_table_set_remove_hook(r.table, on_remove, r.engine);
 	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
 	p->match.server_state = HS_TCP_SYN_RCVD;
 	p->has_limit = true;
@@ -212,7 +297,6 @@ static void test_source_limit_follows_closes(void **state)
 	(void)state;
 
 	rig_up(&r, 64);
-	hs_table_set_remove_hook(r.table, on_remove, r.engine);
 	struct hs_policy *p = add_policy(&r.set, "per-client", HS_ACTION_DROP);
 	p->match.state = HS_TCP_ESTABLISHED;
 	p->has_limit = true;
@@ -235,6 +319,7 @@ static void test_source_limit_follows_closes(void **state)
 	sc_conn_init(&c4, HS_FAMILY_IPV4, 0x500, 40002, SERVER_HOST, 80);
 	assert_true(feed(&r, &c4, HS_CLIENT, HS_TCP_SYN, 0, T0 + 5, NULL));
 	hs_table_delete(r.table, sc_conn_lookup(r.table, &c2));
+	carry_out(&r);
 	assert_false(feed(&r, &c4, HS_CLIENT, HS_TCP_SYN, 0, T0 + 6, NULL));
 	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
 	rig_down(&r);
@@ -319,17 +404,34 @@ static void test_timed_reset(void **state)
 	sc_conn_init(&busy, HS_FAMILY_IPV4, 0xa01, 40000, SERVER_HOST, 80);
 	half_close(&r, &c, T0);
 	half_close(&r, &busy, T0);
-	hs_table_expire(r.table, T0 + 1900);
+	uint32_t cid = sc_conn_lookup(r.table, &c)->id, bid = sc_conn_lookup(r.table, &busy)->id;
+	expire(&r, T0 + 1900);
 	assert_non_null(sc_conn_lookup(r.table, &c));
+	assert_int_equal(count_seen(&r, HS_DO_RESET, -1, 0), 0);
 	/* Data from the server keeps `busy` from being idle. */
 	assert_false(feed(&r, &busy, HS_SERVER, HS_TCP_ACK, 10, T0 + 1900, NULL));
-	hs_table_expire(r.table, T0 + 2200);
+	expire(&r, T0 + 2200);
 	assert_null(sc_conn_lookup(r.table, &c));
 	assert_non_null(sc_conn_lookup(r.table, &busy));
 	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 1);
-	hs_table_expire(r.table, T0 + 4000);
+	/*
+	 * c's story: new, four state changes to FIN_WAIT_2/CLOSE_WAIT, then
+	 * the policy's event, RSTs to both ends (client and server), and the
+	 * deletion told last, once the RSTs were out.
+	 */
+	assert_string_equal(event_story(&r, cid), "nsssspRd");
+	const struct seen *rst = nth_seen(&r, cid, 6);
+	assert_int_equal(rst->sides, (1u << HS_CLIENT) | (1u << HS_SERVER));
+	assert_int_equal(rst->policy, 0);
+	assert_int_equal(rst->now_ms, T0 + 2200);
+	assert_int_equal(nth_seen(&r, cid, 5)->policy, 0);
+	assert_false(nth_seen(&r, cid, 5)->dry_run);
+	assert_int_equal(count_seen(&r, HS_DO_RESET, -1, bid), 0);
+	expire(&r, T0 + 4000);
 	assert_null(sc_conn_lookup(r.table, &busy));
 	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
+	assert_int_equal(count_seen(&r, HS_DO_RESET, -1, bid), 1);
+	assert_int_equal(count_seen(&r, HS_DO_RESET, -1, 0), 2);
 	rig_down(&r);
 }
 
@@ -349,7 +451,7 @@ static void set_open_timeouts(struct hs_table *t, uint32_t ms)
 static void run_clock(struct rig *r, uint64_t from, uint64_t to)
 {
 	for (uint64_t t = from; t <= to; t += 100)
-		hs_table_expire(r->table, t);
+		expire(r, t);
 }
 
 /*
@@ -468,10 +570,14 @@ static void test_timed_dry_run_acts_once(void **state)
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xb00, 40000, SERVER_HOST, 80);
 	half_close(&r, &c, T0);
 	for (uint64_t t = T0; t <= T0 + 5000; t += 100)
-		hs_table_expire(r.table, t);
+		expire(&r, t);
 	assert_non_null(sc_conn_lookup(r.table, &c));
 	assert_int_equal(hs_policy_engine_counters(r.engine)[0].dry_run, 1);
 	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 0);
+	/* One policy event, marked as a dry run, and no RST for anyone. */
+	assert_int_equal(count_seen(&r, HS_DO_EVENT, HS_EV_POLICY, 0), 1);
+	assert_true(r.seen[r.nseen - 1].dry_run);
+	assert_int_equal(count_seen(&r, HS_DO_RESET, -1, 0), 0);
 	rig_down(&r);
 }
 
@@ -492,9 +598,9 @@ static void test_timed_drop_blocks(void **state)
 	/* A retransmitted SYN-ACK does not change the state: age counts from the state's start. */
 	c.next[HS_SERVER]--;
 	assert_false(feed(&r, &c, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, T0 + 1500, NULL));
-	hs_table_expire(r.table, T0 + 1900);
+	expire(&r, T0 + 1900);
 	assert_false(sc_conn_lookup(r.table, &c)->flags & HS_FLOW_BLOCKED);
-	hs_table_expire(r.table, T0 + 2100);
+	expire(&r, T0 + 2100);
 	struct hs_flow *f = sc_conn_lookup(r.table, &c);
 	assert_non_null(f);
 	assert_true(f->flags & HS_FLOW_BLOCKED);
@@ -516,7 +622,6 @@ static void test_reload_rebuilds_counts(void **state)
 	(void)state;
 
 	rig_up(&r, 64);
-	hs_table_set_remove_hook(r.table, on_remove, r.engine);
 	rig_apply(&r, T0);   /* no policies yet */
 	for (int i = 0; i < 3; i++)
 		sc_conn_init(&c[i], HS_FAMILY_IPV4, 0xd00, (uint16_t)(40000 + i), SERVER_HOST, 80);
@@ -549,8 +654,177 @@ static void test_reload_wakes_timed(void **state)
 	p->match.state = HS_TCP_CLOSE_WAIT;
 	p->match.idle_ms = 1000;
 	rig_apply(&r, T0 + 500);
-	hs_table_expire(r.table, T0 + 1200);
+	expire(&r, T0 + 1200);
 	assert_null(sc_conn_lookup(r.table, &c));
+	rig_down(&r);
+}
+
+/* Events of a connection opened and closed, in order, with the states before each change. */
+static void test_event_order(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	(void)state;
+
+	rig_up(&r, 64);
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xf00, 40000, SERVER_HOST, 80);
+	full_open(&r, &c, T0);
+	uint32_t id = sc_conn_lookup(r.table, &c)->id;
+	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_FIN | HS_TCP_ACK, 0, T0 + 1, NULL));
+	assert_false(feed(&r, &c, HS_SERVER, HS_TCP_FIN | HS_TCP_ACK, 0, T0 + 2, NULL));
+	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_ACK, 0, T0 + 3, NULL));
+	/* new, SYN-ACK, ACK, FIN, FIN, last ACK (state, then close), then expiry. */
+	assert_string_equal(event_story(&r, id), "nsssssc");
+	assert_int_equal(nth_seen(&r, id, 1)->old_state[HS_CLIENT], HS_TCP_SYN_SENT);
+	assert_int_equal(nth_seen(&r, id, 1)->old_state[HS_SERVER], HS_TCP_LISTEN);
+	assert_int_equal(nth_seen(&r, id, 5)->old_state[HS_SERVER], HS_TCP_LAST_ACK);
+	assert_int_equal(nth_seen(&r, id, 6)->now_ms, T0 + 3);
+	expire(&r, T0 + 200000);
+	assert_string_equal(event_story(&r, id), "nsssssce");
+	assert_int_equal(nth_seen(&r, id, 7)->now_ms, T0 + 200000);
+	rig_down(&r);
+}
+
+/*
+ * A reset on entering SYN_RCVD goes to the server alone (its half-open
+ * slot), the SYN-ACK is dropped, and the flow leaves once the RST is out.
+ */
+static void test_reset_sides_half_open(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "no-half-open", HS_ACTION_RESET);
+	p->match.server_state = HS_TCP_SYN_RCVD;
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xf10, 40000, SERVER_HOST, 80);
+	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	uint32_t id = sc_conn_lookup(r.table, &c)->id;
+	assert_true(feed(&r, &c, HS_SERVER, HS_TCP_SYN | HS_TCP_ACK, 0, T0 + 1, NULL));
+	assert_null(sc_conn_lookup(r.table, &c));
+	assert_string_equal(event_story(&r, id), "nspRd");
+	assert_int_equal(nth_seen(&r, id, 3)->sides, 1u << HS_SERVER);
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 1);
+	rig_down(&r);
+}
+
+/* A SYN refused by a limit leaves the policy's event and nothing else: no "new", no flow. */
+static void test_refused_syn_events(void **state)
+{
+	struct rig r;
+	struct sc_conn a, b;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "one-at-a-time", HS_ACTION_DROP);
+	p->match.state = HS_TCP_SYN_RCVD;
+	p->has_limit = true;
+	p->limit_max = 1;
+	p->limit_per = HS_PER_GLOBAL;
+	rig_apply(&r, T0);
+	sc_conn_init(&a, HS_FAMILY_IPV6, 0xf20, 40000, SERVER_HOST, 80);
+	sc_conn_init(&b, HS_FAMILY_IPV6, 0xf21, 40000, SERVER_HOST, 80);
+	assert_false(feed(&r, &a, HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
+	unsigned before = r.nseen;
+	assert_true(feed(&r, &b, HS_CLIENT, HS_TCP_SYN, 0, T0 + 1, NULL));
+	assert_null(sc_conn_lookup(r.table, &b));
+	assert_int_equal(r.nseen - before, 1);
+	assert_int_equal(r.seen[before].event, HS_EV_POLICY);
+	assert_int_equal(count_seen(&r, HS_DO_EVENT, HS_EV_NEW, 0), 1);
+	assert_int_equal(count_seen(&r, HS_DO_RESET, -1, 0), 0);
+	rig_down(&r);
+}
+
+/*
+ * With no room for more RSTs, a timed reset waits for a later tick: no
+ * event, no reset, the flow kept and still due.  It acts once there is room.
+ */
+static void test_timed_reset_waits_for_room(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
+	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.idle_ms = 1000;
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xf30, 40000, SERVER_HOST, 80);
+	half_close(&r, &c, T0);
+	uint32_t id = sc_conn_lookup(r.table, &c)->id;
+	r.actions.reset_room = 0;
+	expire(&r, T0 + 1500);
+	assert_non_null(sc_conn_lookup(r.table, &c));
+	assert_string_equal(event_story(&r, id), "nssss");
+	/* Looked at again on every tick the pass went through after it was due. */
+	assert_true(r.actions.resets_deferred >= 1);
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 0);
+	r.actions.reset_room = 2;
+	expire(&r, T0 + 1600);
+	assert_null(sc_conn_lookup(r.table, &c));
+	assert_string_equal(event_story(&r, id), "nsssspRd");
+	assert_int_equal(r.actions.reset_room, 1);
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 1);
+	rig_down(&r);
+}
+
+/*
+ * A flow whose RSTs are under way stays in the table until the caller has
+ * settled them, even past its timeout: here close_wait is 1 s and the
+ * reaper waits 2 s idle, so the flow is held by the policy, acted on, and
+ * must not expire before the worker deletes it.  If the worker never does,
+ * the engine lets it go after a minute.
+ */
+static void test_reset_holds_flow_until_settled(void **state)
+{
+	struct rig r;
+	struct sc_conn c, d;
+	(void)state;
+
+	rig_up(&r, 64);
+	set_open_timeouts(r.table, 1000);
+	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
+	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.idle_ms = 2000;
+	rig_apply(&r, T0);
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0xf40, 40000, SERVER_HOST, 80);
+	sc_conn_init(&d, HS_FAMILY_IPV4, 0xf41, 40000, SERVER_HOST, 80);
+	half_close(&r, &c, T0);
+	half_close(&r, &d, T0);
+	/* Passes of the table alone: the resets are asked for, nobody carries them out yet. */
+	for (uint64_t t = T0; t <= T0 + 5000; t += 100) {
+		hs_policy_engine_now(r.engine, t);
+		hs_table_expire(r.table, t);
+	}
+	assert_int_equal(hs_actions_pending(&r.actions), 4);    /* two policy events, two resets */
+	assert_non_null(sc_conn_lookup(r.table, &c));
+	assert_non_null(sc_conn_lookup(r.table, &d));
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
+	/* The worker settles c's RSTs and deletes it: deleted, not expired. */
+	struct hs_action a;
+	uint32_t cid = sc_conn_lookup(r.table, &c)->id;
+	for (int i = 0; i < 4; i++) {
+		assert_true(hs_actions_next(&r.actions, &a));
+		if (a.type == HS_DO_RESET && a.flow.id == cid)
+			hs_table_delete(r.table, hs_table_flow_ref(r.table, a.flow_index, a.flow.id));
+	}
+	assert_null(sc_conn_lookup(r.table, &c));
+	assert_int_equal(hs_table_stats(r.table)->flows_removed[HS_REMOVE_DELETED], 1);
+	assert_int_equal(hs_table_stats(r.table)->flows_removed[HS_REMOVE_EXPIRED], 0);
+	/* d's RSTs never come to an end: it stays a minute, then goes with its timeout, and no policy acts again. */
+	for (uint64_t t = T0 + 5100; t <= T0 + 61000; t += 100) {
+		hs_policy_engine_now(r.engine, t);
+		hs_table_expire(r.table, t);
+	}
+	assert_non_null(sc_conn_lookup(r.table, &d));
+	expire(&r, T0 + 62100);
+	assert_null(sc_conn_lookup(r.table, &d));
+	assert_int_equal(hs_table_stats(r.table)->flows_removed[HS_REMOVE_EXPIRED], 1);
+	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
 	rig_down(&r);
 }
 
@@ -571,6 +845,11 @@ int main(void)
 		cmocka_unit_test_teardown(test_timed_drop_blocks, sc_teardown),
 		cmocka_unit_test_teardown(test_reload_rebuilds_counts, sc_teardown),
 		cmocka_unit_test_teardown(test_reload_wakes_timed, sc_teardown),
+		cmocka_unit_test_teardown(test_event_order, sc_teardown),
+		cmocka_unit_test_teardown(test_reset_sides_half_open, sc_teardown),
+		cmocka_unit_test_teardown(test_refused_syn_events, sc_teardown),
+		cmocka_unit_test_teardown(test_timed_reset_waits_for_room, sc_teardown),
+		cmocka_unit_test_teardown(test_reset_holds_flow_until_settled, sc_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

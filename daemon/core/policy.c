@@ -1,5 +1,6 @@
 /*
- * policy_match: whether a tracked flow satisfies a policy's match.  This
+ * policy: the policy language's runtime side (include/core/hs_policy.h):
+ * a policy's kind, and whether a tracked flow satisfies its match.  This
  * module owns the runtime side of the match keys that config.c parses:
  * endpoint states (by side, and for the host's own endpoint and its peer),
  * CIDR lists and port ranges, and the names of actions.

@@ -1,5 +1,7 @@
 /*
- * policy: the policy engine (see hs_policy_engine.h).
+ * policy_engine: applies a policy set to one worker's table (see
+ * include/core/hs_policy_engine.h).  It decides; it never acts: the RSTs
+ * to send and the events to log go into the caller's action list.
  *
  * Limits count flows, not packets: for every admission policy with a
  * `limit`, a hash table holds how many flows in the table match its `match`
@@ -18,18 +20,24 @@
  */
 #include "hs_policy_engine.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include "hs_rst_send.h"
+#include "hs_rst_build.h"
 #include "hs_siphash.h"
 
 #define PROBE_LIMIT 16
 #define VERIFY_MEMORY_MS 5000u      /* a retransmitted SYN must come within this */
 #define VERIFY_MIN_GAP_MS 200u      /* and not sooner: a duplicate is not a retry */
 #define KNOWN_SOURCE_MS 60000u      /* a completed handshake vouches for its source this long */
+/*
+ * Flows whose RSTs the caller has yet to settle: at most its RST queue's
+ * worth (hs_rst_send keeps 1024) plus one action list, so this many slots
+ * never fill in practice; if they do, a flow is reset as if its RSTs had
+ * gone (it may then leave with its timeout before they have).
+ */
+#define RESETTING_SLOTS 4096u
+#define RESET_HOLD_MS 60000u        /* a flow being reset is kept at most this long */
 
 struct count_entry {
 	uint64_t key;               /* 0 = empty */
@@ -40,6 +48,13 @@ struct count_entry {
 struct stamp_entry {
 	uint64_t key;               /* 0 = empty */
 	uint64_t ms;
+};
+
+struct resetting_entry {
+	uint32_t index_plus1;       /* the flow's place in the table + 1; 0 = empty */
+	uint32_t id;
+	uint32_t until_tick;        /* let go then, whatever happened to the RSTs */
+	uint32_t pad;
 };
 
 struct bucket_entry {
@@ -53,8 +68,8 @@ struct hs_policy_engine {
 	struct hs_policy_counters counters[HS_POLICY_MAX];
 	uint8_t key[16];
 	struct hs_table *table;
-	struct hs_rst_sender *rst;
-	struct hs_events *events;
+	struct hs_actions *actions;         /* where decisions go, for the caller to carry out */
+	uint64_t now_ms;                    /* the latest time the engine was told */
 	struct count_entry *counts;
 	uint32_t counts_mask;
 	struct stamp_entry *pending;        /* verify: 4-tuples whose first SYN was dropped */
@@ -62,6 +77,8 @@ struct hs_policy_engine {
 	uint32_t stamp_mask;
 	struct bucket_entry *buckets;
 	uint32_t buckets_mask;
+	struct resetting_entry *resetting;  /* flows being reset, by table index */
+	uint32_t n_resetting;
 	uint64_t counts_full;               /* increments lost to a full count table */
 	uint16_t generation;                /* of the policy set, bumped by every hs_policy_engine_set */
 	bool has_limits, has_timed;
@@ -76,7 +93,7 @@ static uint32_t pow2_at_least(uint32_t n)
 	return p;
 }
 
-struct hs_policy_engine *hs_policy_engine_create(uint32_t max_flows)
+struct hs_policy_engine *hs_policy_engine_create(uint32_t max_flows, const uint8_t key[16])
 {
 	struct hs_policy_engine *e = calloc(1, sizeof(*e));
 
@@ -90,11 +107,12 @@ struct hs_policy_engine *hs_policy_engine_create(uint32_t max_flows)
 	e->pending = calloc(e->stamp_mask + 1, sizeof(*e->pending));
 	e->known = calloc(e->stamp_mask + 1, sizeof(*e->known));
 	e->buckets = calloc(e->buckets_mask + 1, sizeof(*e->buckets));
-	if (!e->counts || !e->pending || !e->known || !e->buckets ||
-	    getrandom(e->key, sizeof(e->key), 0) != (ssize_t)sizeof(e->key)) {
+	e->resetting = calloc(RESETTING_SLOTS, sizeof(*e->resetting));
+	if (!e->counts || !e->pending || !e->known || !e->buckets || !e->resetting) {
 		hs_policy_engine_destroy(e);
 		return NULL;
 	}
+	memcpy(e->key, key, sizeof(e->key));
 	return e;
 }
 
@@ -106,6 +124,7 @@ void hs_policy_engine_destroy(struct hs_policy_engine *e)
 	free(e->pending);
 	free(e->known);
 	free(e->buckets);
+	free(e->resetting);
 	free(e);
 }
 
@@ -271,11 +290,6 @@ static void recount(struct hs_policy_engine *e, const struct hs_flow *f, const u
 	}
 }
 
-void hs_policy_engine_flow_removed(struct hs_policy_engine *e, const struct hs_flow *f)
-{
-	recount(e, f, f->state, true, false);
-}
-
 /* ---- stamps and buckets: bounded probing, stale entries reused ---- */
 
 static struct stamp_entry *stamp_lookup(struct stamp_entry *tab, uint32_t mask, uint64_t key, uint64_t now,
@@ -342,18 +356,64 @@ static bool bucket_take(struct hs_policy_engine *e, const struct hs_policy *p, u
 	return true;
 }
 
-/* ---- actions ---- */
+/* ---- flows being reset: linear probing by table index, backward-shift deletion ---- */
 
-static void emit(struct hs_policy_engine *e, const struct hs_policy *p, const char *what, const struct hs_flow *f,
-		 uint64_t now)
+static uint32_t resetting_home(uint32_t index)
 {
-	char detail[HS_POLICY_NAME_MAX + 64];
-
-	if (!e->events || e->events->fd < 0)
-		return;
-	snprintf(detail, sizeof(detail), "%s: %s%s", p->name, what, p->dry_run ? " (dry run)" : "");
-	hs_events_flow(e->events, "policy", e->table, f, now, NULL, detail);
+	return (index * 2654435761u) & (RESETTING_SLOTS - 1);
 }
+
+static struct resetting_entry *resetting_find(struct hs_policy_engine *e, const struct hs_flow *f)
+{
+	if (e->n_resetting == 0)
+		return NULL;
+	uint32_t index = hs_table_flow_index(e->table, f);
+	for (uint32_t n = 0, i = resetting_home(index); n < RESETTING_SLOTS; n++, i = (i + 1) & (RESETTING_SLOTS - 1)) {
+		struct resetting_entry *r = &e->resetting[i];
+		if (r->index_plus1 == 0)
+			return NULL;
+		if (r->index_plus1 == index + 1)
+			return r->id == f->id ? r : NULL;
+	}
+	return NULL;
+}
+
+/* Remembers a flow as being reset until `until_tick`; false if there is no room. */
+static bool resetting_add(struct hs_policy_engine *e, const struct hs_flow *f, uint32_t until_tick)
+{
+	uint32_t index = hs_table_flow_index(e->table, f);
+
+	if (e->n_resetting >= RESETTING_SLOTS / 2)
+		return false;
+	for (uint32_t i = resetting_home(index);; i = (i + 1) & (RESETTING_SLOTS - 1)) {
+		struct resetting_entry *r = &e->resetting[i];
+		if (r->index_plus1 == 0 || r->index_plus1 == index + 1) {
+			e->n_resetting += r->index_plus1 == 0;
+			*r = (struct resetting_entry){ index + 1, f->id, until_tick, 0 };
+			return true;
+		}
+	}
+}
+
+static void resetting_remove(struct hs_policy_engine *e, struct resetting_entry *slot)
+{
+	uint32_t hole = (uint32_t)(slot - e->resetting), i = hole;
+
+	for (;;) {
+		i = (i + 1) & (RESETTING_SLOTS - 1);
+		if (e->resetting[i].index_plus1 == 0)
+			break;
+		uint32_t home = resetting_home(e->resetting[i].index_plus1 - 1);
+		if (((i - home) & (RESETTING_SLOTS - 1)) >= ((i - hole) & (RESETTING_SLOTS - 1))) {
+			e->resetting[hole] = e->resetting[i];
+			hole = i;
+		}
+	}
+	e->resetting[hole].index_plus1 = 0;
+	e->n_resetting--;
+}
+
+/* ---- actions ---- */
 
 void hs_policy_engine_reset_sent(struct hs_policy_engine *e, uint16_t policy, uint16_t generation)
 {
@@ -366,49 +426,89 @@ uint64_t hs_policy_engine_counts_full(const struct hs_policy_engine *e)
 	return e->counts_full;
 }
 
-/* Whether a policy's action needs room for RSTs that may have to wait. */
-static bool needs_rst_room(const struct hs_policy_engine *e, const struct hs_policy *p)
+const struct hs_policy *hs_policy_engine_policy(const struct hs_policy_engine *e, uint16_t policy,
+						uint16_t generation)
 {
-	return p->action == HS_ACTION_RESET && !p->dry_run && e->rst && hs_rst_room(e->rst) < 2;
+	return generation == e->generation && policy < e->set.count ? &e->set.items[policy] : NULL;
 }
 
+void hs_policy_engine_now(struct hs_policy_engine *e, uint64_t now_ms)
+{
+	e->now_ms = now_ms;
+}
+
+/* The "policy" event: which policy did (or would have done) what to the flow. */
+static void note_policy(struct hs_policy_engine *e, uint32_t idx, const struct hs_flow *f, uint64_t now)
+{
+	const struct hs_policy *p = &e->set.items[idx];
+	struct hs_action *a = hs_actions_event(e->actions, HS_EV_POLICY, f, now);
+
+	if (!a)
+		return;
+	a->policy = (uint16_t)idx;
+	a->generation = e->generation;
+	a->policy_action = (uint8_t)p->action;
+	a->dry_run = p->dry_run;
+}
+
+/* What became of the flow a policy acted on. */
+enum fate {
+	FLOW_STAYS = 0,
+	FLOW_GOES,          /* refused, or reset: the caller deletes it once its RSTs are settled */
+	FLOW_DEFERRED,      /* a timed reset found no room for its RSTs: the policy acts on a later tick */
+};
+
 /*
- * Sends a reset action's RSTs.  Returns true if the flow can go now, false
- * if some wait for the kernel: the flow then stays (marked done for timed
- * policies) until the worker settles its last RST and deletes it.
+ * Asks for a reset action's RSTs.  The flow stays in the table until the
+ * caller has settled them and deletes it: the engine remembers it as being
+ * reset, no policy acts on it meanwhile, and the `due` hook reports it as
+ * a policy's business not yet done, which keeps a flow of an open-ended
+ * class past its timeout, as any pending timed policy does (at most
+ * RESET_HOLD_MS).
  */
-static bool send_resets(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uint64_t now)
+static void ask_reset(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uint64_t now, bool timed)
 {
 	/* A server still in SYN_RCVD only needs its half-open slot freed. */
 	unsigned sides = HS_RST_TO_BOTH;
 	if (f->state[HS_SERVER] == HS_TCP_SYN_RCVD || f->state[HS_SERVER] == HS_TCP_LISTEN)
 		sides = HS_RST_TO_SERVER;
-	if (!e->rst)
-		return true;
-	struct hs_rst_tag tag = { hs_table_flow_index(e->table, f), f->id, (uint16_t)idx, e->generation };
-	struct hs_rst_result r = hs_rst_send_flow(e->rst, f, sides, &tag, now);
-	e->counters[idx].resets_sent += r.sent;
-	if (!r.queued)
-		return true;
-	f->flags |= HS_FLOW_POLICY_DONE;
-	return false;
+	struct hs_action *a = hs_actions_reset(e->actions, f, hs_table_flow_index(e->table, f), sides, now, timed);
+
+	if (!a) {
+		/*
+		 * A list full of resets: not possible while the caller keeps
+		 * reset_room at most half the list and carries it out after
+		 * every packet.  The flow goes without its RSTs rather than stay.
+		 */
+		hs_table_delete(e->table, f);
+		return;
+	}
+	a->policy = (uint16_t)idx;
+	a->generation = e->generation;
+	if (!resetting_add(e, f, hs_table_tick(e->table, now) + RESET_HOLD_MS / HS_TABLE_TICK_MS))
+		f->flags |= HS_FLOW_POLICY_DONE;
 }
 
 /*
- * Carries out a policy's action on a flow.  Returns true if the packet at
- * hand (if any) must be dropped; *deleted tells whether the flow is gone,
- * or (for a reset whose RSTs wait for the kernel) will go by itself.
+ * Carries out a policy's action on a flow as far as the core goes.
+ * Returns true if the packet at hand (if any) must be dropped; *fate tells
+ * what became of the flow.
  */
 static bool act(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uint64_t now, bool timed,
-		bool *deleted)
+		enum fate *fate)
 {
 	const struct hs_policy *p = &e->set.items[idx];
 	struct hs_policy_counters *c = &e->counters[idx];
 
-	*deleted = false;
+	*fate = FLOW_STAYS;
 	if (p->action == HS_ACTION_ACCEPT)
 		return false;
-	emit(e, p, hs_policy_action_name(p->action), f, now);
+	if (p->action == HS_ACTION_RESET && !p->dry_run && timed && e->actions->reset_room == 0) {
+		e->actions->resets_deferred++;
+		*fate = FLOW_DEFERRED;
+		return false;
+	}
+	note_policy(e, idx, f, now);
 	if (p->dry_run) {
 		c->dry_run++;
 		return false;
@@ -430,9 +530,8 @@ static bool act(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uin
 		}
 		return true;
 	case HS_ACTION_RESET:
-		if (send_resets(e, idx, f, now))
-			hs_table_delete(e->table, f);
-		*deleted = true;
+		ask_reset(e, idx, f, now, timed);
+		*fate = FLOW_GOES;
 		return true;
 	}
 	return false;
@@ -474,10 +573,10 @@ static bool verify_passes(struct hs_policy_engine *e, uint32_t idx, const struct
 	return false;
 }
 
-/* Returns true to drop the SYN; the flow is deleted then. */
-static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, bool *deleted)
+/* Returns true to drop the SYN; the flow is then removed, or goes once reset (*fate). */
+static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, enum fate *fate)
 {
-	*deleted = false;
+	*fate = FLOW_STAYS;
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
@@ -487,7 +586,7 @@ static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, b
 			/* A state-entry policy on the new flow's first states. */
 			if (!hs_policy_match_flow(&p->match, f))
 				continue;
-			return act(e, i, f, now, false, deleted);
+			return act(e, i, f, now, false, fate);
 		}
 		if (!match_ignoring_states(p, f))
 			continue;
@@ -512,33 +611,53 @@ static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, b
 				return false;
 			return true;
 		}
-		return act(e, i, f, now, false, deleted);
+		return act(e, i, f, now, false, fate);
 	}
 	return false;
 }
 
 /* State-entry policies for a flow that just changed state. */
-static bool on_state(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, bool *deleted)
+static bool on_state(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, enum fate *fate)
 {
-	*deleted = false;
+	*fate = FLOW_STAYS;
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
 		if (hs_policy_is_timed(p) || hs_policy_is_admission(p) || !hs_policy_match_flow(&p->match, f))
 			continue;
-		return act(e, i, f, now, false, deleted);
+		return act(e, i, f, now, false, fate);
 	}
 	return false;
 }
 
-bool hs_policy_engine_packet(struct hs_policy_engine *e, const struct hs_packet *pkt, struct hs_track_result *res,
-			     uint64_t now)
+/* The events of a tracked packet: "new" or "state" with the states before, then "close" if both are done. */
+static void note_track(struct hs_policy_engine *e, const struct hs_track_result *res, uint64_t now)
+{
+	struct hs_action *a;
+
+	if (res->events & HS_EVENT_NEW) {
+		a = hs_actions_event(e->actions, HS_EV_NEW, res->flow, now);
+		if (a)
+			a->reopened = (res->events & HS_EVENT_RESTART) != 0;
+	} else {
+		a = hs_actions_event(e->actions, HS_EV_STATE, res->flow, now);
+		if (a)
+			memcpy(a->old_state, res->old_state, sizeof(a->old_state));
+	}
+	if (res->events & HS_EVENT_CLOSED)
+		hs_actions_event(e->actions, HS_EV_CLOSE, res->flow, now);
+}
+
+enum hs_verdict hs_policy_engine_packet(struct hs_policy_engine *e, const struct hs_packet *pkt,
+					struct hs_track_result *res, uint64_t now)
 {
 	struct hs_flow *f = res->flow;
-	bool drop = false, deleted = false;
+	enum fate fate = FLOW_STAYS;
+	bool drop = false;
 
+	e->now_ms = now;
 	if (!f || !(res->events & (HS_EVENT_NEW | HS_EVENT_STATE)))
-		return false;
+		return HS_VERDICT_ACCEPT;
 
 	/*
 	 * Keep the limit counts in step.  A new flow was not counted before;
@@ -552,22 +671,32 @@ bool hs_policy_engine_packet(struct hs_policy_engine *e, const struct hs_packet 
 	    !(f->flags & HS_FLOW_PICKED_UP))
 		stamp_put(e->known, e->stamp_mask, source_key(e, f), now, KNOWN_SOURCE_MS);
 
-	if (e->set.count == 0)
-		return false;
+	/*
+	 * A state change is told before the policies act on it.  A new flow is
+	 * told only once they let it be: a SYN they refuse leaves no flow and
+	 * no event (a flood would otherwise log one "new" per spoofed SYN and
+	 * never close them).
+	 */
+	if (!fresh)
+		note_track(e, res, now);
 	bool syn = (pkt->flags & (HS_TCP_SYN | HS_TCP_ACK)) == HS_TCP_SYN;
-	if ((res->events & HS_EVENT_NEW) && syn) {
-		drop = admit(e, f, now, &deleted);
-		if (drop && !deleted) {
+	if (resetting_find(e, f)) {
+		/* Its RSTs are on their way: no policy acts on it again. */
+	} else if (e->set.count && fresh && syn) {
+		drop = admit(e, f, now, &fate);
+		if (drop && fate == FLOW_STAYS) {
 			/* A refused SYN must not hold a place in the table. */
 			hs_table_remove(e->table, f, HS_REMOVE_REFUSED);
-			deleted = true;
+			fate = FLOW_GOES;
 		}
-	} else {
-		drop = on_state(e, f, now, &deleted);
+	} else if (e->set.count) {
+		drop = on_state(e, f, now, &fate);
 	}
-	if (deleted)
+	if (fate == FLOW_GOES)
 		res->flow = NULL;
-	return drop;
+	else if (fresh)
+		note_track(e, res, now);
+	return drop ? HS_VERDICT_DROP : HS_VERDICT_ACCEPT;
 }
 
 /* ---- timed policies ---- */
@@ -577,6 +706,11 @@ static bool policy_due(void *ctx, const struct hs_flow *f, uint32_t *due_tick)
 	struct hs_policy_engine *e = ctx;
 	bool any = false;
 
+	struct resetting_entry *r = resetting_find(e, f);
+	if (r) {
+		*due_tick = r->until_tick;
+		return true;
+	}
 	if (!e->has_timed)
 		return false;
 	for (uint32_t i = 0; i < e->set.count; i++) {
@@ -604,6 +738,14 @@ static void policy_fire(void *ctx, struct hs_flow *f, uint64_t now)
 	struct hs_policy_engine *e = ctx;
 	uint32_t tick = hs_table_tick(e->table, now);
 
+	e->now_ms = now;
+	struct resetting_entry *r = resetting_find(e, f);
+	if (r) {
+		/* Held for its RSTs, and they never came to an end: let the flow go its way. */
+		resetting_remove(e, r);
+		f->flags |= HS_FLOW_POLICY_DONE;
+		return;
+	}
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
@@ -613,26 +755,43 @@ static void policy_fire(void *ctx, struct hs_flow *f, uint64_t now)
 			continue;
 		if (p->match.age_ms && (int32_t)(tick - f->state_since) < (int32_t)(p->match.age_ms / HS_TABLE_TICK_MS))
 			continue;
+		enum fate fate;
+		act(e, i, f, now, true, &fate);
 		/*
-		 * Without room for its RSTs to wait, a reset waits itself: the
-		 * flow stays due and is looked at again on the next tick.
+		 * Once per state entry.  A reset that found no room for its RSTs
+		 * leaves the flow due: it is looked at again on the next tick.
 		 */
-		if (needs_rst_room(e, p))
-			return;
-		bool deleted;
-		act(e, i, f, now, true, &deleted);
-		if (!deleted)
-			f->flags |= HS_FLOW_POLICY_DONE;   /* once per state entry */
+		if (fate == FLOW_STAYS)
+			f->flags |= HS_FLOW_POLICY_DONE;
 		return;
 	}
 }
 
-void hs_policy_engine_attach(struct hs_policy_engine *e, struct hs_table *table, struct hs_rst_sender *rst,
-			     struct hs_events *events)
+/* The table's removal hook: limits forget the flow, and its end is told. */
+static void flow_removed(void *ctx, const struct hs_flow *f, enum hs_remove_reason reason)
+{
+	static const int8_t events[HS_REMOVE_REASON_COUNT] = {
+		[HS_REMOVE_EXPIRED] = HS_EV_EXPIRE,
+		[HS_REMOVE_EVICTED] = HS_EV_EVICT,
+		[HS_REMOVE_DELETED] = HS_EV_DELETE,
+		[HS_REMOVE_REFUSED] = -1,     /* refused SYNs are counted, not logged one by one */
+		[HS_REMOVE_REOPENED] = -1,    /* the "new" event of the next connection says "reopened" */
+	};
+	struct hs_policy_engine *e = ctx;
+
+	recount(e, f, f->state, true, false);
+	struct resetting_entry *r = resetting_find(e, f);
+	if (r)
+		resetting_remove(e, r);
+	if ((unsigned)reason < HS_REMOVE_REASON_COUNT && events[reason] >= 0)
+		hs_actions_event(e->actions, (enum hs_event_kind)events[reason], f, e->now_ms);
+}
+
+void hs_policy_engine_attach(struct hs_policy_engine *e, struct hs_table *table, struct hs_actions *actions)
 {
 	e->table = table;
-	e->rst = rst;
-	e->events = events;
+	e->actions = actions;
+	hs_table_set_remove_hook(table, flow_removed, e);
 	hs_table_set_policy_hooks(table, policy_due, policy_fire, e);
 }
 
@@ -653,7 +812,7 @@ void hs_policy_engine_set(struct hs_policy_engine *e, const struct hs_policy_set
 	struct hs_policy_counters old[HS_POLICY_MAX];
 	struct hs_policy_set previous = e->set;
 
-	(void)now_ms;
+	e->now_ms = now_ms;
 	e->generation++;
 	memcpy(old, e->counters, sizeof(old));
 	memset(e->counters, 0, sizeof(e->counters));

@@ -1,0 +1,90 @@
+/*
+ * hs_policy_engine: applies a policy set to one worker's table.  It owns
+ * the per-group counters behind `limit` (kept up to date on every state
+ * change, never by scanning), the token buckets behind `rate`, the memory
+ * of `verify` (SYNs dropped once and sources that recently completed a
+ * handshake), per-policy counters, and the decisions: a verdict for each
+ * packet, flows refused or blocked in the table, and, in the caller's
+ * action list (hs_actions.h), which sides of which flows get RSTs and which
+ * events are told, in order.  It is part of the pure core: it sends and
+ * writes nothing and reads no clock.  All tables are allocated when the
+ * engine is created; the packet path allocates nothing.
+ */
+#ifndef HS_POLICY_ENGINE_H
+#define HS_POLICY_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hs_actions.h"
+#include "hs_policy.h"
+#include "hs_table.h"
+
+struct hs_policy_counters {
+	uint64_t acted;             /* the action was carried out */
+	uint64_t dry_run;           /* would have acted (dry_run: true) */
+	uint64_t verified;          /* verify: SYNs let through as retransmissions or known sources */
+	uint64_t refused;           /* verify: first SYNs dropped and remembered */
+	uint64_t resets_sent;       /* RSTs the kernel took (counted by the caller, hs_policy_engine_reset_sent) */
+};
+
+struct hs_policy_engine;
+
+/*
+ * Sized for a table of max_flows; NULL if memory is short.  key is the
+ * SipHash key of its own tables (groups, verify memory, buckets), drawn
+ * at random by the caller so that nobody can aim at one slot.
+ */
+struct hs_policy_engine *hs_policy_engine_create(uint32_t max_flows, const uint8_t key[16]);
+void hs_policy_engine_destroy(struct hs_policy_engine *engine);
+
+/*
+ * Binds the engine to its worker's table and action list, and installs
+ * the table's hooks: removal (limits forget the flow; expire, evict and
+ * delete events) and timed policies.
+ */
+void hs_policy_engine_attach(struct hs_policy_engine *engine, struct hs_table *table, struct hs_actions *actions);
+
+/*
+ * Installs a new policy set between bursts: counters of the old set are
+ * dropped and the limit counts are rebuilt from the flows in the table.
+ * Per-policy counters carry over for policies whose name is unchanged.
+ * The action list must have been carried out first (actions name their
+ * policy by its index in the set).
+ */
+void hs_policy_engine_set(struct hs_policy_engine *engine, const struct hs_policy_set *set, uint64_t now_ms);
+
+/*
+ * Tells the engine the time for what happens outside its own calls: the
+ * table's expiry passes and deletions by the caller, whose events carry it.
+ */
+void hs_policy_engine_now(struct hs_policy_engine *engine, uint64_t now_ms);
+
+/*
+ * Called for every tracked packet after the table has seen it.  Keeps the
+ * limit counts in step, evaluates admission and state-entry policies and
+ * appends the packet's events ("state" before the policies' own, "new"
+ * after them and only for a flow they let be) and any reset.  Returns the
+ * packet's verdict.  A flow refused is gone when this returns, one being
+ * reset goes once its RSTs are settled; either way res->flow is cleared.
+ */
+enum hs_verdict hs_policy_engine_packet(struct hs_policy_engine *engine, const struct hs_packet *pkt,
+					struct hs_track_result *res, uint64_t now_ms);
+
+/*
+ * Credits a policy with a RST the kernel took: policy and generation come
+ * from the reset action, and a policy set replaced since is not credited.
+ */
+void hs_policy_engine_reset_sent(struct hs_policy_engine *engine, uint16_t policy, uint16_t generation);
+
+/* The policy an action names, or NULL if the set was replaced since. */
+const struct hs_policy *hs_policy_engine_policy(const struct hs_policy_engine *engine, uint16_t policy,
+						uint16_t generation);
+
+/* Limit increments lost because the count table was full (limits then undercount). */
+uint64_t hs_policy_engine_counts_full(const struct hs_policy_engine *engine);
+
+const struct hs_policy_set *hs_policy_engine_policies(const struct hs_policy_engine *engine);
+const struct hs_policy_counters *hs_policy_engine_counters(const struct hs_policy_engine *engine);
+
+#endif
