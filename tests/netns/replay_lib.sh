@@ -18,7 +18,11 @@ lab_replay_capture() {
 	command -v tcpdump >/dev/null || lab_skip "tcpdump not installed (tests/install-deps)"
 	LAB_CAPTURE=$LAB_TMP/router.pcap
 	# -Z root: tcpdump would otherwise write as the tcpdump user, which may not enter $LAB_TMP.
-	lab_bg r "$LAB_TMP/tcpdump.log" tcpdump -i any -Q in --immediate-mode -U -n -s 0 -Z root -w "$LAB_CAPTURE"
+	# -s 512: headers are all a replay needs (lengths come from the IP header), and a
+	# whole-packet snap length makes the kernel's ring a handful of 256 KiB slots that a
+	# burst overflows.  The replay is compared only if the kernel dropped nothing.
+	lab_bg r "$LAB_TMP/tcpdump.log" tcpdump -i any -Q in --immediate-mode -U -n -s 512 -B 8192 -Z root \
+		-w "$LAB_CAPTURE"
 	LAB_TCPDUMP_PID=$LAB_LAST_PID
 	lab_wait_until 10 "tcpdump to listen" grep -q "listening on" "$LAB_TMP/tcpdump.log" ||
 		lab_fail "tcpdump did not start: $(cat "$LAB_TMP/tcpdump.log")"
@@ -35,6 +39,8 @@ lab_replay_pass() {
 	lab_wait_until 10 "tcpdump to exit" eval '! lab__alive '"$LAB_TCPDUMP_PID" ||
 		lab_fail "tcpdump did not stop"
 	wait "$LAB_TCPDUMP_PID" 2>/dev/null
+	grep -q "^0 packets dropped by kernel" "$LAB_TMP/tcpdump.log" ||
+		lab_fail "tcpdump lost packets, the capture cannot be compared: $(cat "$LAB_TMP/tcpdump.log")"
 	"$LAB_PY" "$LAB_DIR/replay_check.py" trim "$LAB_CAPTURE" "$LAB_TMP/until.pcap" "$until" >&2 ||
 		lab_fail "cannot cut the capture"
 	"$HANDSHAKED" -r "$LAB_TMP/until.pcap" -c "$LAB_TMP/handshaked.yaml" --json >"$LAB_TMP/replay.jsonl" \
