@@ -66,6 +66,7 @@ struct replay {
 	struct hs_policy_engine *engine;
 	struct hs_actions actions;              /* what the engine decided, carried out by carry_out */
 	struct hs_events *events;
+	bool follow;                            /* standard input: each packet at once, not a batch later */
 	uint64_t now;                           /* the capture's clock in ms, never going back */
 	uint64_t next_expire;                   /* the next 100 ms boundary at which expiry runs */
 	struct replay_stats stats;
@@ -223,7 +224,11 @@ static void replay_record(struct replay *r, const struct hs_capture_record *rec)
 		r->stats.tcp++;
 		r->batch_ptr[r->batch_n++] = pkt;
 		r->batch_ms = ms;
-		if (r->batch_n == BATCH)
+		/*
+		 * From a pipe (tcpdump -w - following an interface) the next
+		 * packet may be a long time coming: this one is not kept waiting.
+		 */
+		if (r->batch_n == BATCH || r->follow)
 			flush_batch(r);
 	} else if (pr == HS_PARSE_NOT_TCP) {
 		r->stats.not_tcp++;
@@ -466,6 +471,7 @@ int hs_replay_run(const struct hs_config *config, const struct hs_replay_options
 		return 1;
 	}
 	r->config = config;
+	r->follow = strcmp(opt->path, "-") == 0;
 	r->policies = config->policies;
 	for (uint32_t i = 0; i < r->policies.count; i++)
 		r->policies.items[i].dry_run = true;

@@ -186,6 +186,33 @@ def test_stdin_and_text():
     assert "capture: 11 packets, link type EN10MB" in text.stdout, text.stdout
 
 
+def test_stdin_follows():
+    """From a pipe, each packet's events come out at once, not when the next packet arrives."""
+    import select
+    p = path("follow.pcap")
+    c = g.Conn("10.0.1.2", 40000, "10.0.2.2", 8080)
+    g.write_pcap(p, g.LINKTYPE_RAW, g.timed([c.c2s(g.SYN, 0, 0)], T0))
+    with open(p, "rb") as f:
+        data = f.read()
+    proc = subprocess.Popen([BINARY, "-r", "-", "--events", "--json"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(data)
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        assert ready, "no event within 10 s of the first packet"
+        event = json.loads(proc.stdout.readline())
+        assert event["event"] == "new" and event["flow"]["client"]["port"] == 40000, event
+        proc.stdin.close()
+        rest = proc.stdout.read().decode().splitlines()
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()
+        assert json.loads(rest[-1])["summary"]["packets"] == 1, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 # ---- IP: extension headers, fragments, malformed packets ----
 
 def test_ipv6_extension_headers():
