@@ -9,7 +9,9 @@
  * packets over eight fixed tuples (IPv4, IPv6, a self-connected socket and
  * an IPv6 address whose bytes equal an IPv4 tuple's), raw packet bytes
  * through the parser, clock steps from a millisecond to a month, `kill`
- * from the control socket, reloads and queries.  track_input.h describes
+ * from the control socket, reloads and queries.  The table knows two of the
+ * addresses as the host's own, so flows have a local end, none or two, and
+ * the policies on local_state and remote_state count and act on them.  track_input.h describes
  * the byte format.  Sequence and acknowledgement numbers are relative to
  * what the table tracks, so short inputs already hold in-window
  * conversations and the fuzzer reaches the state machine's deep states.
@@ -200,7 +202,9 @@ static const char *const policy_yaml[8] = {
 	"  - {name: syn-limit, match: {state: SYN_RCVD}, limit: {max: 1, per: global}, action: verify}\n"
 	"  - {name: syn-rate, rate: {syn_per_second: 1, burst: 2, per: source}, action: drop}\n"
 	"  - {name: fw2-idle, match: {client_state: FIN_WAIT_2, idle: 1s}, action: reset}\n"
-	"  - {name: cw-age, match: {state: CLOSE_WAIT, age: 2s}, action: drop}\n",
+	"  - {name: cw-age, match: {state: CLOSE_WAIT, age: 2s}, action: drop}\n"
+	"  - {name: local-cap, match: {local_state: ESTABLISHED}, limit: {max: 1, per: source}, action: drop}\n"
+	"  - {name: local-cw, match: {local_state: CLOSE_WAIT, remote_state: FIN_WAIT_2, idle: 1s}, action: reset}\n",
 	/* 5: limits on several states, short timed policies. */
 	"policies:\n"
 	"  - {name: syn-sent, match: {client_state: SYN_SENT}, limit: {max: 1, per: destination}, action: verify}\n"
@@ -272,6 +276,22 @@ static void reset_engine(void)
 	e->has_limits = e->has_timed = false;
 }
 
+static struct hs_local_addrs host_addrs;
+
+static void init_host_addrs(void)
+{
+	struct hs_local_addr e = { .family = HS_FAMILY_IPV4, .prefix = 32, .ifindex = 2 };
+
+	hs_local_addrs_init(&host_addrs);
+	set_v4(&e.addr, 10, 0, 0, 1);
+	CHECK(hs_local_addrs_add(&host_addrs, &e) == HS_LOCAL_ADDRS_CHANGED);
+	memset(&e.addr, 0, sizeof(e.addr));
+	e.family = HS_FAMILY_IPV6;
+	e.prefix = 128;
+	set_v6(&e.addr, 0xfd, 0, 0, 0, 1);
+	CHECK(hs_local_addrs_add(&host_addrs, &e) == HS_LOCAL_ADDRS_CHANGED);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -281,6 +301,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	engine = hs_policy_engine_create(MAX_FLOWS, key);
 	CHECK(engine != NULL);
 	init_tuples();
+	init_host_addrs();
 	load_policy_sets();
 	trace = getenv("FUZZ_TRACK_TRACE") != NULL;
 	/* Events are formatted and written as in the daemon, to a sink that costs nothing. */
@@ -960,6 +981,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r->table = hs_table_create(&r->cfg, r->now);
 	CHECK(r->table != NULL);
+	/* The host owns 10.0.0.1 and fd00::1: those tuples have a local end, the others none or two. */
+	hs_table_set_local_addrs(r->table, &host_addrs);
 	reset_engine();
 	r->engine = engine;
 	hs_events_init(&events, devnull);
