@@ -228,10 +228,11 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 		reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64 ",",
 			     s.uptime_ms, d->nworkers, s.reloads, s.reload_failures);
 		reply_printf(r, "\"packets\":{\"seen\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"dropped\":%" PRIu64
-			     ",\"own\":%" PRIu64 ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64
-			     ",\"malformed\":%" PRIu64 ",\"syn_with_data\":%" PRIu64 "},",
-			     s.packets, s.accepted, s.dropped, s.own_packets, s.not_tcp, s.fragments, s.invalid, parse_total,
-			     s.syn_with_data);
+			     ",\"own\":%" PRIu64 ",\"loopback_repeat\":%" PRIu64 ",\"not_tcp\":%" PRIu64
+			     ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64
+			     ",\"syn_with_data\":%" PRIu64 "},",
+			     s.packets, s.accepted, s.dropped, s.own_packets, s.loopback_repeats, s.not_tcp, s.fragments,
+			     s.invalid, parse_total, s.syn_with_data);
 		reply_printf(r, "\"invalid\":{");
 		for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
 			reply_printf(r, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", hs_invalid_reason_name((enum hs_invalid_reason)i),
@@ -280,7 +281,8 @@ static void cmd_stats(struct reply *r, struct hs_daemon *d, bool json)
 	reply_printf(r, "uptime            %.1f s, %u queue(s) from %u, %" PRIu64 " reload(s), %" PRIu64 " failed\n",
 		     (double)s.uptime_ms / 1000.0, d->nworkers, d->config.queue_first, s.reloads, s.reload_failures);
 	reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64
-		     ", own (untracked) %" PRIu64 "\n", s.packets, s.accepted, s.dropped, s.own_packets);
+		     ", own (untracked) %" PRIu64 ", loopback seen twice (untracked) %" PRIu64 "\n", s.packets,
+		     s.accepted, s.dropped, s.own_packets, s.loopback_repeats);
 	reply_printf(r, "                  not TCP %" PRIu64 ", fragments %" PRIu64 ", malformed %" PRIu64
 		     ", invalid TCP %" PRIu64 "\n", s.not_tcp, s.fragments, parse_total, invalid_total);
 	reply_printf(r, "                  SYNs with data (TCP Fast Open) %" PRIu64 "\n", s.syn_with_data);

@@ -124,6 +124,8 @@ static void format_packets(struct text *t, const struct hs_metrics_snapshot *s)
 	text_printf(t, "handshaked_packets_untracked_total{reason=\"not_tcp\"} %" PRIu64 "\n", s->not_tcp);
 	text_printf(t, "handshaked_packets_untracked_total{reason=\"fragment\"} %" PRIu64 "\n", s->fragments);
 	text_printf(t, "handshaked_packets_untracked_total{reason=\"own\"} %" PRIu64 "\n", s->own_packets);
+	text_printf(t, "handshaked_packets_untracked_total{reason=\"loopback_repeat\"} %" PRIu64 "\n",
+		    s->loopback_repeats);
 	text_printf(t, "handshaked_packets_untracked_total{reason=\"table_full\"} %" PRIu64 "\n",
 		    s->untracked_table_full);
 

@@ -133,6 +133,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	s->dropped += ws->dropped;
 	s->policy_dropped += ws->policy_dropped;
 	s->own_packets += ws->own_packets;
+	s->loopback_repeats += ws->loopback_repeats;
 	s->not_tcp += ws->not_tcp;
 	s->fragments += ws->fragments;
 	s->invalid += ws->invalid;

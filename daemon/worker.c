@@ -13,6 +13,7 @@
 #include "hs_worker.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "hs_log.h"
+#include "hs_loopback.h"
 #include "hs_siphash.h"
 
 #define EXPIRE_INTERVAL_MS 100
@@ -63,6 +65,15 @@ void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *co
 }
 
 _Static_assert(HS_RST_NO_POLICY == HS_ACTIONS_NO_POLICY, "a RST's tag names its policy as the action does");
+
+/*
+ * When a looped-back packet was last seen on its way out, by any worker:
+ * the rules may queue OUTPUT and INPUT to different queues, and the way in
+ * of a packet is a repeat whichever worker saw its way out
+ * (include/core/hs_loopback.h).  The way in exists only once the way out
+ * has its verdict, which its worker sends after storing this.
+ */
+static _Atomic uint64_t loopback_out_ms;
 
 /* The wall clock at a moment of the tables' (monotonic) clock, for the events' "ts". */
 static uint64_t wall_ms_at(uint64_t table_ms)
@@ -181,6 +192,10 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 	}
 	char rst_err[256];
 	w->own_mark = config->own_mark;
+	/* The loopback device is ifindex 1 in every namespace today; asked by name all the same. */
+	w->lo_ifindex = if_nametoindex("lo");
+	if (w->lo_ifindex == 0)
+		w->lo_ifindex = 1;
 	w->rst_ok = hs_rst_open(&w->rst, config->own_mark, rst_err, sizeof(rst_err)) == 0;
 	if (!w->rst_ok)
 		log_warnx("queue %u: %s: reset actions and kill will not send RSTs", queue, rst_err);
@@ -333,6 +348,25 @@ static bool own_packet(const struct hs_worker *w, const struct hs_nfq_packet *p)
 	return w->own_mark != 0 && p->mark == w->own_mark;
 }
 
+/*
+ * Whether a queued packet is a looped-back one seen a second time, on its
+ * way back in, after it was tracked on its way out: accepted untracked, so
+ * that the connection counts each packet once, as the kernel does.
+ */
+static bool loopback_repeat(const struct hs_nfq_packet *p, uint32_t lo_ifindex, uint64_t now)
+{
+	switch (hs_loopback_pass(p->indev, p->outdev, lo_ifindex)) {
+	case HS_LO_OUT:
+		atomic_store_explicit(&loopback_out_ms, now, memory_order_release);
+		return false;
+	case HS_LO_IN:
+		return hs_loopback_repeat(now, atomic_load_explicit(&loopback_out_ms, memory_order_acquire));
+	case HS_LO_ELSEWHERE:
+		break;
+	}
+	return false;
+}
+
 /* Handles one burst; returns the number of packets, 0 if none was waiting, -1 on error. */
 static int handle_burst(struct hs_worker *w)
 {
@@ -356,6 +390,11 @@ static int handle_burst(struct hs_worker *w)
 	for (int i = 0; i < n; i++) {
 		if (own_packet(w, &raw[i])) {
 			w->stats.own_packets++;
+			w->stats.accepted++;
+			continue;
+		}
+		if (loopback_repeat(&raw[i], w->lo_ifindex, now)) {
+			w->stats.loopback_repeats++;
 			w->stats.accepted++;
 			continue;
 		}

@@ -49,6 +49,7 @@ struct hs_metrics_snapshot {
 	/* packets (all queues) */
 	uint64_t packets, accepted, dropped, policy_dropped, not_tcp, fragments, invalid;
 	uint64_t own_packets;                                    /* the daemon's own RSTs, seen in its queues */
+	uint64_t loopback_repeats;                               /* looped-back packets seen again on their way in */
 	uint64_t invalid_by_reason[HS_INVALID_REASON_COUNT];     /* index 0 (none) unused */
 	uint64_t malformed_by_reason[HS_PARSE_RESULT_COUNT];     /* below HS_PARSE_EMPTY unused */
 	/* flows (all tables) */

@@ -32,6 +32,7 @@ struct hs_worker_stats {
 	uint64_t accepted;
 	uint64_t dropped;
 	uint64_t own_packets;       /* the daemon's own (queue.own_mark): accepted untracked */
+	uint64_t loopback_repeats;  /* looped-back packets seen again on their way in: accepted untracked */
 	uint64_t not_tcp;           /* accepted untouched */
 	uint64_t fragments;         /* accepted untouched */
 	uint64_t parse_errors[HS_PARSE_RESULT_COUNT];
@@ -73,6 +74,7 @@ struct hs_worker {
 	bool rst_ok;                /* the raw sockets are open (else every RST counts as failed) */
 	bool rst_waiting;           /* RSTs wait for the kernel: retry soon (worker thread only) */
 	uint32_t own_mark;          /* queue.own_mark: packets carrying it are the daemon's own */
+	uint32_t lo_ifindex;        /* the loopback device, to tell a looped-back packet's two sightings apart */
 	struct log_episode log_verdicts, log_receive, log_rst;
 	/* log.pcap: this worker's ring of the dropped-packet capture; NULL when off.  Set before start. */
 	struct hs_drop_ring *drop_ring;

@@ -196,6 +196,7 @@ static void fill(struct hs_metrics_snapshot *s)
 	s->local_addresses = 5;
 	s->addr_watch = (struct hs_addr_watch_stats){ .changes = 25, .resyncs = 26, .errors = 27, .untracked = 28 };
 	s->own_packets = 24;
+	s->loopback_repeats = 31;
 	s->rst = (struct hs_rst_stats){ .sent = 600, .retried = 25, .failed = 26, .skipped = 27 };
 	s->rst_waiting = 28;
 	s->rst_deferred = 30;
@@ -312,6 +313,7 @@ static void test_format_values(void **state)
 	assert_line(text, "handshaked_local_address_problems_total{kind=\"error\"} 27");
 	assert_line(text, "handshaked_local_address_problems_total{kind=\"untracked\"} 28");
 	assert_line(text, "handshaked_packets_untracked_total{reason=\"own\"} 24");
+	assert_line(text, "handshaked_packets_untracked_total{reason=\"loopback_repeat\"} 31");
 	assert_line(text, "handshaked_rsts_total{result=\"sent\"} 600");
 	assert_line(text, "handshaked_rsts_total{result=\"failed\"} 26");
 	assert_line(text, "handshaked_rsts_total{result=\"skipped\"} 27");
