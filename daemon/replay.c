@@ -32,6 +32,7 @@
 #include "hs_events.h"
 #include "hs_flow_json.h"
 #include "hs_policy_engine.h"
+#include "hs_replay_report.h"
 #include "hs_siphash.h"
 #include "hs_worker.h"
 
@@ -45,19 +46,6 @@
  */
 #define MAX_EXPIRE_STEPS (30ull * 86400u * 1000u / EXPIRE_EVERY_MS)
 
-struct replay_stats {
-	uint64_t records;
-	uint64_t link[HS_LINK_RESULT_COUNT];    /* records by what the link layer held */
-	uint64_t tcp, not_tcp, fragments;
-	uint64_t parse_errors[HS_PARSE_RESULT_COUNT];
-	uint64_t would_drop_invalid;            /* strict: invalid TCP */
-	uint64_t would_drop_malformed;          /* strict: malformed IP or TCP */
-	uint64_t would_drop_blocked;            /* flows a policy had blocked (never, in dry run) */
-	uint64_t would_drop_policy;             /* packets a policy would have dropped */
-	uint64_t clock_backwards;               /* records stamped before the one before them */
-	uint64_t clock_jumps;                   /* gaps crossed in one expiry step */
-	uint64_t first_us, last_us;
-};
 
 struct replay {
 	const struct hs_config *config;
@@ -69,7 +57,8 @@ struct replay {
 	bool follow;                            /* standard input: each packet at once, not a batch later */
 	uint64_t now;                           /* the capture's clock in ms, never going back */
 	uint64_t next_expire;                   /* the next 100 ms boundary at which expiry runs */
-	struct replay_stats stats;
+	struct hs_replay_stats stats;
+	struct hs_replay_actions acted;        /* each time a policy would have acted */
 	size_t batch_n;
 	uint64_t batch_ms;
 	struct hs_packet batch[BATCH];
@@ -86,11 +75,17 @@ static void on_stop_signal(int sig)
 	stop_requested = 1;
 }
 
-/* The capture's clock is the wall clock of the moment it was taken: it is the events' time too. */
+/*
+ * An event the engine told: a policy's is kept for the report; each is
+ * written with --events.  The capture's clock is the wall clock of the
+ * moment it was taken, so it is the events' time too.
+ */
 static void write_event(void *ctx, const struct hs_action *a)
 {
 	struct replay *r = ctx;
 
+	if (a->event == HS_EV_POLICY && hs_policy_engine_policy(r->engine, a->policy, a->generation))
+		hs_replay_actions_add(&r->acted, a->now_ms, a->policy, &a->flow);
 	hs_events_action(r->events, r->table, a, hs_policy_engine_policy(r->engine, a->policy, a->generation),
 			 a->now_ms);
 }
@@ -134,7 +129,8 @@ static int replay_start(struct replay *r, uint64_t now, char *err, size_t errlen
 		return -1;
 	}
 	hs_actions_init(&r->actions, spill_events, r);
-	r->actions.want_events = r->events->fd >= 0;
+	/* Policies' events are the report's list of actions, so they are wanted even without --events. */
+	r->actions.want_events = r->events->fd >= 0 || r->policies.count > 0;
 	hs_policy_engine_attach(r->engine, r->table, &r->actions);
 	hs_policy_engine_set(r->engine, &r->policies, now);
 	r->now = now;
@@ -241,185 +237,6 @@ static void replay_record(struct replay *r, const struct hs_capture_record *rec)
 	}
 }
 
-/* ---- the report ---- */
-
-static int by_id(const void *a, const void *b)
-{
-	const struct hs_flow *fa = *(const struct hs_flow *const *)a, *fb = *(const struct hs_flow *const *)b;
-
-	return fa->id < fb->id ? -1 : fa->id > fb->id;
-}
-
-struct flow_list {
-	const struct hs_flow **items;
-	size_t n;
-};
-
-static bool collect(void *ctx, const struct hs_flow *flow)
-{
-	struct flow_list *list = ctx;
-
-	list->items[list->n++] = flow;
-	return true;
-}
-
-/* The table in flow id order (the order the flows were first seen), as `list` or `list --json`. */
-static void print_table(const struct replay *r, bool json, FILE *out)
-{
-	char line[HS_FLOW_JSON_MAX + 2];
-	uint32_t live = r->table ? hs_table_stats(r->table)->live : 0;
-	struct flow_list list = { calloc(live ? live : 1, sizeof(*list.items)), 0 };
-
-	if (!json && hs_flow_text_header(line, sizeof(line)))
-		fprintf(out, "%s\n", line);
-	if (!list.items)
-		return;
-	if (r->table)
-		hs_table_foreach(r->table, collect, &list);
-	qsort(list.items, list.n, sizeof(*list.items), by_id);
-	for (size_t i = 0; i < list.n; i++) {
-		size_t len = json ? hs_flow_json(line, sizeof(line), r->table, list.items[i], r->now)
-				  : hs_flow_text(line, sizeof(line), r->table, list.items[i], r->now);
-		if (len)
-			fprintf(out, "%s\n", line);
-	}
-	free(list.items);
-}
-
-/* The numbers of a summary, one set for both forms. */
-struct summary {
-	const struct replay_stats *s;
-	const struct hs_table_stats *t;
-	const struct hs_policy_counters *pc;
-	const struct hs_policy_set *policies;
-	uint64_t malformed, invalid;
-	const char *link_name;
-};
-
-static const struct hs_table_stats no_table_stats;
-
-static void summary_init(struct summary *sm, const struct replay *r, const char *link_name)
-{
-	memset(sm, 0, sizeof(*sm));
-	sm->s = &r->stats;
-	sm->t = r->table ? hs_table_stats(r->table) : &no_table_stats;
-	sm->pc = r->engine ? hs_policy_engine_counters(r->engine) : NULL;
-	sm->policies = &r->policies;
-	sm->link_name = link_name;
-	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
-		sm->malformed += r->stats.parse_errors[i];
-	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
-		sm->invalid += sm->t->invalid[i];
-}
-
-static double seconds(uint64_t us)
-{
-	return (double)us / 1e6;
-}
-
-static void print_summary_text(const struct summary *sm, FILE *out)
-{
-	const struct replay_stats *s = sm->s;
-	const struct hs_table_stats *t = sm->t;
-
-	fprintf(out, "\ncapture: %" PRIu64 " packets, link type %s, %.6f to %.6f (%.3f s)\n", s->records,
-		sm->link_name, seconds(s->first_us), seconds(s->last_us), seconds(s->last_us - s->first_us));
-	fprintf(out, "packets: %" PRIu64 " tcp, %" PRIu64 " not ip, %" PRIu64 " not tcp, %" PRIu64
-		" fragments, %" PRIu64 " malformed, %" PRIu64 " invalid tcp\n",
-		s->tcp, s->records - s->link[HS_LINK_IP], s->not_tcp, s->fragments, sm->malformed, sm->invalid);
-	for (int i = 1; i < HS_LINK_RESULT_COUNT; i++)
-		if (i != HS_LINK_NOT_IP && s->link[i])
-			fprintf(out, "  link %s: %" PRIu64 "\n", hs_link_result_name((enum hs_link_result)i), s->link[i]);
-	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
-		if (s->parse_errors[i])
-			fprintf(out, "  malformed %s: %" PRIu64 "\n", hs_parse_result_name((enum hs_parse_result)i),
-				s->parse_errors[i]);
-	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
-		if (t->invalid[i])
-			fprintf(out, "  invalid %s: %" PRIu64 "\n", hs_invalid_reason_name((enum hs_invalid_reason)i),
-				t->invalid[i]);
-	fprintf(out, "flows: %" PRIu64 " created, %u live (%u half-open), %" PRIu64 " expired, %" PRIu64
-		" evicted (%" PRIu64 " half-open, %" PRIu64 " established), %" PRIu64 " reopened, %" PRIu64
-		" untracked (table full)\n",
-		t->flows_created, t->live, t->live_half_open, t->flows_removed[HS_REMOVE_EXPIRED],
-		t->flows_removed[HS_REMOVE_EVICTED], t->evicted_half_open, t->evicted_established, t->restarts,
-		t->untracked_table_full);
-	if (s->would_drop_invalid || s->would_drop_malformed)
-		fprintf(out, "strict: would have dropped %" PRIu64 " invalid and %" PRIu64 " malformed packets\n",
-			s->would_drop_invalid, s->would_drop_malformed);
-	if (s->clock_backwards || s->clock_jumps)
-		fprintf(out, "clock: %" PRIu64 " packets stamped before the one before them (taken as on time), %" PRIu64
-			" gaps over 30 days crossed at once\n", s->clock_backwards, s->clock_jumps);
-	for (uint32_t i = 0; sm->pc && i < sm->policies->count; i++) {
-		const struct hs_policy *p = &sm->policies->items[i];
-		fprintf(out, "policy %s (%s): would have acted %" PRIu64 " times", p->name,
-			hs_policy_action_name(p->action), sm->pc[i].dry_run + sm->pc[i].acted);
-		if (p->action == HS_ACTION_VERIFY)
-			fprintf(out, ", %" PRIu64 " SYNs verified, %" PRIu64 " refused", sm->pc[i].verified,
-				sm->pc[i].refused);
-		fputc('\n', out);
-	}
-}
-
-static void print_counts_json(FILE *out, const char *key, const uint64_t *counts, int first, int n,
-			      const char *(*name)(int))
-{
-	bool any = false;
-
-	fprintf(out, ",\"%s\":{", key);
-	for (int i = first; i < n; i++) {
-		if (!counts[i])
-			continue;
-		fprintf(out, "%s\"%s\":%" PRIu64, any ? "," : "", name(i), counts[i]);
-		any = true;
-	}
-	fputc('}', out);
-}
-
-static const char *parse_name(int i)
-{
-	return hs_parse_result_name((enum hs_parse_result)i);
-}
-
-static const char *invalid_name(int i)
-{
-	return hs_invalid_reason_name((enum hs_invalid_reason)i);
-}
-
-static const char *link_name(int i)
-{
-	return hs_link_result_name((enum hs_link_result)i);
-}
-
-static void print_summary_json(const struct summary *sm, FILE *out)
-{
-	const struct replay_stats *s = sm->s;
-	const struct hs_table_stats *t = sm->t;
-
-	fprintf(out, "{\"summary\":{\"packets\":%" PRIu64 ",\"link_type\":\"%s\",\"first_ts\":%.6f,\"last_ts\":%.6f"
-		",\"tcp\":%" PRIu64 ",\"not_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64,
-		s->records, sm->link_name, seconds(s->first_us), seconds(s->last_us), s->tcp, s->not_tcp, s->fragments);
-	print_counts_json(out, "link", s->link, HS_LINK_NOT_IP, HS_LINK_RESULT_COUNT, link_name);
-	print_counts_json(out, "malformed", s->parse_errors, HS_PARSE_EMPTY, HS_PARSE_RESULT_COUNT, parse_name);
-	print_counts_json(out, "invalid", t->invalid, 1, HS_INVALID_REASON_COUNT, invalid_name);
-	fprintf(out, ",\"flows\":{\"created\":%" PRIu64 ",\"live\":%u,\"half_open\":%u,\"expired\":%" PRIu64
-		",\"evicted\":%" PRIu64 ",\"reopened\":%" PRIu64 ",\"untracked_table_full\":%" PRIu64 "}",
-		t->flows_created, t->live, t->live_half_open, t->flows_removed[HS_REMOVE_EXPIRED],
-		t->flows_removed[HS_REMOVE_EVICTED], t->restarts, t->untracked_table_full);
-	fprintf(out, ",\"would_drop\":{\"strict_invalid\":%" PRIu64 ",\"strict_malformed\":%" PRIu64 "}",
-		s->would_drop_invalid, s->would_drop_malformed);
-	fprintf(out, ",\"clock\":{\"backwards\":%" PRIu64 ",\"jumps\":%" PRIu64 "},\"policies\":[", s->clock_backwards,
-		s->clock_jumps);
-	for (uint32_t i = 0; sm->pc && i < sm->policies->count; i++) {
-		const struct hs_policy *p = &sm->policies->items[i];
-		fprintf(out, "%s{\"name\":\"%s\",\"action\":\"%s\",\"would_act\":%" PRIu64 ",\"verified\":%" PRIu64
-			",\"refused\":%" PRIu64 "}",
-			i ? "," : "", p->name, hs_policy_action_name(p->action), sm->pc[i].dry_run + sm->pc[i].acted,
-			sm->pc[i].verified, sm->pc[i].refused);
-	}
-	fputs("]}}\n", out);
-}
-
 /* ---- the run ---- */
 
 static void catch_stop_signals(void)
@@ -482,14 +299,14 @@ int hs_replay_run(const struct hs_config *config, const struct hs_replay_options
 	catch_stop_signals();
 	int rc = read_all(r, cap, err, errlen);
 	hs_events_flush(events);
-	struct summary sm;
-	summary_init(&sm, r, hs_capture_link_name(cap));
-	print_table(r, opt->json, out);
-	if (opt->json)
-		print_summary_json(&sm, out);
-	else
-		print_summary_text(&sm, out);
+	struct hs_replay_report rep = {
+		.stats = &r->stats, .table = r->table, .now = r->now, .policies = &r->policies,
+		.counters = r->engine ? hs_policy_engine_counters(r->engine) : NULL, .actions = &r->acted,
+		.link_name = hs_capture_link_name(cap),
+	};
+	hs_replay_report_print(&rep, opt->json, out);
 	fflush(out);
+	hs_replay_actions_free(&r->acted);
 
 	hs_policy_engine_destroy(r->engine);
 	hs_table_destroy(r->table);

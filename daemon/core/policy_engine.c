@@ -603,13 +603,16 @@ static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, e
 		if (!exceeded)
 			continue;
 		if (p->action == HS_ACTION_VERIFY) {
-			if (p->dry_run) {
+			/*
+			 * In dry run the SYN passes either way, but verify still
+			 * decides and counts (verified or refused), so that a dry
+			 * run says how many SYNs it would have held back: those are
+			 * the times it would have acted.
+			 */
+			bool passes = verify_passes(e, i, f, now);
+			if (p->dry_run && !passes)
 				e->counters[i].dry_run++;
-				return false;
-			}
-			if (verify_passes(e, i, f, now))
-				return false;
-			return true;
+			return !passes && !p->dry_run;
 		}
 		return act(e, i, f, now, false, fate);
 	}

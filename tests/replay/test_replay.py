@@ -388,13 +388,23 @@ def test_close_wait_reaper():
     assert 29.99 <= t <= 30.2, t
     acted = {p["name"]: p["would_act"] for p in r.summary["policies"]}
     assert acted == {"backend-close-wait": 1, "close-wait": 0}, acted
+    # The report lists it too, with the flow as it was then.
+    [action] = r.summary["actions"]
+    assert action["policy"] == "backend-close-wait" and action["action"] == "reset", action
+    assert action["ts"] == policy[0]["ts"] and action["flow"]["client"]["port"] == 40000, action
+    text = Replay([p, "-c", os.path.join(REPO, "conf/examples/close-wait-reaper.yaml")])
+    line = [x for x in text.stdout.splitlines() if "backend-close-wait: reset flow" in x]
+    assert len(line) == 1 and "10.0.1.2:40000 FIN_WAIT_2 -> 10.0.2.2:8080 CLOSE_WAIT" in line[0], text.stdout
     waiting = [f for f in r.flows if f["client"]["port"] == 40000 and f["server"]["port"] == 8080]
     assert states(waiting[0]) == ("FIN_WAIT_2", "CLOSE_WAIT"), waiting
 
 
 def test_syn_flood_guard():
-    """A SYN flood past syn-flood-guard's limit: each SYN beyond it is reported, half-open flows reset."""
+    """A SYN flood past syn-flood-guard's limit: verify's decisions (refused, and a known source verified)
+    and each half-open flow the timeout policy would have reset, at the capture time it would have."""
     records = []
+    known = g.Conn("10.0.1.4", 50000, "10.0.2.2", 443)
+    records += g.timed(known.handshake(), T0 - 1000 * MS)
     t = T0
     for i in range(300):
         c = g.Conn(f"10.9.{i // 250}.{i % 250 + 1}", 1024 + i, "10.0.2.2", 443)
@@ -403,21 +413,32 @@ def test_syn_flood_guard():
         t += MS
     real = g.Conn("10.0.1.2", 40000, "10.0.2.2", 443)
     records.append(g.Record(t, real.c2s(g.SYN, 0, 0)))
+    records.append(g.Record(t + 10 * MS, g.Conn("10.0.1.4", 50001, "10.0.2.2", 443).c2s(g.SYN, 0, 0)))
     records.append(g.Record(t + 1000 * MS, real.c2s(g.SYN, 0, 0)))
     records.append(g.Record(t + 5000 * MS, g.Conn("10.0.1.3", 1, "10.0.2.3", 80).c2s(g.SYN, 0, 0)))
     p = path("syn_flood.pcap")
     g.write_pcap(p, g.LINKTYPE_RAW, records)
     r = replay(p, "--events", "-c", os.path.join(REPO, "conf/examples/syn-flood-guard.yaml"))
-    acted = {p["name"]: p["would_act"] for p in r.summary["policies"]}
-    # SYNs 257 to 300 and the real client's first find 256 half-open flows.  Its retransmission
-    # is no new connection: in dry run its first SYN was not refused, so its flow is still there.
-    assert acted["syn-flood"] == 300 - 256 + 1, acted
-    assert acted["half-open-timeout"] == 300, acted
-    resets = [e for e in r.events if e["event"] == "policy" and e["reason"].startswith("half-open-timeout")]
-    assert len(resets) == 300
-    first = min(e["ts"] for e in resets) - T0 / 1e9
+    policies = {p["name"]: p for p in r.summary["policies"]}
+    # SYNs 257 to 300 and the real client's first find 256 half-open flows: each a first SYN
+    # from a source never seen, which verify would refuse.  Its retransmission is no new
+    # connection (in dry run its first SYN was not refused, so its flow is still there).  The
+    # source that completed a handshake before would pass at once.
+    flood = policies["syn-flood"]
+    assert (flood["would_act"], flood["refused"], flood["verified"]) == (300 - 256 + 1, 45, 1), flood
+    assert policies["half-open-timeout"]["would_act"] == 300, policies
+    resets = [a for a in r.summary["actions"] if a["policy"] == "half-open-timeout"]
+    assert len(resets) == 300 and len(r.summary["actions"]) == 300, len(r.summary["actions"])
+    assert all(a["action"] == "reset" and a["flow"]["server"]["state"] == "SYN_RCVD" for a in resets)
+    first = min(a["ts"] for a in resets) - T0 / 1e9
     assert 3.0 <= first <= 3.2, first
-    assert r.summary["flows"]["live"] == 302, r.summary["flows"]
+    events = [e for e in r.events if e["event"] == "policy"]
+    assert len(events) == 300, len(events)
+    assert r.summary["flows"]["live"] == 304, r.summary["flows"]
+    text = Replay([p, "-c", os.path.join(REPO, "conf/examples/syn-flood-guard.yaml")])
+    assert "policy syn-flood (verify): would have acted 45 times (SYNs refused), 1 SYNs verified" in text.stdout, \
+        text.stdout
+    assert "... and 250 more" in text.stdout, text.stdout
 
 
 # ---- bad files ----

@@ -234,6 +234,47 @@ static void test_verify_limit(void **state)
 	rig_down(&r);
 }
 
+/*
+ * verify in dry run lets every SYN through and leaves the flows alone, but
+ * still decides: a first SYN past the limit counts as refused (and as a
+ * dry-run action), a known source's as verified.
+ */
+static void test_verify_dry_run_decides(void **state)
+{
+	struct rig r;
+	struct sc_conn known, c[4];
+	(void)state;
+
+	rig_up(&r, 64);
+	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
+	p->match.state = HS_TCP_SYN_RCVD;
+	p->has_limit = true;
+	p->limit_max = 2;
+	p->limit_per = HS_PER_DESTINATION;
+	p->dry_run = true;
+	rig_apply(&r, T0);
+
+	sc_conn_init(&known, HS_FAMILY_IPV4, 0x0500, 39000, SERVER_HOST, 8080);
+	full_open(&r, &known, T0);
+	for (int i = 0; i < 4; i++)
+		sc_conn_init(&c[i], HS_FAMILY_IPV4, 0x0600 + (uint32_t)i, (uint16_t)(40000 + i), SERVER_HOST, 8080);
+	half_open(&r, &c[0], T0);
+	half_open(&r, &c[1], T0);
+	assert_false(feed(&r, &c[2], HS_CLIENT, HS_TCP_SYN, 0, T0 + 10, NULL));
+	assert_non_null(sc_conn_lookup(r.table, &c[2]));
+	const struct hs_policy_counters *pc = &hs_policy_engine_counters(r.engine)[0];
+	assert_int_equal(pc->refused, 1);
+	assert_int_equal(pc->dry_run, 1);
+	assert_int_equal(pc->acted, 0);
+	/* The source that completed a handshake passes, and that is no action. */
+	struct sc_conn again;
+	sc_conn_init(&again, HS_FAMILY_IPV4, 0x0500, 39001, SERVER_HOST, 8080);
+	assert_false(feed(&r, &again, HS_CLIENT, HS_TCP_SYN, 0, T0 + 20, NULL));
+	assert_int_equal(pc->verified, 1);
+	assert_int_equal(pc->dry_run, 1);
+	rig_down(&r);
+}
+
 /* SYNs still unanswered count against a SYN_RCVD limit: a burst cannot slip in. */
 static void test_limit_counts_syns_in_flight(void **state)
 {
@@ -842,6 +883,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_timed_policy_holds_past_timeout, sc_teardown),
 		cmocka_unit_test_teardown(test_timed_policy_does_not_hold_time_wait, sc_teardown),
 		cmocka_unit_test_teardown(test_timed_dry_run_acts_once, sc_teardown),
+		cmocka_unit_test_teardown(test_verify_dry_run_decides, sc_teardown),
 		cmocka_unit_test_teardown(test_timed_drop_blocks, sc_teardown),
 		cmocka_unit_test_teardown(test_reload_rebuilds_counts, sc_teardown),
 		cmocka_unit_test_teardown(test_reload_wakes_timed, sc_teardown),
