@@ -481,7 +481,7 @@ static void follow_established(struct cfg_loader *ld)
 /* One word of a rules list: a chain, an interface name or a family. */
 static bool load_word(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *node, unsigned index)
 {
-	static const char *const chains[] = { "FORWARD", "INPUT", "OUTPUT" };
+	static const char *const chains[] = { "FORWARD", "INPUT", "OUTPUT", "PREROUTING" };
 	static const char *const families[] = { "ipv4", "ipv6" };
 	struct hs_config *c = ld->config;
 	char quoted[CFG_QUOTE_MAX], hint[64];
@@ -504,7 +504,7 @@ static bool load_word(struct cfg_loader *ld, const struct key_spec *spec, const 
 				return true;
 			}
 		}
-		cfg_report_at(ld, HS_DIAG_ERROR, node, "%s: %s is not a chain NFQUEUE rules can go in (FORWARD, INPUT or OUTPUT)%s",
+		cfg_report_at(ld, HS_DIAG_ERROR, node, "%s: %s is not a chain NFQUEUE rules can go in (FORWARD, INPUT, OUTPUT or PREROUTING)%s",
 			  spec->path, cfg_quote(quoted, sizeof(quoted), text, len),
 			  hs_did_you_mean(hint, sizeof(hint), hs_suggest(text, len, chains, ARRAY_SIZE(chains))));
 		return false;
@@ -547,6 +547,35 @@ static bool load_word(struct cfg_loader *ld, const struct key_spec *spec, const 
 	return false;
 }
 
+static bool has_chain(const struct hs_config *c, const char *chain)
+{
+	for (unsigned i = 0; i < c->rules_nchains; i++)
+		if (strcmp(c->rules_chains[i], chain) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * INPUT and PREROUTING see the same packets (PREROUTING's rule takes those
+ * to a local address): both at once would queue each of them twice.  INPUT
+ * alone works, but queues after the stack's early demux, which can hand a
+ * segment queued right behind a FIN to the socket that FIN just closed: the
+ * segment is lost (README, "Run it on an end host").
+ */
+static void check_inbound_chains(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value)
+{
+	const struct hs_config *c = ld->config;
+
+	if (has_chain(c, "INPUT") && has_chain(c, "PREROUTING"))
+		cfg_report_at(ld, HS_DIAG_ERROR, value,
+			      "%s: INPUT and PREROUTING both queue the packets to this host: each would be seen twice "
+			      "(keep PREROUTING)", spec->path);
+	else if (has_chain(c, "INPUT"))
+		cfg_report_at(ld, HS_DIAG_WARNING, value,
+			      "%s: INPUT queues after early demux, which can lose a segment queued right behind "
+			      "a FIN; PREROUTING queues the same packets before it", spec->path);
+}
+
 /* A rules key: one word, or a list of words, replacing the default. */
 static void load_words(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value)
 {
@@ -577,8 +606,10 @@ static void load_words(struct cfg_loader *ld, const struct key_spec *spec, const
 	} else if (!cfg_is_null(value)) {
 		load_word(ld, spec, value, 0);
 	}
+	if (spec->arg == WORDS_CHAINS)
+		check_inbound_chains(ld, spec, value);
 	if (spec->arg == WORDS_CHAINS && c->rules_nchains == 0)
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: at least one chain is needed (FORWARD, INPUT or OUTPUT)",
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: at least one chain is needed (FORWARD, INPUT, OUTPUT or PREROUTING)",
 			  spec->path);
 	if (spec->arg == WORDS_FAMILIES && !c->rules_ipv4 && !c->rules_ipv6)
 		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: at least one family is needed (ipv4, ipv6)", spec->path);

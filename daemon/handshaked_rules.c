@@ -28,9 +28,20 @@
 
 #define TAG "handshaked"
 #define MAX_ARGS 32
-#define MAX_RULES (2 * 3 * (9 * 9 + 1))   /* families x chains x ((interfaces + none)^2 + a mark rule) */
+#define MAX_RULES (2 * 4 * (9 * 9 + 1))   /* families x chains x ((interfaces + none)^2 + a mark rule) */
 
-static const char *const all_chains[] = { "FORWARD", "INPUT", "OUTPUT" };
+/*
+ * Where each chain lives.  PREROUTING is the end host's alternative to
+ * INPUT: its rule sits in the mangle table and takes only packets to a
+ * local address (-m addrtype --dst-type LOCAL), so it queues what INPUT
+ * would, but before the stack's early demux looks up a socket (see
+ * queue_input_early in the README: a segment queued on INPUT right behind
+ * the one that moves a socket into TIME_WAIT can reach the dead socket and
+ * be lost).
+ */
+static const struct {
+	const char *chain, *table;
+} all_chains[] = { { "FORWARD", "filter" }, { "INPUT", "filter" }, { "OUTPUT", "filter" }, { "PREROUTING", "mangle" } };
 static const char *const tools[2] = { "iptables", "ip6tables" };
 
 static bool dry_run;
@@ -47,9 +58,10 @@ static void usage(FILE *out)
 		HS_DEFAULT_CONFIG_PATH);
 }
 
-/* One rule: the arguments after the operation (-A/-C/-D), and the tool. */
+/* One rule: the arguments after the operation (-A/-C/-D), the table and the tool. */
 struct rule {
 	int family;                 /* 0: iptables, 1: ip6tables */
+	const char *table;          /* "filter" or "mangle" */
 	int argc;
 	char *argv[MAX_ARGS];
 	char queue[16];             /* storage for the queue argument */
@@ -124,14 +136,32 @@ static int run(const char *tool, char *const args[], bool quiet, char **out)
 	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-/* "iptables -w OP ARGS..." for a rule. */
+/* The table a chain's rules go in. */
+static const char *table_of(const char *chain)
+{
+	for (size_t i = 0; i < sizeof(all_chains) / sizeof(all_chains[0]); i++)
+		if (strcmp(all_chains[i].chain, chain) == 0)
+			return all_chains[i].table;
+	return "filter";
+}
+
+static bool is_filter(const struct rule *r)
+{
+	return !r->table || strcmp(r->table, "filter") == 0;
+}
+
+/* "iptables -w [-t TABLE] OP ARGS..." for a rule. */
 static int run_rule(const struct rule *r, const char *op, bool quiet)
 {
-	char *args[MAX_ARGS + 4];
+	char *args[MAX_ARGS + 6];
 	int n = 0;
 
 	args[n++] = (char *)(uintptr_t)tools[r->family];
 	args[n++] = "-w";
+	if (!is_filter(r)) {
+		args[n++] = "-t";
+		args[n++] = (char *)(uintptr_t)r->table;
+	}
 	args[n++] = (char *)(uintptr_t)op;
 	for (int i = 0; i < r->argc; i++)
 		args[n++] = r->argv[i];
@@ -147,7 +177,7 @@ static int run_rule(const struct rule *r, const char *op, bool quiet)
 
 static void print_rule(const char *prefix, const struct rule *r, const char *op)
 {
-	printf("%s%s %s", prefix, tools[r->family], op);
+	printf("%s%s%s%s %s", prefix, tools[r->family], is_filter(r) ? "" : " -t ", is_filter(r) ? "" : r->table, op);
 	for (int i = 0; i < r->argc; i++)
 		printf(" %s", r->argv[i]);
 	printf("\n");
@@ -171,6 +201,7 @@ static void build_rule(struct rule *r, const struct hs_config *c, int family, co
 {
 	memset(r, 0, sizeof(*r));
 	r->family = family;
+	r->table = table_of(chain);
 	push(r, chain);
 	if (in) {
 		push(r, "-i");
@@ -185,7 +216,8 @@ static void build_rule(struct rule *r, const struct hs_config *c, int family, co
 	 * of its packets would be seen twice.  Left out unless asked for (and
 	 * when interfaces are named, lo is not among them unless named).
 	 */
-	if (!c->rules_include_loopback && !in && strcmp(chain, "INPUT") == 0) {
+	bool inbound = strcmp(chain, "INPUT") == 0 || strcmp(chain, "PREROUTING") == 0;
+	if (!c->rules_include_loopback && !in && inbound) {
 		push(r, "!");
 		push(r, "-i");
 		push(r, "lo");
@@ -197,6 +229,13 @@ static void build_rule(struct rule *r, const struct hs_config *c, int family, co
 	}
 	push(r, "-p");
 	push(r, "tcp");
+	if (strcmp(chain, "PREROUTING") == 0) {
+		/* Only the host's own packets: what it forwards is FORWARD's business. */
+		push(r, "-m");
+		push(r, "addrtype");
+		push(r, "--dst-type");
+		push(r, "LOCAL");
+	}
 	push(r, "-m");
 	push(r, "comment");
 	push(r, "--comment");
@@ -219,8 +258,8 @@ static void build_rule(struct rule *r, const struct hs_config *c, int family, co
 /*
  * The rule that keeps the daemon's own packets (its RSTs, marked with
  * queue.own_mark through SO_MARK) out of its queue, placed before the
- * queueing rules of a host chain.  Only INPUT and OUTPUT need one: what the
- * host sends never passes FORWARD.
+ * queueing rules of a host chain.  Only INPUT, PREROUTING and OUTPUT need
+ * one: what the host sends never passes FORWARD.
  *
  * ACCEPT, not RETURN: a packet the daemon accepts from the queue leaves the
  * chain there (NF_ACCEPT ends the chain's traversal as ACCEPT does), so
@@ -236,6 +275,7 @@ static void build_mark_rule(struct rule *r, const struct hs_config *c, int famil
 {
 	memset(r, 0, sizeof(*r));
 	r->family = family;
+	r->table = table_of(chain);
 	snprintf(r->mark, sizeof(r->mark), "0x%x", c->own_mark);
 	push(r, chain);
 	push(r, "-p");
@@ -267,7 +307,7 @@ static bool is_mark_rule(const struct rule *r)
 static size_t desired_rules(const struct hs_config *c, struct rule *rules)
 {
 	static const char *const default_chain[] = { "FORWARD" };
-	const char *chains[3];
+	const char *chains[4];
 	size_t nchains = c->rules_nchains;
 	size_t n = 0;
 
@@ -275,7 +315,7 @@ static size_t desired_rules(const struct hs_config *c, struct rule *rules)
 		chains[0] = default_chain[0];
 		nchains = 1;
 	} else {
-		for (size_t i = 0; i < nchains && i < 3; i++)
+		for (size_t i = 0; i < nchains && i < 4; i++)
 			chains[i] = c->rules_chains[i];
 	}
 	bool want[2] = { c->rules_ipv4, c->rules_ipv6 };
@@ -290,7 +330,7 @@ static size_t desired_rules(const struct hs_config *c, struct rule *rules)
 			if (strcmp(chain, "FORWARD") != 0 && n < MAX_RULES)
 				build_mark_rule(&rules[n++], c, family, chain);
 			bool use_in = strcmp(chain, "OUTPUT") != 0 && c->rules_n_in > 0;
-			bool use_out = strcmp(chain, "INPUT") != 0 && c->rules_n_out > 0;
+			bool use_out = strcmp(chain, "INPUT") != 0 && strcmp(chain, "PREROUTING") != 0 && c->rules_n_out > 0;
 			size_t nin = use_in ? c->rules_n_in : 1, nout = use_out ? c->rules_n_out : 1;
 
 			for (size_t i = 0; i < nin; i++)
@@ -377,7 +417,8 @@ static void free_found(struct found *found, int n)
 }
 
 /*
- * Lists the tagged rules of FORWARD, INPUT and OUTPUT in both families
+ * Lists the tagged rules of FORWARD, INPUT, OUTPUT (filter) and PREROUTING
+ * (mangle) in both families
  * (skipping a family whose tool is not installed).  Returns how many, or -1
  * when a listing failed.
  */
@@ -389,14 +430,15 @@ static int find_tagged(struct found *found, int max)
 		if (!tool_available(tools[family]))
 			continue;
 		for (size_t ci = 0; ci < sizeof(all_chains) / sizeof(all_chains[0]); ci++) {
-			char *args[] = { (char *)(uintptr_t)tools[family], "-w", "-S",
-					 (char *)(uintptr_t)all_chains[ci], NULL };
+			char *args[] = { (char *)(uintptr_t)tools[family], "-w", "-t",
+					 (char *)(uintptr_t)all_chains[ci].table, "-S",
+					 (char *)(uintptr_t)all_chains[ci].chain, NULL };
 			char *text = NULL;
 			int rc = run(tools[family], args, false, &text);
 			if (rc != 0 || !text) {
 				free(text);
-				fprintf(stderr, "handshaked-rules: %s -S %s failed (exit %d)\n", tools[family],
-					all_chains[ci], rc);
+				fprintf(stderr, "handshaked-rules: %s -t %s -S %s failed (exit %d)\n", tools[family],
+					all_chains[ci].table, all_chains[ci].chain, rc);
 				free_found(found, n);
 				return -1;
 			}
@@ -418,6 +460,7 @@ static int find_tagged(struct found *found, int max)
 				int nw = split_words(f->line, words, MAX_ARGS + 1);
 				/* words[0] is "-A"; the rest are the rule's arguments. */
 				f->r.family = family;
+				f->r.table = all_chains[ci].table;
 				for (int i = 1; i < nw && f->r.argc < MAX_ARGS; i++)
 					f->r.argv[f->r.argc++] = words[i];
 				if (!tagged(&f->r)) {
@@ -434,7 +477,7 @@ static int find_tagged(struct found *found, int max)
 
 static bool same_rule(const struct rule *a, const struct rule *b)
 {
-	if (a->family != b->family || a->argc != b->argc)
+	if (a->family != b->family || a->argc != b->argc || is_filter(a) != is_filter(b))
 		return false;
 	for (int i = 0; i < a->argc; i++)
 		if (strcmp(a->argv[i], b->argv[i]) != 0)

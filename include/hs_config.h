@@ -57,7 +57,7 @@ struct hs_config {
 	uint32_t timeout_ms[HS_TIMEOUT_CLASS_COUNT];
 	/* rules: the NFQUEUE rules handshaked-rules installs (systemd ExecStartPre/ExecStopPost) */
 	uint8_t rules_nchains;
-	char rules_chains[3][8];            /* "FORWARD", "INPUT", "OUTPUT"; default FORWARD */
+	char rules_chains[4][12];           /* "FORWARD", "INPUT", "OUTPUT", "PREROUTING"; default FORWARD */
 	uint8_t rules_n_in, rules_n_out;
 	char rules_in_interfaces[8][16];    /* iptables -i, optional */
 	char rules_out_interfaces[8][16];   /* iptables -o, optional */

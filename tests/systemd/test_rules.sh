@@ -224,4 +224,35 @@ rules del >/dev/null || fail "del failed"
 expect_rules iptables </dev/null
 check_foreign
 log "an older firewall's queueing rule gets the mark rule in front of it; a misplaced one is moved"
+# ---- PREROUTING: the end host's incoming packets in mangle, before early demux ----
+mangle_ours() { in_ns "$1" -t mangle -S PREROUTING | grep -- '--comment handshaked'; }
+config 'queue: {num: 5}' 'rules: {chains: [PREROUTING, OUTPUT]}'
+rules add >"$TMP/out" || fail "add (PREROUTING) failed: $(cat "$TMP/out")"
+grep -q '^added: iptables -t mangle -A PREROUTING ' "$TMP/out" || fail "add does not say it added to mangle: $(cat "$TMP/out")"
+Q5="-j NFQUEUE --queue-num 5 --queue-bypass"
+for family in iptables ip6tables; do
+	want="-A PREROUTING $MARKED
+-A PREROUTING ! -i lo -p tcp -m addrtype --dst-type LOCAL -m comment --comment handshaked $Q5"
+	[ "$(mangle_ours "$family")" = "$want" ] || fail "$family mangle PREROUTING: wanted
+$want
+got
+$(mangle_ours "$family")"
+	expect_order "$family" OUTPUT <<END
+-A OUTPUT $MARKED
+-A OUTPUT ! -o lo $TAGGED $Q5
+END
+	[ -z "$(ours_in_order "$family" INPUT)" ] || fail "$family: a rule in filter INPUT with PREROUTING chosen"
+done
+rules show >/dev/null || fail "show exits non-zero after add (PREROUTING)"
+# Back to INPUT: the mangle rules are stale and go.
+config 'queue: {num: 5}' 'rules: {chains: [INPUT]}'
+rules add >"$TMP/out" || fail "add (back to INPUT) failed: $(cat "$TMP/out")"
+[ -z "$(mangle_ours iptables)$(mangle_ours ip6tables)" ] || fail "stale mangle PREROUTING rules left: $(mangle_ours iptables)"
+config 'queue: {num: 5}' 'rules: {chains: [PREROUTING]}'
+rules add >/dev/null || fail "add (PREROUTING again) failed"
+rules del >"$TMP/out" || fail "del (PREROUTING) failed: $(cat "$TMP/out")"
+[ -z "$(mangle_ours iptables)$(mangle_ours ip6tables)" ] || fail "del left mangle PREROUTING rules"
+expect_rules iptables </dev/null
+check_foreign
+log "PREROUTING: mark and queue rules in mangle (addrtype LOCAL, lo left out), replaced and deleted like the others"
 echo PASS

@@ -415,10 +415,10 @@ static void test_rules_and_metrics(void **state)
 	assert_true(config.rules_ipv4 && config.rules_ipv6);
 	assert_string_equal(config.metrics_listen, "");
 
-	expect_ok("rules: {chains: [input, OUTPUT, INPUT], in_interfaces: eth0, out_interfaces: [wg+, eth1],"
+	expect_ok("rules: {chains: [prerouting, OUTPUT, PREROUTING], in_interfaces: eth0, out_interfaces: [wg+, eth1],"
 		  " families: ipv6}\nmetrics: {listen: \"[::1]:9547\"}", &config);
 	assert_int_equal(config.rules_nchains, 2);
-	assert_string_equal(config.rules_chains[0], "INPUT");
+	assert_string_equal(config.rules_chains[0], "PREROUTING");
 	assert_string_equal(config.rules_chains[1], "OUTPUT");
 	assert_int_equal(config.rules_n_in, 1);
 	assert_string_equal(config.rules_in_interfaces[0], "eth0");
@@ -432,7 +432,9 @@ static void test_rules_and_metrics(void **state)
 	expect_ok("metrics: {listen: off}", &config);
 	assert_string_equal(config.metrics_listen, "");
 
-	expect_error("rules: {chains: [PREROUTING]}", "rules.chains: \"PREROUTING\" is not a chain");
+	expect_error("rules: {chains: [POSTROUTING]}", "rules.chains: \"POSTROUTING\" is not a chain");
+	expect_error("rules: {chains: [INPUT, OUTPUT, PREROUTING]}",
+		     "rules.chains: INPUT and PREROUTING both queue the packets to this host");
 	expect_error("rules: {chains: FORWAD}", "did you mean \"FORWARD\"");
 	expect_error("rules: {chains: []}", "rules.chains: at least one chain is needed");
 	expect_error("rules: {in_interfaces: [\"a/b\"]}", "rules.in_interfaces: \"a/b\" is not an interface name");
@@ -861,6 +863,17 @@ static void expect_warning(const char *yaml, const char *needle)
 		fail();
 	}
 	hs_diag_free(&diag);
+}
+
+/* INPUT works but queues after early demux: the loader says so and points to PREROUTING. */
+static void test_input_chain_warns(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	expect_warning("rules: {chains: [INPUT, OUTPUT]}", "rules.chains: INPUT queues after early demux");
+	expect_ok("rules: {chains: [PREROUTING, OUTPUT]}", &config);
+	expect_ok("rules: {chains: [FORWARD]}", &config);
 }
 
 /* A policy as the loader builds it when only name and action are given. */
@@ -2277,6 +2290,7 @@ int main(void)
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_integer_limits),
 		cmocka_unit_test(test_rules_and_metrics),
+		cmocka_unit_test(test_input_chain_warns),
 		cmocka_unit_test(test_log_and_control),
 		cmocka_unit_test(test_duration_forms),
 		cmocka_unit_test(test_timeouts_in_config),
