@@ -348,7 +348,8 @@ struct rig {
 	uint64_t epoch, now;
 	uint64_t last_expire;       /* when hs_table_expire last ran */
 	bool expired_now;           /* hs_table_expire ran at `now` with the current timeouts */
-	uint64_t deferred_mark;     /* actions.resets_deferred when that expiry pass began */
+	uint64_t deferred_mark;     /* actions.resets_deferred when the last pass that reached a new slot began */
+	uint32_t expire_slot;       /* the wheel slot that pass reached */
 	bool reloaded;              /* the table was reconfigured, at reload_tick */
 	uint32_t reload_tick;
 	size_t queued;
@@ -527,6 +528,22 @@ static void submit(struct rig *r, const struct hs_packet *pkt, bool flush_now)
 	verdict(r, pkt, &res);
 }
 
+/*
+ * A reset deferred for want of room is looked at again in the next wheel
+ * slot: deferrals are counted from the start of the last expiry pass that
+ * reached a slot not yet processed (a pass within the same slot looks at
+ * nothing new).
+ */
+static void mark_deferrals(struct rig *r)
+{
+	uint32_t slot = hs_table_tick(r->table, r->now) / (SLOT_MS / HS_TABLE_TICK_MS);
+
+	if (slot != r->expire_slot) {
+		r->expire_slot = slot;
+		r->deferred_mark = actions.resets_deferred;
+	}
+}
+
 /* Moves the clock forward; the worker's timer then expires what is due. */
 static void step_clock(struct rig *r, uint64_t ms, bool expire)
 {
@@ -543,7 +560,7 @@ static void step_clock(struct rig *r, uint64_t ms, bool expire)
 	      expire ? ", expire" : "");
 	if (expire) {
 		hs_policy_engine_now(r->engine, r->now);
-		r->deferred_mark = actions.resets_deferred;
+		mark_deferrals(r);
 		hs_table_expire(r->table, r->now);
 		carry_out(r);
 		r->last_expire = r->now;
@@ -793,7 +810,7 @@ static void admin_record(struct rig *r, uint8_t op, struct input *in)
 	case TI_ADMIN_EXPIRE:
 		TRACE("expire\n");
 		hs_policy_engine_now(r->engine, r->now);
-		r->deferred_mark = actions.resets_deferred;
+		mark_deferrals(r);
 		hs_table_expire(r->table, r->now);
 		carry_out(r);
 		r->last_expire = r->now;
