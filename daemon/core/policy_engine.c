@@ -839,3 +839,138 @@ void hs_policy_engine_set(struct hs_policy_engine *e, const struct hs_policy_set
 	if (e->table && (e->has_timed || previous.count))
 		hs_table_rewake_all(e->table);
 }
+
+/* ---- memory carried across a restart (hs_snapshot.h) ---- */
+
+/*
+ * The verify memory and the buckets are keyed by SipHash under the
+ * engine's key, which cannot be undone: a snapshot carries the key with
+ * the entries, and the engine that loads them adopts it.
+ */
+void hs_policy_engine_key(const struct hs_policy_engine *e, uint8_t key[16])
+{
+	memcpy(key, e->key, sizeof(e->key));
+}
+
+void hs_policy_engine_adopt_key(struct hs_policy_engine *e, const uint8_t key[16])
+{
+	memcpy(e->key, key, sizeof(e->key));
+	memset(e->pending, 0, (size_t)(e->stamp_mask + 1) * sizeof(*e->pending));
+	memset(e->known, 0, (size_t)(e->stamp_mask + 1) * sizeof(*e->known));
+	memset(e->buckets, 0, (size_t)(e->buckets_mask + 1) * sizeof(*e->buckets));
+}
+
+/*
+ * Buckets are keyed by their policy's place in the set and hold tokens at
+ * its rate: they mean the same only under the same rate policies.
+ */
+uint64_t hs_policy_engine_rates_fingerprint(const struct hs_policy_engine *e)
+{
+	static const uint8_t zero_key[16];
+	uint64_t h = 0;
+
+	for (uint32_t i = 0; i < e->set.count; i++) {
+		const struct hs_policy *p = &e->set.items[i];
+		uint8_t buf[HS_POLICY_NAME_MAX + 24];
+
+		if (!p->has_rate)
+			continue;
+		memset(buf, 0, sizeof(buf));
+		memcpy(buf, p->name, HS_POLICY_NAME_MAX);
+		memcpy(buf + HS_POLICY_NAME_MAX, &i, 4);
+		memcpy(buf + HS_POLICY_NAME_MAX + 4, &p->rate_per_second, 4);
+		memcpy(buf + HS_POLICY_NAME_MAX + 8, &p->rate_burst, 4);
+		memcpy(buf + HS_POLICY_NAME_MAX + 12, &p->rate_per, sizeof(p->rate_per) < 4 ? sizeof(p->rate_per) : 4);
+		memcpy(buf + HS_POLICY_NAME_MAX + 16, &h, 8);
+		h = hs_siphash(zero_key, buf, sizeof(buf));
+	}
+	return h;
+}
+
+/* Entries of each kind, one after the other, as one cursor space. */
+static uint32_t memory_span(const struct hs_policy_engine *e)
+{
+	return 2 * (e->stamp_mask + 1) + e->buckets_mask + 1;
+}
+
+static bool memory_entry_at(const struct hs_policy_engine *e, uint32_t pos, uint64_t now,
+			    struct hs_engine_memory_entry *out)
+{
+	uint32_t stamps = e->stamp_mask + 1;
+
+	memset(out, 0, sizeof(*out));
+	if (pos < 2 * stamps) {
+		const struct stamp_entry *s = pos < stamps ? &e->pending[pos] : &e->known[pos - stamps];
+		uint64_t ttl = pos < stamps ? VERIFY_MEMORY_MS : KNOWN_SOURCE_MS;
+
+		if (s->key == 0 || now - s->ms >= ttl)
+			return false;
+		out->kind = pos < stamps ? HS_MEMORY_PENDING : HS_MEMORY_KNOWN;
+		out->key = s->key;
+		out->age_ms = now - s->ms;
+		return true;
+	}
+	const struct bucket_entry *b = &e->buckets[pos - 2 * stamps];
+	if (b->key == 0 || now - b->last_ms >= HS_MEMORY_BUCKET_MAX_AGE_MS)
+		return false;
+	out->kind = HS_MEMORY_BUCKET;
+	out->key = b->key;
+	out->age_ms = now - b->last_ms;
+	out->tokens_milli = b->tokens_milli;
+	return true;
+}
+
+bool hs_policy_engine_memory_walk(const struct hs_policy_engine *e, uint32_t *cursor, uint32_t chunk,
+				  uint64_t now_ms, hs_engine_memory_fn fn, void *ctx)
+{
+	uint32_t span = memory_span(e), pos = *cursor;
+	uint32_t end = span - pos > chunk ? pos + chunk : span;
+	struct hs_engine_memory_entry entry;
+
+	for (; pos < end; pos++)
+		if (memory_entry_at(e, pos, now_ms, &entry))
+			fn(ctx, &entry);
+	*cursor = pos;
+	return pos < span;
+}
+
+void hs_policy_engine_memory_put(struct hs_policy_engine *e, const struct hs_engine_memory_entry *entry,
+				 uint64_t now_ms)
+{
+	uint64_t at = now_ms - entry->age_ms;
+
+	switch (entry->kind) {
+	case HS_MEMORY_PENDING:
+		if (entry->age_ms < VERIFY_MEMORY_MS)
+			stamp_put(e->pending, e->stamp_mask, entry->key, at, VERIFY_MEMORY_MS);
+		break;
+	case HS_MEMORY_KNOWN:
+		if (entry->age_ms < KNOWN_SOURCE_MS)
+			stamp_put(e->known, e->stamp_mask, entry->key, at, KNOWN_SOURCE_MS);
+		break;
+	case HS_MEMORY_BUCKET: {
+		uint32_t i = (uint32_t)entry->key & e->buckets_mask;
+
+		/* A bucket that finds no free slot within the probe is as good as full: leave it. */
+		for (int n = 0; n < PROBE_LIMIT; n++, i = (i + 1) & e->buckets_mask) {
+			struct bucket_entry *b = &e->buckets[i];
+			if (b->key == 0 || b->key == entry->key) {
+				*b = (struct bucket_entry){ entry->key, at, entry->tokens_milli };
+				break;
+			}
+		}
+		break;
+	}
+	}
+}
+
+void hs_policy_engine_restored(struct hs_policy_engine *e)
+{
+	memset(e->counts, 0, (size_t)(e->counts_mask + 1) * sizeof(*e->counts));
+	if (e->table && e->has_limits) {
+		struct rebuild_ctx rc = { e };
+		hs_table_foreach(e->table, rebuild_one, &rc);
+	}
+	if (e->table && e->has_timed)
+		hs_table_rewake_all(e->table);
+}

@@ -371,7 +371,12 @@ struct timer_place {
 
 static struct timer_place timer_target(const struct hs_table *t, uint32_t due_ticks)
 {
-	uint64_t when = (widen(t, due_ticks) + SLOT_TICKS - 1) / SLOT_TICKS;
+	/*
+	 * A flow restored from a snapshot may have fallen due before the
+	 * table's epoch: its deadline widens below zero, and is due now.
+	 */
+	int64_t due = (int64_t)widen(t, due_ticks);
+	uint64_t when = due > 0 ? ((uint64_t)due + SLOT_TICKS - 1) / SLOT_TICKS : 0;
 	int64_t ahead = (int64_t)(when - t->processed);
 	struct timer_place p = { 0, when };
 
@@ -1124,4 +1129,67 @@ uint32_t hs_flow_deadline_tick(const struct hs_table *t, const struct hs_flow *f
 uint32_t hs_flow_timeout_ms(const struct hs_table *t, const struct hs_flow *f)
 {
 	return t->config.timeout_ms[hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER])];
+}
+
+/* ---- restoring from a snapshot ---- */
+
+/* The flow bits a snapshot carries: the timer's own are the table's business. */
+#define RESTORED_FLOW_FLAGS (HS_FLOW_IN_USE | HS_FLOW_CLIENT_IS_0 | HS_FLOW_ESTABLISHED | HS_FLOW_PICKED_UP | \
+			     HS_FLOW_POLICY_DONE | HS_FLOW_BLOCKED)
+
+enum hs_restore_result hs_table_restore_flow(struct hs_table *t, const struct hs_flow *image,
+					     const struct hs_flow_ages *ages, uint64_t now_ms, bool keep_id)
+{
+	uint32_t bucket = key_hash(t, &image->key, image->family) & t->bucket_mask;
+
+	clock_at(t, now_ms);
+	if (lookup_in_bucket(t, bucket, &image->key, image->family))
+		return HS_RESTORE_DUPLICATE;
+	/* Never by eviction: a snapshot does not push out what the table holds. */
+	struct hs_flow *f = NULL;
+	if (t->free_head != 0) {
+		f = &t->flows[t->free_head - 1];
+		t->free_head = f->hash_next;
+	} else if (t->high_water < t->capacity) {
+		f = &t->flows[t->high_water++];
+	} else {
+		return HS_RESTORE_FULL;
+	}
+	uint32_t now = to_ticks(t, now_ms);
+	uint32_t id = image->id;
+
+	*f = *image;
+	f->flags = (uint8_t)((image->flags & RESTORED_FLOW_FLAGS) | HS_FLOW_IN_USE);
+	/* Packets passed while no daemon ran: both windows catch up with the first plausible packet. */
+	f->ep_flags[HS_CLIENT] |= HS_EP_GAP;
+	f->ep_flags[HS_SERVER] |= HS_EP_GAP;
+	/* Ages count back from now; before the epoch the ticks wrap, as widen() expects. */
+	f->first_seen = now - ages->age_ticks;
+	f->last_seen = now - ages->idle_ticks;
+	f->state_since = now - ages->state_ticks;
+	if (!keep_id || id == 0) {
+		id = t->next_id;
+		t->next_id += t->config.id_step;
+		if (t->next_id < t->config.id_step)
+			t->next_id = t->config.id_first;
+	}
+	f->id = id;
+	f->hash_next = t->buckets[bucket];
+	t->buckets[bucket] = flow_index(t, f) + 1;
+	timer_file(t, f, flow_due(t, f));
+	t->stats.live++;
+	if (!(f->flags & HS_FLOW_ESTABLISHED))
+		t->stats.live_half_open++;
+	return HS_RESTORE_OK;
+}
+
+uint32_t hs_table_next_id(const struct hs_table *t)
+{
+	return t->next_id;
+}
+
+void hs_table_set_next_id(struct hs_table *t, uint32_t next_id)
+{
+	if (next_id != 0)
+		t->next_id = next_id;
 }

@@ -477,9 +477,12 @@ static bool resync(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	enum hs_side receiver = (enum hs_side)!sender;
 	struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
 	struct hs_endpoint_window saved_s = *s, saved_r = *r;
-	uint32_t end = segment_end(pkt), reach = RESYNC_WINDOWS * largest_window(flow);
-	uint8_t st = flow->state[sender], rt = flow->state[receiver];
 	const uint8_t ahead_bits = HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK;
+	/* After a restart the gap has no size we know: anything ahead is plausible, once. */
+	bool gap = (flow->ep_flags[sender] & HS_EP_GAP) == HS_EP_GAP ||
+		   (flow->ep_flags[receiver] & HS_EP_GAP) == HS_EP_GAP;
+	uint32_t end = segment_end(pkt), reach = gap ? 0x7fffffffu : RESYNC_WINDOWS * largest_window(flow);
+	uint8_t st = flow->state[sender], rt = flow->state[receiver];
 	bool synchronised = st != HS_TCP_SYN_SENT && st != HS_TCP_SYN_RCVD && st != HS_TCP_LISTEN &&
 			    st != HS_TCP_CLOSED && rt != HS_TCP_SYN_SENT && rt != HS_TCP_SYN_RCVD &&
 			    rt != HS_TCP_LISTEN && rt != HS_TCP_CLOSED;
@@ -513,7 +516,7 @@ static bool resync(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	uint32_t peer_window = r->maxwin ? r->maxwin : MIN_ACK_WINDOW;
 	bool near = kind == HS_EP_AHEAD_ACK && !seq_ahead && !seq_after(pkt->ack, r->end + peer_window);
 	uint8_t peer = flow->ep_flags[receiver] & ahead_bits;
-	if (!near && (!peer || (kind != HS_EP_AHEAD_ACK && !(peer & HS_EP_AHEAD_ACK)))) {
+	if (!near && !gap && (!peer || (kind != HS_EP_AHEAD_ACK && !(peer & HS_EP_AHEAD_ACK)))) {
 		flow->ep_flags[sender] |= kind;
 		return false;
 	}

@@ -50,6 +50,14 @@ struct hs_endpoint_window {
  * addresses, and kept for the flow's life, as the socket keeps its address.
  */
 #define HS_EP_LOCAL      0x80
+/*
+ * Both "ahead" bits at once, which no packet sets (resync marks one kind):
+ * the flow was restored from a snapshot, and packets may have passed
+ * unseen for as long as no daemon ran, any distance ahead of the windows.
+ * The first plausible packet of either endpoint catches the windows up
+ * without waiting for the peer's word (hs_tcp_update).
+ */
+#define HS_EP_GAP        (HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK)
 
 /* Flow flag bits (hs_flow.flags). */
 #define HS_FLOW_IN_USE        0x01

@@ -87,4 +87,42 @@ uint64_t hs_policy_engine_counts_full(const struct hs_policy_engine *engine);
 const struct hs_policy_set *hs_policy_engine_policies(const struct hs_policy_engine *engine);
 const struct hs_policy_counters *hs_policy_engine_counters(const struct hs_policy_engine *engine);
 
+/*
+ * What a snapshot keeps of the engine (hs_snapshot.h): the verify memory
+ * (first SYNs dropped, sources that completed a handshake) and the rate
+ * buckets.  Limit counts are not kept: hs_policy_engine_set recounts them
+ * from the flows.  Entries are keyed under the engine's SipHash key, so
+ * the key travels with them and the loading engine adopts it.
+ */
+enum hs_engine_memory_kind { HS_MEMORY_PENDING = 1, HS_MEMORY_KNOWN, HS_MEMORY_BUCKET };
+/* Buckets untouched for this long are not saved: every rate policy's bucket has refilled by then in practice. */
+#define HS_MEMORY_BUCKET_MAX_AGE_MS 60000u
+struct hs_engine_memory_entry {
+	uint8_t kind;               /* enum hs_engine_memory_kind */
+	uint64_t key;               /* the entry's hashed key, under the engine's key */
+	uint64_t age_ms;            /* since it was stamped (bucket: last refilled) */
+	uint64_t tokens_milli;      /* bucket only */
+};
+void hs_policy_engine_key(const struct hs_policy_engine *engine, uint8_t key[16]);
+/* Takes over a saved key, forgetting the memory held under the old one; before hs_policy_engine_set. */
+void hs_policy_engine_adopt_key(struct hs_policy_engine *engine, const uint8_t key[16]);
+/* A fingerprint of the rate policies (names, places, rates): saved buckets are put back only under the same. */
+uint64_t hs_policy_engine_rates_fingerprint(const struct hs_policy_engine *engine);
+/*
+ * Visits the live entries from *cursor, at most `chunk` slots per call;
+ * true while slots remain.  Callers hold the worker's lock per call only.
+ */
+typedef void (*hs_engine_memory_fn)(void *ctx, const struct hs_engine_memory_entry *entry);
+bool hs_policy_engine_memory_walk(const struct hs_policy_engine *engine, uint32_t *cursor, uint32_t chunk,
+				  uint64_t now_ms, hs_engine_memory_fn fn, void *ctx);
+/* Puts a saved entry back, aged as given at now_ms (after hs_policy_engine_set, which empties the buckets). */
+void hs_policy_engine_memory_put(struct hs_policy_engine *engine, const struct hs_engine_memory_entry *entry,
+				 uint64_t now_ms);
+/*
+ * The table was filled from a snapshot: recounts the limits from its
+ * flows and files every flow for the timed policies (the buckets and the
+ * verify memory stay, unlike with hs_policy_engine_set).
+ */
+void hs_policy_engine_restored(struct hs_policy_engine *engine);
+
 #endif

@@ -260,4 +260,32 @@ uint32_t hs_flow_deadline_tick(const struct hs_table *table, const struct hs_flo
  */
 bool hs_timeout_class_open_ended(enum hs_timeout_class cls);
 
+/*
+ * Restoring a snapshot (hs_snapshot.h) into a table that has not run yet.
+ * The image is a flow record as saved: key, family, flags, states,
+ * windows, endpoint flags, history, counters and id; its links and times
+ * are ignored.  Its times come as ages at now_ms (the gap while no daemon
+ * ran already added), so that ages and idle times go on; a flow whose
+ * deadline passed during the gap is filed due at once and leaves on the
+ * next hs_table_expire, through the removal hook like any expiry.  The id
+ * is kept if keep_id (the same worker of the same set of queues, so ids
+ * stay unique), else a new one is given.  A snapshot never evicts: past
+ * the table's capacity flows are refused.
+ */
+struct hs_flow_ages {
+	uint32_t age_ticks;         /* since the first packet */
+	uint32_t idle_ticks;        /* since the last packet */
+	uint32_t state_ticks;       /* since the last state change */
+};
+enum hs_restore_result {
+	HS_RESTORE_OK = 0,
+	HS_RESTORE_DUPLICATE,       /* the table already holds that tuple */
+	HS_RESTORE_FULL,            /* no free record */
+};
+enum hs_restore_result hs_table_restore_flow(struct hs_table *table, const struct hs_flow *image,
+					     const struct hs_flow_ages *ages, uint64_t now_ms, bool keep_id);
+/* The id the table gives next; a restored table continues the saved one's sequence (0 = keep). */
+uint32_t hs_table_next_id(const struct hs_table *table);
+void hs_table_set_next_id(struct hs_table *table, uint32_t next_id);
+
 #endif
