@@ -27,6 +27,7 @@
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 
+#include "hs_flow.h"
 #include "hs_log.h"
 
 /*

@@ -76,6 +76,14 @@ void hs_config_defaults(struct hs_config *config)
 	config->metrics_listen[0] = '\0';
 }
 
+void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *config)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->max_flows = config->max_flows;
+	tc->pickup = config->pickup;
+	memcpy(tc->timeout_ms, config->timeout_ms, sizeof(tc->timeout_ms));
+}
+
 /* ------------------------------------------------------------------------ */
 /* The schema                                                               */
 

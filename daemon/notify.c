@@ -9,6 +9,8 @@
  */
 #include "hs_notify.h"
 
+#include "hs_clock.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -19,14 +21,6 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-
-uint64_t hs_notify_monotonic_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* A strict decimal parse: the environment is input we did not write. */
 static bool parse_u64(const char *text, uint64_t *value)
@@ -177,7 +171,7 @@ int hs_notify_ready(const struct hs_notify *n, const char *status)
 
 int hs_notify_reloading(const struct hs_notify *n)
 {
-	return hs_notify_sendf(n, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, hs_notify_monotonic_usec());
+	return hs_notify_sendf(n, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, hs_now_us());
 }
 
 int hs_notify_stopping(const struct hs_notify *n)

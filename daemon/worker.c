@@ -19,7 +19,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hs_log.h"
@@ -40,29 +39,6 @@
 const uint32_t hs_burst_bucket_le_us[HS_BURST_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500, 1000,
 							       2500, 5000, 10000 };
 
-uint64_t hs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *config)
-{
-	memset(tc, 0, sizeof(*tc));
-	tc->max_flows = config->max_flows;
-	tc->pickup = config->pickup;
-	memcpy(tc->timeout_ms, config->timeout_ms, sizeof(tc->timeout_ms));
-}
 
 _Static_assert(HS_RST_NO_POLICY == HS_ACTIONS_NO_POLICY, "a RST's tag names its policy as the action does");
 
@@ -75,22 +51,12 @@ _Static_assert(HS_RST_NO_POLICY == HS_ACTIONS_NO_POLICY, "a RST's tag names its 
  */
 static _Atomic uint64_t loopback_out_ms;
 
-/* The wall clock at a moment of the tables' (monotonic) clock, for the events' "ts". */
-static uint64_t wall_ms_at(uint64_t table_ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-	return wall - (hs_now_ms() - table_ms);
-}
-
 static void write_event(struct hs_worker *w, const struct hs_action *a)
 {
 	if (w->events.fd < 0)
 		return;
 	hs_events_action(&w->events, w->table, a, hs_policy_engine_policy(w->policy, a->policy, a->generation),
-			 wall_ms_at(a->now_ms));
+			 hs_wall_ms_at(a->now_ms));
 }
 
 static void write_event_cb(void *ctx, const struct hs_action *a)
@@ -379,7 +345,7 @@ static int handle_burst(struct hs_worker *w)
 
 	if (n <= 0)
 		return n;
-	uint64_t start = now_us(), now = start / 1000u;
+	uint64_t start = hs_now_us(), now = start / 1000u;
 	size_t m = 0;
 
 	pthread_mutex_lock(&w->lock);
@@ -422,7 +388,7 @@ static int handle_burst(struct hs_worker *w)
 	struct burst_ctx ctx = { .w = w, .tcp = tcp, .raw = tcp_raw, .now = now };
 	hs_table_track_batch(w->table, tcp, m, now, results, verdict_one, &ctx);
 	carry_out(w);
-	uint64_t took = now_us() - start;
+	uint64_t took = hs_now_us() - start;
 	if (took > w->stats.loop_max_us)
 		w->stats.loop_max_us = took;
 	/* A short linear scan: eleven compares per burst of up to 64 packets. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "hs_diag.h"
+#include "hs_log.h"
 #include "hs_match_values.h"
 #include "hs_policy.h"
 #include "hs_table.h"
@@ -28,7 +29,6 @@
  */
 #define HS_DEFAULT_OWN_MARK 0x4853u
 
-enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARNING, HS_LOG_NOTICE, HS_LOG_INFO, HS_LOG_DEBUG };
 /* The names log.level takes, indexed by enum hs_log_level. */
 extern const char *const hs_config_level_names[HS_LOG_DEBUG + 1];
 
@@ -71,6 +71,12 @@ struct hs_config {
 
 /* Fills every field with its default. */
 void hs_config_defaults(struct hs_config *config);
+
+/*
+ * The table's part of a configuration (max_flows, pickup, timeouts); the
+ * hash key and the id sequence are the caller's to set.
+ */
+void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *config);
 
 /*
  * Parses YAML text (UTF-8, one document) into config: defaults first, then

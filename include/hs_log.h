@@ -10,7 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hs_config.h"
+/* log.level's values; each level includes the ones before it. */
+enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARNING, HS_LOG_NOTICE, HS_LOG_INFO, HS_LOG_DEBUG };
 
 void log_init(enum hs_log_level level);
 void log_set_level(enum hs_log_level level);

@@ -53,9 +53,6 @@ int hs_notify_stopping(const struct hs_notify *n);
 int hs_notify_status(const struct hs_notify *n, const char *status);
 int hs_notify_watchdog(const struct hs_notify *n);
 
-/* Microseconds on CLOCK_MONOTONIC, the clock MONOTONIC_USEC= is read on. */
-uint64_t hs_notify_monotonic_usec(void);
-
 /*
  * Parses the watchdog settings as systemd passes them: usec_text is
  * WATCHDOG_USEC (a positive decimal), pid_text WATCHDOG_PID (NULL, or the

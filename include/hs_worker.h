@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hs_actions.h"
+#include "hs_clock.h"
 #include "hs_config.h"
 #include "hs_drop_pcap.h"
 #include "hs_events.h"
@@ -98,10 +99,6 @@ struct hs_rst_result hs_worker_reset_flow(struct hs_worker *w, struct hs_flow *f
 /* Applies the settings that can change while running (under the worker's lock). */
 void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int events_fd);
 
-/* Milliseconds on the monotonic clock: the time base of every table. */
-uint64_t hs_now_ms(void);
 
-/* Fills a table configuration from the daemon configuration. */
-void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *config);
 
 #endif
