@@ -119,6 +119,61 @@ static void carry_out(struct hs_worker *w)
 	w->actions.reset_room = room < half ? room : half;
 }
 
+/*
+ * The deciding part of the worker: the policy engine (its tables keyed by a
+ * key derived from the daemon's random one), its action list, and the RST
+ * sender that carries out its resets.
+ */
+static int setup_policies(struct hs_worker *w, const struct hs_config *config, const uint8_t hash_key[16],
+			  int events_fd, char *err, size_t errlen)
+{
+	uint8_t engine_key[16];
+	uint64_t k0 = hs_siphash(hash_key, "policy engine 0", 15), k1 = hs_siphash(hash_key, "policy engine 1", 15);
+	char rst_err[256];
+
+	memcpy(engine_key, &k0, 8);
+	memcpy(engine_key + 8, &k1, 8);
+	w->policy = hs_policy_engine_create(config->max_flows, engine_key);
+	if (!w->policy) {
+		snprintf(err, errlen, "queue %u: cannot allocate the policy engine", w->queue);
+		return -1;
+	}
+	w->own_mark = config->own_mark;
+	w->rst_ok = hs_rst_open(&w->rst, config->own_mark, rst_err, sizeof(rst_err)) == 0;
+	if (!w->rst_ok)
+		log_warnx("queue %u: %s: reset actions and kill will not send RSTs", w->queue, rst_err);
+	hs_actions_init(&w->actions, spill_events, w);
+	w->actions.want_events = events_fd >= 0;
+	hs_policy_engine_attach(w->policy, w->table, &w->actions);
+	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
+	carry_out(w);
+	return 0;
+}
+
+/* epoll over the queue, a 100 ms timerfd for expiry and an eventfd to be told to stop. */
+static int setup_event_loop(struct hs_worker *w, char *err, size_t errlen)
+{
+	struct itimerspec its = { .it_interval = { 0, EXPIRE_INTERVAL_MS * 1000000L },
+				  .it_value = { 0, EXPIRE_INTERVAL_MS * 1000000L } };
+
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0 || timerfd_settime(w->timerfd, 0, &its, NULL) < 0) {
+		snprintf(err, errlen, "queue %u: event loop setup: %s", w->queue, strerror(errno));
+		return -1;
+	}
+	int fds[3] = { hs_nfq_fd(&w->nfq), w->timerfd, w->wakefd };
+	for (int i = 0; i < 3; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+			snprintf(err, errlen, "queue %u: epoll: %s", w->queue, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
 		   const struct hs_config *config, const uint8_t hash_key[16], int events_fd,
 		   char *err, size_t errlen)
@@ -146,33 +201,15 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 			 config->max_flows, strerror(errno));
 		return -1;
 	}
-	/* The engine's tables get their own key, derived from the daemon's random one. */
-	uint8_t engine_key[16];
-	uint64_t k0 = hs_siphash(hash_key, "policy engine 0", 15), k1 = hs_siphash(hash_key, "policy engine 1", 15);
-	memcpy(engine_key, &k0, 8);
-	memcpy(engine_key + 8, &k1, 8);
-	w->policy = hs_policy_engine_create(config->max_flows, engine_key);
-	if (!w->policy) {
-		snprintf(err, errlen, "queue %u: cannot allocate the policy engine", queue);
+	if (setup_policies(w, config, hash_key, events_fd, err, errlen) < 0)
 		return -1;
-	}
-	char rst_err[256];
-	w->own_mark = config->own_mark;
 	/* The loopback device is ifindex 1 in every namespace today; asked by name all the same. */
 	w->lo_ifindex = if_nametoindex("lo");
 	if (w->lo_ifindex == 0)
 		w->lo_ifindex = 1;
-	w->rst_ok = hs_rst_open(&w->rst, config->own_mark, rst_err, sizeof(rst_err)) == 0;
-	if (!w->rst_ok)
-		log_warnx("queue %u: %s: reset actions and kill will not send RSTs", queue, rst_err);
 	log_episode_init(&w->log_verdicts, "queue %u: sending verdicts", queue);
 	log_episode_init(&w->log_receive, "queue %u: receiving", queue);
 	log_episode_init(&w->log_rst, "queue %u: sending RSTs", queue);
-	hs_actions_init(&w->actions, spill_events, w);
-	w->actions.want_events = events_fd >= 0;
-	hs_policy_engine_attach(w->policy, w->table, &w->actions);
-	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
-	carry_out(w);
 
 	if (hs_nfq_open(&w->nfq, queue, config->copy_range, config->queue_maxlen, config->fail_open,
 			err, errlen) < 0) {
@@ -180,25 +217,7 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 		w->table = NULL;
 		return -1;
 	}
-
-	struct itimerspec its = { .it_interval = { 0, EXPIRE_INTERVAL_MS * 1000000L },
-				  .it_value = { 0, EXPIRE_INTERVAL_MS * 1000000L } };
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0 || timerfd_settime(w->timerfd, 0, &its, NULL) < 0) {
-		snprintf(err, errlen, "queue %u: event loop setup: %s", queue, strerror(errno));
-		return -1;
-	}
-	int fds[3] = { hs_nfq_fd(&w->nfq), w->timerfd, w->wakefd };
-	for (int i = 0; i < 3; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
-			snprintf(err, errlen, "queue %u: epoll: %s", queue, strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
+	return setup_event_loop(w, err, errlen);
 }
 
 /* What the verdict step of a burst needs besides the result. */
@@ -333,26 +352,23 @@ static bool loopback_repeat(const struct hs_nfq_packet *p, uint32_t lo_ifindex, 
 	return false;
 }
 
-/* Handles one burst; returns the number of packets, 0 if none was waiting, -1 on error. */
-static int handle_burst(struct hs_worker *w)
-{
-	struct hs_nfq_packet raw[HS_NFQ_BURST];
+/* The TCP packets of a burst the core must see: parsed into parsed[], listed in tcp[] with their raw[]. */
+struct burst_tcp {
 	struct hs_packet parsed[HS_NFQ_BURST];
 	const struct hs_packet *tcp[HS_NFQ_BURST];
-	const struct hs_nfq_packet *tcp_raw[HS_NFQ_BURST];
-	struct hs_track_result results[HS_NFQ_BURST];
-	int n = hs_nfq_read_burst(&w->nfq, raw);
+	const struct hs_nfq_packet *raw[HS_NFQ_BURST];
+};
 
-	if (n <= 0)
-		return n;
-	uint64_t start = hs_now_us(), now = start / 1000u;
+/*
+ * Sorts a burst: the daemon's own packets, second sightings of looped-back
+ * ones, non-TCP, fragments and malformed packets get their verdicts here;
+ * the rest are parsed for tracking.  Returns how many those are.
+ */
+static size_t sort_burst(struct hs_worker *w, const struct hs_nfq_packet *raw, int n, uint64_t now,
+			 struct burst_tcp *out)
+{
 	size_t m = 0;
 
-	pthread_mutex_lock(&w->lock);
-	struct hs_rst_stats rst_before = w->rst.stats;
-	hs_policy_engine_now(w->policy, now);
-	w->stats.bursts++;
-	w->stats.packets += (uint64_t)n;
 	for (int i = 0; i < n; i++) {
 		if (own_packet(w, &raw[i])) {
 			w->stats.own_packets++;
@@ -364,11 +380,12 @@ static int handle_burst(struct hs_worker *w)
 			w->stats.accepted++;
 			continue;
 		}
-		enum hs_parse_result pr = hs_packet_parse(raw[i].data, raw[i].caplen, raw[i].wire_len, &parsed[m]);
+		enum hs_parse_result pr = hs_packet_parse(raw[i].data, raw[i].caplen, raw[i].wire_len,
+							  &out->parsed[m]);
 
 		if (pr == HS_PARSE_OK) {
-			tcp[m] = &parsed[m];
-			tcp_raw[m] = &raw[i];
+			out->tcp[m] = &out->parsed[m];
+			out->raw[m] = &raw[i];
 			m++;
 			continue;
 		}
@@ -385,10 +402,11 @@ static int handle_burst(struct hs_worker *w)
 		}
 		w->stats.accepted++;
 	}
-	struct burst_ctx ctx = { .w = w, .tcp = tcp, .raw = tcp_raw, .now = now };
-	hs_table_track_batch(w->table, tcp, m, now, results, verdict_one, &ctx);
-	carry_out(w);
-	uint64_t took = hs_now_us() - start;
+	return m;
+}
+
+static void note_burst_time(struct hs_worker *w, uint64_t took)
+{
 	if (took > w->stats.loop_max_us)
 		w->stats.loop_max_us = took;
 	/* A short linear scan: eleven compares per burst of up to 64 packets. */
@@ -397,6 +415,30 @@ static int handle_burst(struct hs_worker *w)
 		bucket++;
 	w->stats.burst_us_buckets[bucket]++;
 	w->stats.burst_us_sum += took;
+}
+
+/* Handles one burst; returns the number of packets, 0 if none was waiting, -1 on error. */
+static int handle_burst(struct hs_worker *w)
+{
+	struct hs_nfq_packet raw[HS_NFQ_BURST];
+	struct burst_tcp burst;
+	struct hs_track_result results[HS_NFQ_BURST];
+	int n = hs_nfq_read_burst(&w->nfq, raw);
+
+	if (n <= 0)
+		return n;
+	uint64_t start = hs_now_us(), now = start / 1000u;
+
+	pthread_mutex_lock(&w->lock);
+	struct hs_rst_stats rst_before = w->rst.stats;
+	hs_policy_engine_now(w->policy, now);
+	w->stats.bursts++;
+	w->stats.packets += (uint64_t)n;
+	size_t m = sort_burst(w, raw, n, now, &burst);
+	struct burst_ctx ctx = { .w = w, .tcp = burst.tcp, .raw = burst.raw, .now = now };
+	hs_table_track_batch(w->table, burst.tcp, m, now, results, verdict_one, &ctx);
+	carry_out(w);
+	note_burst_time(w, hs_now_us() - start);
 	note_rsts(w, &rst_before);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
