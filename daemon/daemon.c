@@ -38,13 +38,27 @@ static int open_events(const struct hs_config *c, bool *owned, char *err, size_t
 	return fd;
 }
 
+void hs_daemon_snapshot(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool by_state)
+{
+	hs_metrics_collect_workers(d->workers, d->nworkers, s, by_state);
+	s->uptime_ms = hs_now_ms() - d->started_ms;
+	s->reloads = d->reloads;
+	s->reload_failures = d->reload_failures;
+	/* The address watch belongs to the main thread, which is the one asking. */
+	s->addrs_read = d->addrs.read_once;
+	s->local_addresses = hs_local_addrs_count(&d->addrs.set);
+	s->addr_watch = d->addrs.stats;
+	s->drop_pcap_on = d->drop_pcap != NULL;
+	hs_drop_pcap_stats(d->drop_pcap, &s->drop_pcap);
+}
+
 /* The HTTP listener's body: the same text as `handshakectl metrics`. */
 static char *render_metrics(void *ctx, size_t *len)
 {
 	static struct hs_metrics_snapshot snap;
 	struct hs_daemon *d = ctx;
 
-	hs_metrics_collect(d, &snap, true);
+	hs_daemon_snapshot(d, &snap, true);
 	char *text = hs_metrics_format(&snap, len);
 	hs_metrics_snapshot_free(&snap);
 	return text;
@@ -57,13 +71,8 @@ static char *render_metrics(void *ctx, size_t *len)
  */
 static void give_workers_addrs(struct hs_daemon *d)
 {
-	for (uint32_t i = 0; i < d->nworkers; i++) {
-		struct hs_worker *w = &d->workers[i];
-
-		pthread_mutex_lock(&w->lock);
-		hs_table_set_local_addrs(w->table, &d->addrs.set);
-		pthread_mutex_unlock(&w->lock);
-	}
+	for (uint32_t i = 0; i < d->nworkers; i++)
+		hs_worker_set_local_addrs(d->workers[i], &d->addrs.set);
 }
 
 static void log_addrs(const struct hs_addr_watch *a, const char *what)
@@ -151,23 +160,16 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 		return -1;
 	}
 	for (uint32_t i = 0; i < d->nworkers; i++) {
-		if (hs_worker_init(&d->workers[i], (int)i, (uint16_t)(config->queue_first + i), d->nworkers,
-				   config, key, d->events_fd, err, errlen) < 0) {
-			/* The failed worker cleans up what it made; the others are stopped. */
-			hs_worker_stop(&d->workers[i]);
-			for (uint32_t j = 0; j < i; j++)
-				hs_worker_stop(&d->workers[j]);
-			free(d->workers);
-			d->workers = NULL;
+		d->workers[i] = hs_worker_create((int)i, (uint16_t)(config->queue_first + i), d->nworkers, config, key,
+						 d->events_fd, err, errlen);
+		if (!d->workers[i]) {
+			hs_daemon_stop(d);
 			return -1;
 		}
 	}
 	d->control_fd = hs_control_listen(config->control_socket, err, errlen);
 	if (d->control_fd < 0) {
-		for (uint32_t j = 0; j < d->nworkers; j++)
-			hs_worker_stop(&d->workers[j]);
-		free(d->workers);
-		d->workers = NULL;
+		hs_daemon_stop(d);
 		return -1;
 	}
 	/* Opened before the workers run, so a bad address fails the start, not a later scrape. */
@@ -187,7 +189,7 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 			return -1;
 		}
 		for (uint32_t i = 0; i < d->nworkers; i++)
-			d->workers[i].drop_ring = hs_drop_pcap_ring(d->drop_pcap, i);
+			hs_worker_set_drop_ring(d->workers[i], hs_drop_pcap_ring(d->drop_pcap, i));
 	}
 	/* Read before the first packet, so that the first flows are marked too. */
 	open_addrs(d);
@@ -195,7 +197,7 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 	if (p)
 		log_warnx(NO_LOCAL_ADDRS_WARNING, p->name, p->line);
 	for (uint32_t i = 0; i < d->nworkers; i++) {
-		if (hs_worker_start(&d->workers[i]) < 0) {
+		if (hs_worker_start(d->workers[i]) < 0) {
 			snprintf(err, errlen, "starting worker %u: %s", i, strerror(errno));
 			hs_daemon_stop(d);
 			return -1;
@@ -320,7 +322,7 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 	keep_restart_only(diag, &d->config, &applied);
 
 	for (uint32_t i = 0; i < d->nworkers; i++)
-		hs_worker_apply(&d->workers[i], &applied, fd);
+		hs_worker_apply(d->workers[i], &applied, fd);
 	if (events_changed) {
 		if (d->events_fd_owned)
 			close(d->events_fd);
@@ -339,7 +341,7 @@ void hs_daemon_stop(struct hs_daemon *d)
 	hs_metrics_http_close(d->metrics_http);
 	d->metrics_http = NULL;
 	for (uint32_t i = 0; i < d->nworkers && d->workers; i++)
-		hs_worker_stop(&d->workers[i]);
+		hs_worker_destroy(d->workers[i]);
 	free(d->workers);
 	d->workers = NULL;
 	/* After the workers: what they dropped last is still written. */

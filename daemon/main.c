@@ -21,6 +21,7 @@
 #include "hs_config_print.h"
 #include "hs_control.h"
 #include "hs_daemon.h"
+#include "hs_daemon_command.h"
 #include "hs_log.h"
 #include "hs_metrics.h"
 #include "hs_metrics_http.h"
@@ -82,7 +83,7 @@ static void status_line(struct hs_daemon *d, char *out, size_t size)
 {
 	struct hs_metrics_snapshot snap;
 
-	hs_metrics_collect(d, &snap, false);
+	hs_daemon_snapshot(d, &snap, false);
 	snprintf(out, size, "tracking %" PRIu32 " flows (%" PRIu32 " half-open); %" PRIu64 " packets, %" PRIu64
 		 " dropped; queue %u-%u",
 		 snap.flows_live, snap.flows_half_open, snap.packets, snap.dropped, d->config.queue_first,
@@ -117,7 +118,7 @@ static void watchdog_init(struct watchdog *wd, const struct hs_notify *n, const 
 	if (!wd->seen || !wd->current)
 		fatalx("out of memory");
 	for (uint32_t i = 0; i < d->nworkers; i++)
-		wd->seen[i] = atomic_load_explicit(&d->workers[i].heartbeat, memory_order_relaxed);
+		wd->seen[i] = hs_worker_heartbeat(d->workers[i]);
 	wd->next_ms = hs_now_ms() + wd->interval_ms;
 	log_info("systemd watchdog: %" PRIu64 " ms, pinged every %" PRIu64 " ms while all %u worker loops run",
 		 n->watchdog_usec / 1000u, wd->interval_ms, d->nworkers);
@@ -128,7 +129,7 @@ static void watchdog_tick(struct watchdog *wd, const struct hs_notify *n, struct
 	size_t stuck = 0;
 
 	for (uint32_t i = 0; i < d->nworkers; i++)
-		wd->current[i] = atomic_load_explicit(&d->workers[i].heartbeat, memory_order_relaxed);
+		wd->current[i] = hs_worker_heartbeat(d->workers[i]);
 	if (hs_notify_heartbeats_advanced(wd->seen, wd->current, d->nworkers, &stuck)) {
 		hs_notify_watchdog(n);
 		if (wd->complained)
@@ -136,7 +137,7 @@ static void watchdog_tick(struct watchdog *wd, const struct hs_notify *n, struct
 		wd->complained = false;
 	} else if (!wd->complained) {
 		log_error("queue %u: worker loop made no progress for %" PRIu64 " ms; not pinging the watchdog",
-			  d->workers[stuck].queue, wd->interval_ms);
+			  hs_worker_queue(d->workers[stuck]), wd->interval_ms);
 		wd->complained = true;
 	}
 	wd->next_ms = now + wd->interval_ms;
@@ -278,6 +279,17 @@ static void loop_signals(struct main_loop *m)
 	}
 }
 
+/* A control request is checked by the control socket and carried out by the daemon. */
+static void serve_control(struct hs_daemon *d)
+{
+	struct hs_control_command cmd;
+
+	if (hs_control_accept(d->control_fd, &cmd)) {
+		hs_daemon_command(d, &cmd);
+		hs_control_finish(&cmd);
+	}
+}
+
 static void loop_turn(struct main_loop *m)
 {
 	struct epoll_event evs[4];
@@ -295,7 +307,7 @@ static void loop_turn(struct main_loop *m)
 		int fd = evs[i].data.fd;
 
 		if (fd == d->control_fd)
-			hs_control_serve(d->control_fd, d);
+			serve_control(d);
 		else if (fd == m->http_fd)
 			hs_metrics_http_dispatch(d->metrics_http, hs_now_ms());
 		else if (fd == m->addrs_fd)

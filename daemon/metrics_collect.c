@@ -3,11 +3,11 @@
  * hs_metrics.h), and reads the kernel's per-queue counters, which the
  * control socket's stats command shares.
  *
- * Everything is read under each worker's lock, the lock the worker takes
- * once per burst.  Counting flows by state needs a walk over the table's
- * records, so the walk takes the lock for one chunk of records at a time:
- * a scrape of a table of millions of flows then delays a burst by the time
- * of one chunk, not of the whole walk.
+ * Each worker's counters are copied through its interface (hs_worker.h),
+ * in one short hold of its lock.  Counting flows by state needs a walk
+ * over the table's records, which the worker serves a chunk of records at
+ * a time: a scrape of a table of millions of flows then delays a burst by
+ * the time of one chunk, not of the whole walk.
  */
 #include "hs_metrics.h"
 
@@ -17,10 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hs_daemon.h"
-
-/* Records examined per lock hold: about a millisecond's work. */
-#define WALK_CHUNK 16384
 
 #define QUEUE_PROC_PATH "/proc/self/net/netfilter/nfnetlink_queue"
 
@@ -95,38 +91,11 @@ struct hs_queue_proc hs_queue_proc_read(uint16_t queue)
 	return qp;
 }
 
-uint32_t hs_metrics_policy_totals(struct hs_daemon *d, struct hs_metrics_policy *out)
-{
-	uint32_t n = 0;
-
-	memset(out, 0, sizeof(*out) * HS_POLICY_MAX);
-	for (uint32_t wi = 0; wi < d->nworkers; wi++) {
-		struct hs_worker *w = &d->workers[wi];
-
-		pthread_mutex_lock(&w->lock);
-		const struct hs_policy_set *set = hs_policy_engine_policies(w->policy);
-		const struct hs_policy_counters *c = hs_policy_engine_counters(w->policy);
-		n = set->count;
-		for (uint32_t i = 0; i < n; i++) {
-			memcpy(out[i].name, set->items[i].name, HS_POLICY_NAME_MAX);
-			out[i].counters.acted += c[i].acted;
-			out[i].counters.dry_run += c[i].dry_run;
-			out[i].counters.verified += c[i].verified;
-			out[i].counters.refused += c[i].refused;
-			out[i].counters.resets_sent += c[i].resets_sent;
-		}
-		pthread_mutex_unlock(&w->lock);
-	}
-	return n;
-}
-
 /* Adds one worker's counters to the totals and fills its queue entry (q may be NULL). */
-static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, struct hs_metrics_queue *q,
-			   bool by_state)
+static void add_worker(const struct hs_worker_counters *c, struct hs_metrics_snapshot *s, struct hs_metrics_queue *q)
 {
-	pthread_mutex_lock(&w->lock);
-	const struct hs_worker_stats *ws = &w->stats;
-	const struct hs_table_stats *ts = hs_table_stats(w->table);
+	const struct hs_worker_stats *ws = &c->stats;
+	const struct hs_table_stats *ts = &c->table;
 
 	s->packets += ws->packets;
 	s->accepted += ws->accepted;
@@ -143,7 +112,7 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 		s->invalid_by_reason[i] += ts->invalid[i];
 	s->flows_live += ts->live;
 	s->flows_half_open += ts->live_half_open;
-	s->capacity += hs_table_capacity(w->table);
+	s->capacity += c->capacity;
 	s->flows_created += ts->flows_created;
 	s->flows_expired += ts->flows_removed[HS_REMOVE_EXPIRED];
 	s->flows_deleted += ts->flows_removed[HS_REMOVE_DELETED];
@@ -153,61 +122,71 @@ static void collect_worker(struct hs_worker *w, struct hs_metrics_snapshot *s, s
 	s->untracked_table_full += ts->untracked_table_full;
 	s->flows_resynced += ts->resyncs;
 	s->syn_with_data += ts->syn_with_data;
-	s->events_lost += w->events.lost + w->actions.events_lost;
-	s->rst.sent += w->rst.stats.sent;
-	s->rst.retried += w->rst.stats.retried;
-	s->rst.failed += w->rst.stats.failed;
-	s->rst.skipped += w->rst.stats.skipped;
-	s->rst_waiting += hs_rst_waiting(&w->rst);
-	s->rst_deferred += w->actions.resets_deferred;
-	s->policy_counts_full += hs_policy_engine_counts_full(w->policy);
+	s->events_lost += c->events_lost;
+	s->rst.sent += c->rst.sent;
+	s->rst.retried += c->rst.retried;
+	s->rst.failed += c->rst.failed;
+	s->rst.skipped += c->rst.skipped;
+	s->rst_waiting += c->rst_waiting;
+	s->rst_deferred += c->rst_deferred;
+	s->policy_counts_full += c->policy_counts_full;
+	/* The workers all run the same set: sum each policy's counters over them. */
+	s->npolicies = c->npolicies;
+	for (uint32_t i = 0; i < c->npolicies; i++) {
+		struct hs_metrics_policy *p = &s->policies[i];
+		memcpy(p->name, c->policies[i].name, HS_POLICY_NAME_MAX);
+		p->counters.acted += c->policies[i].counters.acted;
+		p->counters.dry_run += c->policies[i].counters.dry_run;
+		p->counters.verified += c->policies[i].counters.verified;
+		p->counters.refused += c->policies[i].counters.refused;
+		p->counters.resets_sent += c->policies[i].counters.resets_sent;
+	}
 	if (q) {
-		q->queue = w->queue;
+		q->queue = c->queue;
 		q->packets = ws->packets;
 		q->bursts = ws->bursts;
-		q->enobufs = w->nfq.stats.enobufs;
-		q->recv_errors = w->nfq.stats.recv_errors;
-		q->send_errors = w->nfq.stats.send_errors;
-		q->malformed = w->nfq.stats.malformed;
+		q->enobufs = c->nfq.enobufs;
+		q->recv_errors = c->nfq.recv_errors;
+		q->send_errors = c->nfq.send_errors;
+		q->malformed = c->nfq.malformed;
 		q->loop_max_us = ws->loop_max_us;
 		memcpy(q->burst_us_buckets, ws->burst_us_buckets, sizeof(q->burst_us_buckets));
 		q->burst_us_sum = ws->burst_us_sum;
 	}
-	pthread_mutex_unlock(&w->lock);
-
-	for (uint32_t pos = 0, span = 1; by_state && pos < span;) {
-		pthread_mutex_lock(&w->lock);
-		/* The span grows while the worker runs: read it under the lock, chunk by chunk. */
-		span = hs_table_span(w->table);
-		uint32_t end = span - pos > WALK_CHUNK ? pos + WALK_CHUNK : span;
-		for (; pos < end; pos++) {
-			const struct hs_flow *f = hs_table_flow_at(w->table, pos);
-			if (!f)
-				continue;
-			if (f->state[HS_CLIENT] < HS_TCP_STATE_COUNT)
-				s->flows_by_state[HS_CLIENT][f->state[HS_CLIENT]]++;
-			if (f->state[HS_SERVER] < HS_TCP_STATE_COUNT)
-				s->flows_by_state[HS_SERVER][f->state[HS_SERVER]]++;
-			for (int side = HS_CLIENT; side <= HS_SERVER; side++)
-				if ((f->ep_flags[side] & HS_EP_LOCAL) && f->state[side] < HS_TCP_STATE_COUNT)
-					s->local_by_state[f->state[side]]++;
-		}
-		pthread_mutex_unlock(&w->lock);
-	}
 }
 
-void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool by_state)
+static bool count_by_state(void *ctx, const struct hs_table *table, const struct hs_flow *f, uint64_t now_ms)
 {
+	struct hs_metrics_snapshot *s = ctx;
+
+	(void)table;
+	(void)now_ms;
+	if (f->state[HS_CLIENT] < HS_TCP_STATE_COUNT)
+		s->flows_by_state[HS_CLIENT][f->state[HS_CLIENT]]++;
+	if (f->state[HS_SERVER] < HS_TCP_STATE_COUNT)
+		s->flows_by_state[HS_SERVER][f->state[HS_SERVER]]++;
+	for (int side = HS_CLIENT; side <= HS_SERVER; side++)
+		if ((f->ep_flags[side] & HS_EP_LOCAL) && f->state[side] < HS_TCP_STATE_COUNT)
+			s->local_by_state[f->state[side]]++;
+	return true;
+}
+
+void hs_metrics_collect_workers(struct hs_worker *const *workers, uint32_t n, struct hs_metrics_snapshot *s,
+				bool by_state)
+{
+	static struct hs_worker_counters c;
+
 	memset(s, 0, sizeof(*s));
-	s->uptime_ms = hs_now_ms() - d->started_ms;
-	s->reloads = d->reloads;
-	s->reload_failures = d->reload_failures;
-	s->queues = calloc(d->nworkers ? d->nworkers : 1, sizeof(*s->queues));
-	s->nqueues = s->queues ? d->nworkers : 0;
-	for (uint32_t i = 0; i < d->nworkers; i++) {
+	s->queues = calloc(n ? n : 1, sizeof(*s->queues));
+	s->nqueues = s->queues ? n : 0;
+	for (uint32_t i = 0; i < n; i++) {
 		struct hs_metrics_queue *q = s->queues ? &s->queues[i] : NULL;
 
-		collect_worker(&d->workers[i], s, q, by_state);
+		hs_worker_counters(workers[i], &c);
+		add_worker(&c, s, q);
+		/* Counting by state walks the table, a chunk per hold of the worker's lock. */
+		for (uint32_t cursor = 0; by_state && hs_worker_walk(workers[i], NULL, &cursor, count_by_state, s);)
+			;
 		if (q) {
 			struct hs_queue_proc kp = hs_queue_proc_read(q->queue);
 			q->kernel_found = kp.found;
@@ -216,13 +195,6 @@ void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool
 			q->kernel_user_dropped = kp.user_dropped;
 		}
 	}
-	s->npolicies = hs_metrics_policy_totals(d, s->policies);
-	/* The address watch belongs to the main thread, which is the one collecting. */
-	s->addrs_read = d->addrs.read_once;
-	s->local_addresses = hs_local_addrs_count(&d->addrs.set);
-	s->addr_watch = d->addrs.stats;
-	s->drop_pcap_on = d->drop_pcap != NULL;
-	hs_drop_pcap_stats(d->drop_pcap, &s->drop_pcap);
 }
 
 void hs_metrics_snapshot_free(struct hs_metrics_snapshot *s)

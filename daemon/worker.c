@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -565,4 +566,124 @@ void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int ev
 	carry_out(w);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- what the main thread may ask of a running worker ---- */
+
+struct hs_worker *hs_worker_create(int index, uint16_t queue, uint32_t nworkers, const struct hs_config *config,
+				   const uint8_t hash_key[16], int events_fd, char *err, size_t errlen)
+{
+	struct hs_worker *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		snprintf(err, errlen, "queue %u: out of memory", queue);
+		return NULL;
+	}
+	if (hs_worker_init(w, index, queue, nworkers, config, hash_key, events_fd, err, errlen) < 0) {
+		/* The worker cleans up what it made. */
+		hs_worker_stop(w);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void hs_worker_destroy(struct hs_worker *w)
+{
+	if (!w)
+		return;
+	hs_worker_stop(w);
+	free(w);
+}
+
+uint16_t hs_worker_queue(const struct hs_worker *w)
+{
+	return w->queue;
+}
+
+uint64_t hs_worker_heartbeat(const struct hs_worker *w)
+{
+	return atomic_load_explicit(&w->heartbeat, memory_order_relaxed);
+}
+
+void hs_worker_counters(struct hs_worker *w, struct hs_worker_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->queue = w->queue;
+	pthread_mutex_lock(&w->lock);
+	out->stats = w->stats;
+	out->table = *hs_table_stats(w->table);
+	out->capacity = hs_table_capacity(w->table);
+	out->nfq = w->nfq.stats;
+	out->rst = w->rst.stats;
+	out->rst_waiting = hs_rst_waiting(&w->rst);
+	out->rst_deferred = w->actions.resets_deferred;
+	out->events_lost = w->events.lost + w->actions.events_lost;
+	out->policy_counts_full = hs_policy_engine_counts_full(w->policy);
+	const struct hs_policy_set *set = hs_policy_engine_policies(w->policy);
+	const struct hs_policy_counters *c = hs_policy_engine_counters(w->policy);
+	out->npolicies = set->count;
+	for (uint32_t i = 0; i < set->count; i++) {
+		memcpy(out->policies[i].name, set->items[i].name, HS_POLICY_NAME_MAX);
+		out->policies[i].counters = c[i];
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+void hs_worker_set_drop_ring(struct hs_worker *w, struct hs_drop_ring *ring)
+{
+	w->drop_ring = ring;
+}
+
+void hs_worker_set_local_addrs(struct hs_worker *w, const struct hs_local_addrs *set)
+{
+	pthread_mutex_lock(&w->lock);
+	hs_table_set_local_addrs(w->table, set);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static bool selected(const struct hs_flow_filter *filter, const struct hs_flow *f)
+{
+	return !filter || hs_flow_filter_match(filter, f);
+}
+
+bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_filter *filter, uint32_t *cursor,
+		    hs_worker_visit_fn visit, void *ctx)
+{
+	uint64_t now = hs_now_ms();
+
+	pthread_mutex_lock(&w->lock);
+	/* The span grows while the worker runs: read it under the lock, chunk by chunk. */
+	uint32_t span = hs_table_span(w->table), pos = *cursor;
+	uint32_t end = span - pos > HS_WORKER_WALK_CHUNK ? pos + HS_WORKER_WALK_CHUNK : span;
+	bool stopped = false;
+	for (; pos < end && !stopped; pos++) {
+		const struct hs_flow *f = hs_table_flow_at(w->table, pos);
+		if (f && selected(filter, f))
+			stopped = !visit(ctx, w->table, f, now);
+	}
+	bool more = pos < span;
+	pthread_mutex_unlock(&w->lock);
+	*cursor = pos;
+	return more;
+}
+
+void hs_worker_kill(struct hs_worker *w, const struct hs_flow_filter *filter, struct hs_worker_kill_result *out)
+{
+	for (uint32_t pos = 0, span = 1; pos < span;) {
+		pthread_mutex_lock(&w->lock);
+		span = hs_table_span(w->table);
+		uint32_t end = span - pos > HS_WORKER_WALK_CHUNK ? pos + HS_WORKER_WALK_CHUNK : span;
+		for (; pos < end; pos++) {
+			const struct hs_flow *f = hs_table_flow_at(w->table, pos);
+			if (!f || !selected(filter, f))
+				continue;
+			struct hs_flow *flow = hs_table_flow_ref(w->table, pos, f->id);
+			struct hs_rst_result r = hs_worker_reset_flow(w, flow);
+			out->flows++;
+			out->sent += r.sent;
+			out->queued += r.queued;
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
 }

@@ -15,6 +15,7 @@
 #include "hs_config.h"
 #include "hs_diag.h"
 #include "hs_drop_pcap.h"
+#include "hs_metrics.h"
 #include "hs_worker.h"
 
 struct hs_metrics_http;
@@ -23,7 +24,7 @@ struct hs_notify;
 struct hs_daemon {
 	char config_path[HS_PATH_MAX];
 	struct hs_config config;
-	struct hs_worker *workers;
+	struct hs_worker **workers;
 	uint32_t nworkers;
 	int events_fd;              /* -1 when events are off */
 	bool events_fd_owned;       /* a file we opened (not stderr) */
@@ -54,6 +55,13 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 int hs_daemon_reload(struct hs_daemon *d, struct hs_diag *diag);
 
 void hs_daemon_stop(struct hs_daemon *d);
+
+/*
+ * The daemon's numbers for stats, metrics and the status line: the
+ * workers' (hs_metrics_collect_workers) and its own.  Free with
+ * hs_metrics_snapshot_free.
+ */
+void hs_daemon_snapshot(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool by_state);
 
 /*
  * The address watch's descriptor became readable: applies the changes and,

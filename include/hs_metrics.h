@@ -22,8 +22,6 @@
 #include "hs_tcp_state.h"
 #include "hs_worker.h"
 
-struct hs_daemon;
-
 /* A queue's own numbers: the worker's and the kernel's. */
 struct hs_metrics_queue {
 	uint16_t queue;
@@ -90,14 +88,16 @@ struct hs_metrics_snapshot {
 char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len);
 
 /*
- * Fills a snapshot from the running daemon.  s->queues is allocated here
- * (NULL if memory ran out: the per-queue families are then left out); free
- * it with hs_metrics_snapshot_free.  With by_state, flows are also counted
- * by state, which walks each table in chunks, releasing the worker's lock
- * between them; without it flows_by_state stays zero and only counters
- * are read.
+ * Fills a snapshot (cleared first) with the workers' numbers; the daemon
+ * adds its own (uptime, reloads, addresses: hs_daemon_snapshot).
+ * s->queues is allocated here (NULL if memory ran out: the per-queue
+ * families are then left out); free it with hs_metrics_snapshot_free.
+ * With by_state, flows are also counted by state, which walks each table in
+ * chunks, releasing the worker's lock between them; without it
+ * flows_by_state stays zero and only counters are read.
  */
-void hs_metrics_collect(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool by_state);
+void hs_metrics_collect_workers(struct hs_worker *const *workers, uint32_t n, struct hs_metrics_snapshot *s,
+				bool by_state);
 void hs_metrics_snapshot_free(struct hs_metrics_snapshot *s);
 
 /* The kernel's counters of one queue, from /proc/net/netfilter/nfnetlink_queue. */
@@ -117,11 +117,5 @@ struct hs_queue_proc hs_queue_proc_read(uint16_t queue);
  * points standard input at /dev/null.  Returns true if stdin was that file.
  */
 bool hs_queue_proc_adopt_stdin(void);
-
-/*
- * Copies each worker's per-policy counters, summed (the workers all run
- * the same set), and the policies' names.  Returns how many policies.
- */
-uint32_t hs_metrics_policy_totals(struct hs_daemon *d, struct hs_metrics_policy *out);
 
 #endif

@@ -1,9 +1,13 @@
 /*
- * hs_worker: one queue worker.  It owns a queue's socket, its flow table and
- * its event loop (epoll over the queue, a 100 ms timerfd for expiry and an
- * eventfd to be told to stop).  Nothing on its packet path is shared: the
- * control thread reaches the table only through the worker's lock, which
- * the worker takes once per burst, never per packet.
+ * hs_worker: one queue worker.  It owns a queue's socket, its flow table,
+ * its policy engine, its RST sender and its event loop (epoll over the
+ * queue, a 100 ms timerfd for expiry and an eventfd to be told to stop).
+ * Nothing on its packet path is shared.  The rest of the daemon (the main
+ * thread: control socket, metrics, reloads, the host's addresses, the
+ * watchdog) reaches a worker only through the functions at the end of this
+ * file, each of which takes the worker's lock for a short, bounded time;
+ * the worker takes the same lock once per burst, never per packet.  The
+ * struct's fields are the worker's own: no other module reads them.
  */
 #ifndef HS_WORKER_H
 #define HS_WORKER_H
@@ -99,6 +103,76 @@ struct hs_rst_result hs_worker_reset_flow(struct hs_worker *w, struct hs_flow *f
 /* Applies the settings that can change while running (under the worker's lock). */
 void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int events_fd);
 
+/*
+ * A worker of its own, as the daemon makes them: allocated, initialised
+ * (hs_worker_init) and, with hs_worker_destroy, stopped and freed.  NULL
+ * and err on failure.
+ */
+struct hs_worker *hs_worker_create(int index, uint16_t queue, uint32_t nworkers, const struct hs_config *config,
+				   const uint8_t hash_key[16], int events_fd, char *err, size_t errlen);
+void hs_worker_destroy(struct hs_worker *w);
+
+/* ---- what the main thread may ask of a running worker ---- */
+
+uint16_t hs_worker_queue(const struct hs_worker *w);
+
+/* The loop's pass counter (atomic; no lock): still means stuck. */
+uint64_t hs_worker_heartbeat(const struct hs_worker *w);
+
+/* One worker's counters, copied in one hold of its lock, so they agree with each other. */
+struct hs_worker_counters {
+	uint16_t queue;
+	struct hs_worker_stats stats;
+	struct hs_table_stats table;
+	uint32_t capacity;
+	struct hs_nfq_stats nfq;
+	struct hs_rst_stats rst;
+	uint32_t rst_waiting;               /* RSTs refused for now, to be offered again */
+	uint64_t rst_deferred;              /* timed resets put off a tick for want of room */
+	uint64_t events_lost;               /* the event log's, and events the action list had no room for */
+	uint64_t policy_counts_full;
+	uint32_t npolicies;                 /* the policy set, in file order */
+	struct hs_worker_policy {
+		char name[HS_POLICY_NAME_MAX];
+		struct hs_policy_counters counters;
+	} policies[HS_POLICY_MAX];
+};
+void hs_worker_counters(struct hs_worker *w, struct hs_worker_counters *out);
+
+/* Where the worker copies the packets it drops (log.pcap); before it starts. */
+void hs_worker_set_drop_ring(struct hs_worker *w, struct hs_drop_ring *ring);
+
+/* Gives the worker's table its own copy of the host's addresses (NULL: none). */
+void hs_worker_set_local_addrs(struct hs_worker *w, const struct hs_local_addrs *set);
+
+/*
+ * Reading the table.  A walk visits the flows that match `filter` (NULL:
+ * every flow), in table order, from *cursor (0 to start).  It holds the
+ * worker's lock for at most HS_WORKER_WALK_CHUNK records, then returns
+ * with *cursor advanced: true while records remain, false when the walk is
+ * over.  visit runs under the lock: it must be quick, may only read, and
+ * may stop the walk early by returning false (the next call resumes after
+ * the flow it last accepted).  now_ms is the time the flows' ages are
+ * measured at.  Flows that come and go between calls may be missed or
+ * seen once; none is seen twice.
+ */
+#define HS_WORKER_WALK_CHUNK 16384u
+typedef bool (*hs_worker_visit_fn)(void *ctx, const struct hs_table *table, const struct hs_flow *flow,
+				   uint64_t now_ms);
+bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_filter *filter, uint32_t *cursor,
+		    hs_worker_visit_fn visit, void *ctx);
+
+/*
+ * Resets every flow that matches (RSTs to both ends, then the flow leaves
+ * the table, at once or once its last waiting RST is settled), a chunk of
+ * the table per hold of the lock.  Adds to *out.
+ */
+struct hs_worker_kill_result {
+	uint32_t flows;             /* flows reset */
+	uint32_t sent;              /* RSTs handed to the kernel */
+	uint32_t queued;            /* RSTs waiting for the kernel (their flows leave once settled) */
+};
+void hs_worker_kill(struct hs_worker *w, const struct hs_flow_filter *filter, struct hs_worker_kill_result *out);
 
 
 #endif

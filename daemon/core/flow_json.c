@@ -29,9 +29,36 @@ static const char *local_json(const struct hs_flow *flow)
 	}
 }
 
+void hs_flow_view_of(struct hs_flow_view *view, const struct hs_table *table, const struct hs_flow *flow,
+		     uint64_t now_ms)
+{
+	view->flow = *flow;
+	view->age_ms = hs_flow_age_ms(table, flow, now_ms);
+	view->idle_ms = hs_flow_idle_ms(table, flow, now_ms);
+	view->state_age_ms = hs_flow_state_age_ms(table, flow, now_ms);
+}
+
 size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
 		    uint64_t now_ms)
 {
+	struct hs_flow_view view;
+
+	hs_flow_view_of(&view, table, flow, now_ms);
+	return hs_flow_view_json(buf, size, &view);
+}
+
+size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
+		    uint64_t now_ms)
+{
+	struct hs_flow_view view;
+
+	hs_flow_view_of(&view, table, flow, now_ms);
+	return hs_flow_view_text(buf, size, &view);
+}
+
+size_t hs_flow_view_json(char *buf, size_t size, const struct hs_flow_view *view)
+{
+	const struct hs_flow *flow = &view->flow;
 	char caddr[64], saddr[64], history[HS_HISTORY_MAX + 1];
 
 	hs_addr_format(hs_flow_addr(flow, HS_CLIENT), flow->family, caddr, sizeof(caddr));
@@ -47,7 +74,7 @@ size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const 
 			 flow->packets[HS_CLIENT], hs_flow_bytes(flow, HS_CLIENT),
 			 saddr, hs_flow_port(flow, HS_SERVER), hs_tcp_state_name(flow->state[HS_SERVER]),
 			 flow->packets[HS_SERVER], hs_flow_bytes(flow, HS_SERVER), local_json(flow),
-			 hs_flow_age_ms(table, flow, now_ms), hs_flow_idle_ms(table, flow, now_ms), history);
+			 view->age_ms, view->idle_ms, history);
 	return finish(n, size);
 }
 
@@ -58,9 +85,9 @@ size_t hs_flow_text_header(char *buf, size_t size)
 	return finish(n, size);
 }
 
-size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
-		    uint64_t now_ms)
+size_t hs_flow_view_text(char *buf, size_t size, const struct hs_flow_view *view)
 {
+	const struct hs_flow *flow = &view->flow;
 	char caddr[64], saddr[64], cend[80], send[80], history[HS_HISTORY_MAX + 1];
 	bool v6 = flow->family == HS_FAMILY_IPV6;
 
@@ -79,7 +106,6 @@ size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const 
 			 flow->id, v6 ? "ipv6" : "ipv4", cend, hs_tcp_state_name(flow->state[HS_CLIENT]),
 			 send, hs_tcp_state_name(flow->state[HS_SERVER]),
 			 flow->packets[HS_CLIENT], flow->packets[HS_SERVER],
-			 (double)hs_flow_age_ms(table, flow, now_ms) / 1000.0,
-			 (double)hs_flow_idle_ms(table, flow, now_ms) / 1000.0, history);
+			 (double)view->age_ms / 1000.0, (double)view->idle_ms / 1000.0, history);
 	return finish(n, size);
 }

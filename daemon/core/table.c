@@ -1023,6 +1023,8 @@ void hs_flow_filter_init(struct hs_flow_filter *filter)
 
 bool hs_flow_filter_match(const struct hs_flow_filter *flt, const struct hs_flow *f)
 {
+	if (flt->id && f->id != flt->id)
+		return false;
 	if (flt->state >= 0 && f->state[HS_CLIENT] != flt->state && f->state[HS_SERVER] != flt->state)
 		return false;
 	if (flt->client_state >= 0 && f->state[HS_CLIENT] != flt->client_state)

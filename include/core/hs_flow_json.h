@@ -21,11 +21,29 @@
 #define HS_FLOW_JSON_MAX 512
 
 /*
+ * A flow copied out of its table with its times resolved: what a reader
+ * that holds the table's lock only briefly (the control socket) takes away
+ * to format later.
+ */
+struct hs_flow_view {
+	struct hs_flow flow;
+	uint64_t age_ms;            /* since its first packet */
+	uint64_t idle_ms;           /* since its last packet */
+	uint64_t state_age_ms;      /* since either endpoint's state last changed */
+};
+
+void hs_flow_view_of(struct hs_flow_view *view, const struct hs_table *table, const struct hs_flow *flow,
+		     uint64_t now_ms);
+
+/*
  * Writes the flow's JSON object (no newline) into buf and returns its
  * length, or 0 if it did not fit.  The flow's id is shown as given.
  */
 size_t hs_flow_json(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
 		    uint64_t now_ms);
+
+/* The same from a view. */
+size_t hs_flow_view_json(char *buf, size_t size, const struct hs_flow_view *view);
 
 /* The column headings above hs_flow_text lines (no newline); returns the length, 0 if it did not fit. */
 size_t hs_flow_text_header(char *buf, size_t size);
@@ -33,5 +51,6 @@ size_t hs_flow_text_header(char *buf, size_t size);
 /* One readable line, as `handshakectl list` prints it. */
 size_t hs_flow_text(char *buf, size_t size, const struct hs_table *table, const struct hs_flow *flow,
 		    uint64_t now_ms);
+size_t hs_flow_view_text(char *buf, size_t size, const struct hs_flow_view *view);
 
 #endif

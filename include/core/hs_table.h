@@ -213,6 +213,7 @@ struct hs_flow_filter {
 	int addr_side;              /* ... on this side (HS_CLIENT / HS_SERVER) */
 	uint16_t port;              /* match this port ... */
 	int port_side;              /* ... on this side */
+	uint32_t id;                /* this flow only; 0 = any */
 };
 void hs_flow_filter_init(struct hs_flow_filter *filter);
 bool hs_flow_filter_match(const struct hs_flow_filter *filter, const struct hs_flow *flow);

@@ -1,0 +1,313 @@
+/*
+ * daemon_command: what the daemon answers over the control socket.  The
+ * control socket (control.c) hands over a checked command; this module
+ * carries it out against the workers, through their interface
+ * (hs_worker.h), and against the daemon's configuration, and writes the
+ * answer into the command's reply.
+ *
+ * Tables are read in chunks under each worker's lock and formatted outside
+ * it, so even listing a million flows pauses a worker only for the copy of
+ * one chunk.
+ */
+#include "hs_daemon_command.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs_flow_json.h"
+#include "hs_log.h"
+#include "hs_metrics.h"
+
+#define CHUNK_FLOWS 1024
+
+/* ---- list ---- */
+
+/* Flows copied out of a worker's table, to be formatted without its lock. */
+struct flow_chunk {
+	size_t n;
+	struct hs_flow_view views[CHUNK_FLOWS];
+};
+
+static bool copy_flow(void *ctx, const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms)
+{
+	struct flow_chunk *chunk = ctx;
+
+	hs_flow_view_of(&chunk->views[chunk->n++], table, flow, now_ms);
+	return chunk->n < CHUNK_FLOWS;
+}
+
+static void cmd_list(struct hs_reply *r, struct hs_daemon *d, const struct hs_control_command *cmd)
+{
+	static struct flow_chunk chunk;
+	char line[HS_FLOW_JSON_MAX + 2];
+
+	hs_reply_printf(r, "ok\n");
+	if (!cmd->json) {
+		size_t len = hs_flow_text_header(line, sizeof(line) - 1);
+		line[len++] = '\n';
+		hs_reply_put(r, line, len);
+	}
+	for (uint32_t wi = 0; wi < d->nworkers && !hs_reply_failed(r); wi++) {
+		uint32_t cursor = 0;
+		bool more = true;
+
+		while (more && !hs_reply_failed(r)) {
+			chunk.n = 0;
+			more = hs_worker_walk(d->workers[wi], &cmd->filter, &cursor, copy_flow, &chunk);
+			for (size_t i = 0; i < chunk.n; i++) {
+				size_t len = cmd->json ? hs_flow_view_json(line, sizeof(line) - 1, &chunk.views[i])
+						       : hs_flow_view_text(line, sizeof(line) - 1, &chunk.views[i]);
+				if (len == 0)
+					continue;
+				line[len++] = '\n';
+				hs_reply_put(r, line, len);
+			}
+		}
+	}
+}
+
+/* ---- stats ---- */
+
+/* What stats shows of the queues: their counters summed, the longest burst of any. */
+struct queue_totals {
+	uint64_t bursts, enobufs, recv_errors, send_errors, malformed, loop_max_us;
+	bool kernel_found;
+	uint64_t kernel_waiting, kernel_dropped, kernel_user_dropped;
+};
+
+static struct queue_totals sum_queues(const struct hs_metrics_snapshot *s)
+{
+	struct queue_totals t = { 0 };
+
+	for (uint32_t i = 0; i < s->nqueues; i++) {
+		const struct hs_metrics_queue *q = &s->queues[i];
+
+		t.bursts += q->bursts;
+		t.enobufs += q->enobufs;
+		t.recv_errors += q->recv_errors;
+		t.send_errors += q->send_errors;
+		t.malformed += q->malformed;
+		if (q->loop_max_us > t.loop_max_us)
+			t.loop_max_us = q->loop_max_us;
+		t.kernel_found |= q->kernel_found;
+		t.kernel_waiting += q->kernel_waiting;
+		t.kernel_dropped += q->kernel_dropped;
+		t.kernel_user_dropped += q->kernel_user_dropped;
+	}
+	return t;
+}
+
+/* The same snapshot as the metrics, without counting flows by state. */
+static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
+{
+	static struct hs_metrics_snapshot s;
+
+	hs_daemon_snapshot(d, &s, false);
+	struct queue_totals q = sum_queues(&s);
+	uint64_t invalid_total = 0, parse_total = 0;
+	uint64_t evicted = s.evicted_half_open + s.evicted_established;
+	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
+		invalid_total += s.invalid_by_reason[i];
+	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
+		parse_total += s.malformed_by_reason[i];
+
+	hs_reply_printf(r, "ok\n");
+	if (json) {
+		hs_reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64 ",",
+			     s.uptime_ms, d->nworkers, s.reloads, s.reload_failures);
+		hs_reply_printf(r, "\"packets\":{\"seen\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"dropped\":%" PRIu64
+			     ",\"own\":%" PRIu64 ",\"loopback_repeat\":%" PRIu64 ",\"not_tcp\":%" PRIu64
+			     ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64
+			     ",\"syn_with_data\":%" PRIu64 "},",
+			     s.packets, s.accepted, s.dropped, s.own_packets, s.loopback_repeats, s.not_tcp, s.fragments,
+			     s.invalid, parse_total, s.syn_with_data);
+		hs_reply_printf(r, "\"invalid\":{");
+		for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
+			hs_reply_printf(r, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", hs_invalid_reason_name((enum hs_invalid_reason)i),
+				     s.invalid_by_reason[i]);
+		hs_reply_printf(r, "},\"malformed\":{");
+		for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
+			hs_reply_printf(r, "%s\"%s\":%" PRIu64, i > HS_PARSE_EMPTY ? "," : "",
+				     hs_parse_result_name((enum hs_parse_result)i), s.malformed_by_reason[i]);
+		hs_reply_printf(r, "},\"flows\":{\"live\":%u,\"half_open\":%u,\"capacity\":%u,\"created\":%" PRIu64
+			     ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"evicted_half_open\":%" PRIu64
+			     ",\"evicted_established\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"reopened\":%" PRIu64
+			     ",\"untracked_table_full\":%" PRIu64 ",\"resynced\":%" PRIu64 "},",
+			     s.flows_live, s.flows_half_open, s.capacity, s.flows_created, s.flows_expired, evicted,
+			     s.evicted_half_open, s.evicted_established, s.flows_deleted, s.flows_reopened,
+			     s.untracked_table_full, s.flows_resynced);
+		hs_reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
+			     ",\"send_errors\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"kernel_queued\":%" PRIu64
+			     ",\"kernel_dropped\":%" PRIu64 ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64
+			     "},\"events_lost\":%" PRIu64,
+			     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.malformed, q.kernel_waiting, q.kernel_dropped,
+			     q.kernel_user_dropped, q.loop_max_us, s.events_lost);
+		if (s.drop_pcap_on)
+			hs_reply_printf(r, ",\"drop_pcap\":{\"written\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"write_errors\":%" PRIu64
+				     ",\"rotations\":%" PRIu64 "}",
+				     s.drop_pcap.written, s.drop_pcap.lost, s.drop_pcap.write_errors, s.drop_pcap.rotations);
+		hs_reply_printf(r, ",\"local_addresses\":{\"read\":%s,\"count\":%u,\"changes\":%" PRIu64
+			     ",\"resyncs\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"untracked\":%" PRIu64 "}",
+			     s.addrs_read ? "true" : "false", s.local_addresses, s.addr_watch.changes,
+			     s.addr_watch.resyncs, s.addr_watch.errors, s.addr_watch.untracked);
+		hs_reply_printf(r, ",\"resets\":{\"sent\":%" PRIu64 ",\"retried\":%" PRIu64 ",\"failed\":%" PRIu64
+			     ",\"skipped\":%" PRIu64 ",\"waiting\":%" PRIu64 ",\"deferred\":%" PRIu64
+			     "},\"policy_counts_full\":%" PRIu64,
+			     s.rst.sent, s.rst.retried, s.rst.failed, s.rst.skipped, s.rst_waiting, s.rst_deferred,
+			     s.policy_counts_full);
+		hs_reply_printf(r, ",\"policies\":[");
+		for (uint32_t i = 0; i < s.npolicies; i++)
+			hs_reply_printf(r, "%s{\"name\":\"%s\",\"acted\":%" PRIu64 ",\"dry_run\":%" PRIu64
+				     ",\"verified\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"resets_sent\":%" PRIu64 "}",
+				     i ? "," : "", s.policies[i].name, s.policies[i].counters.acted,
+				     s.policies[i].counters.dry_run, s.policies[i].counters.verified,
+				     s.policies[i].counters.refused, s.policies[i].counters.resets_sent);
+		hs_reply_printf(r, "]}\n");
+		hs_metrics_snapshot_free(&s);
+		return;
+	}
+	hs_reply_printf(r, "uptime            %.1f s, %u queue(s) from %u, %" PRIu64 " reload(s), %" PRIu64 " failed\n",
+		     (double)s.uptime_ms / 1000.0, d->nworkers, d->config.queue_first, s.reloads, s.reload_failures);
+	hs_reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64
+		     ", own (untracked) %" PRIu64 ", loopback seen twice (untracked) %" PRIu64 "\n", s.packets,
+		     s.accepted, s.dropped, s.own_packets, s.loopback_repeats);
+	hs_reply_printf(r, "                  not TCP %" PRIu64 ", fragments %" PRIu64 ", malformed %" PRIu64
+		     ", invalid TCP %" PRIu64 "\n", s.not_tcp, s.fragments, parse_total, invalid_total);
+	hs_reply_printf(r, "                  SYNs with data (TCP Fast Open) %" PRIu64 "\n", s.syn_with_data);
+	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
+		if (s.invalid_by_reason[i])
+			hs_reply_printf(r, "  invalid         %-20s %" PRIu64 "\n", hs_invalid_reason_name((enum hs_invalid_reason)i),
+				     s.invalid_by_reason[i]);
+	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
+		if (s.malformed_by_reason[i])
+			hs_reply_printf(r, "  malformed       %-20s %" PRIu64 "\n", hs_parse_result_name((enum hs_parse_result)i),
+				     s.malformed_by_reason[i]);
+	hs_reply_printf(r, "flows             live %u (half-open %u) of %u\n", s.flows_live, s.flows_half_open, s.capacity);
+	hs_reply_printf(r, "                  created %" PRIu64 ", expired %" PRIu64 ", evicted %" PRIu64
+		     " (half-open %" PRIu64 ", established %" PRIu64 "), deleted %" PRIu64 ", reopened %" PRIu64 "\n",
+		     s.flows_created, s.flows_expired, evicted, s.evicted_half_open, s.evicted_established,
+		     s.flows_deleted, s.flows_reopened);
+	hs_reply_printf(r, "                  untracked (table full) %" PRIu64 ", resynchronised after missed packets %" PRIu64 "\n",
+		     s.untracked_table_full, s.flows_resynced);
+	hs_reply_printf(r, "queue             bursts %" PRIu64 ", enobufs %" PRIu64 ", recv errors %" PRIu64
+		     ", send errors %" PRIu64 ", malformed %" PRIu64 ", longest burst %" PRIu64 " us\n",
+		     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.malformed, q.loop_max_us);
+	if (q.kernel_found)
+		hs_reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
+			     ", dropped (socket full) %" PRIu64 "\n", q.kernel_waiting, q.kernel_dropped, q.kernel_user_dropped);
+	hs_reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
+	if (s.drop_pcap_on)
+		hs_reply_printf(r, "dropped capture   written %" PRIu64 ", lost (writer behind) %" PRIu64 ", write errors %" PRIu64
+			     ", rotations %" PRIu64 "\n",
+			     s.drop_pcap.written, s.drop_pcap.lost, s.drop_pcap.write_errors, s.drop_pcap.rotations);
+	if (s.addrs_read)
+		hs_reply_printf(r, "local addresses   %u; changes %" PRIu64 ", read again %" PRIu64 ", errors %" PRIu64
+			     ", left out (set full) %" PRIu64 "\n", s.local_addresses, s.addr_watch.changes,
+			     s.addr_watch.resyncs, s.addr_watch.errors, s.addr_watch.untracked);
+	else
+		hs_reply_printf(r, "local addresses   not read (no endpoint is known as local); errors %" PRIu64 "\n",
+			     s.addr_watch.errors);
+	hs_reply_printf(r, "resets            sent %" PRIu64 ", retried %" PRIu64 ", failed %" PRIu64 ", skipped %" PRIu64
+		     ", waiting %" PRIu64 ", deferred a tick %" PRIu64 "\n", s.rst.sent, s.rst.retried, s.rst.failed,
+		     s.rst.skipped, s.rst_waiting, s.rst_deferred);
+	if (s.policy_counts_full)
+		hs_reply_printf(r, "limits            %" PRIu64 " flow(s) not counted: count table full\n",
+			     s.policy_counts_full);
+	for (uint32_t i = 0; i < s.npolicies; i++)
+		hs_reply_printf(r, "policy %-18s acted %" PRIu64 ", dry-run %" PRIu64 ", verified %" PRIu64 ", refused %" PRIu64
+			     ", resets sent %" PRIu64 "\n", s.policies[i].name, s.policies[i].counters.acted,
+			     s.policies[i].counters.dry_run, s.policies[i].counters.verified, s.policies[i].counters.refused,
+			     s.policies[i].counters.resets_sent);
+	hs_metrics_snapshot_free(&s);
+}
+
+/* ---- metrics ---- */
+
+static void cmd_metrics(struct hs_reply *r, struct hs_daemon *d)
+{
+	static struct hs_metrics_snapshot snap;
+	size_t len;
+
+	hs_daemon_snapshot(d, &snap, true);
+	char *text = hs_metrics_format(&snap, &len);
+	hs_metrics_snapshot_free(&snap);
+	if (!text) {
+		hs_reply_printf(r, "error: metrics: out of memory\n");
+		return;
+	}
+	hs_reply_printf(r, "ok\n");
+	hs_reply_put(r, text, len);
+	free(text);
+}
+
+/* ---- kill, reload ---- */
+
+static void cmd_kill(struct hs_reply *r, struct hs_daemon *d, uint32_t id)
+{
+	struct hs_flow_filter filter;
+
+	hs_flow_filter_init(&filter);
+	filter.id = id;
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		struct hs_worker_kill_result k = { 0, 0, 0 };
+
+		hs_worker_kill(d->workers[i], &filter, &k);
+		if (k.flows && k.queued) {
+			log_info("control: flow %" PRIu32 ": %u reset(s) sent, %u waiting for the kernel", id, k.sent,
+				 k.queued);
+			hs_reply_printf(r, "ok\nflow %" PRIu32 ": %u reset(s) sent, %u waiting for the kernel; "
+					"removed once they are sent\n", id, k.sent, k.queued);
+			return;
+		}
+		if (k.flows) {
+			log_info("control: flow %" PRIu32 " removed, %u reset(s) sent", id, k.sent);
+			hs_reply_printf(r, "ok\nflow %" PRIu32 " removed, %u reset(s) sent\n", id, k.sent);
+			return;
+		}
+	}
+	hs_reply_printf(r, "error: kill: no flow with id %" PRIu32 "\n", id);
+}
+
+static void cmd_reload(struct hs_reply *r, struct hs_daemon *d)
+{
+	struct hs_diag diag;
+	int rc = hs_daemon_reload(d, &diag);
+	const char *text = hs_diag_text(&diag);
+
+	if (rc == 0)
+		hs_reply_printf(r, "ok\nconfiguration reloaded from %s\n", d->config_path);
+	else
+		hs_reply_printf(r, "error: %s has errors; the running configuration is kept\n", d->config_path);
+	if (*text) {
+		if (rc != 0)
+			fputs(text, stderr);
+		hs_reply_put(r, text, strlen(text));
+	}
+	hs_diag_free(&diag);
+}
+
+
+void hs_daemon_command(struct hs_daemon *d, const struct hs_control_command *cmd)
+{
+	struct hs_reply *r = cmd->reply;
+
+	switch (cmd->verb) {
+	case HS_CONTROL_LIST:
+		cmd_list(r, d, cmd);
+		break;
+	case HS_CONTROL_STATS:
+		cmd_stats(r, d, cmd->json);
+		break;
+	case HS_CONTROL_METRICS:
+		cmd_metrics(r, d);
+		break;
+	case HS_CONTROL_KILL:
+		cmd_kill(r, d, cmd->flow_id);
+		break;
+	case HS_CONTROL_RELOAD:
+		cmd_reload(r, d);
+		break;
+	}
+}
