@@ -410,7 +410,7 @@ static void load_policy_dry_run(struct policy_loader *pl, const yaml_node_t *key
 /* ---- match ---- */
 
 static void load_match_state(struct policy_loader *pl, unsigned index, const char *path,
-			     const yaml_node_t *key, const yaml_node_t *value, int *out)
+			     const yaml_node_t *key, const yaml_node_t *value, struct hs_state_set *out)
 {
 	const char *names[HS_TCP_STATE_COUNT];
 	char quoted[CFG_QUOTE_MAX], hint[96], norm[HS_SUGGEST_MAX_LEN + 1];
@@ -425,7 +425,7 @@ static void load_match_state(struct policy_loader *pl, unsigned index, const cha
 		return;
 	int state = hs_tcp_state_parse(text);
 	if (state >= 0) {
-		*out = state;
+		*out = HS_STATE_SET(state);
 		return;
 	}
 	for (int s = 0; s < HS_TCP_STATE_COUNT; s++)
@@ -654,7 +654,7 @@ static void load_match_duration(struct policy_loader *pl, const char *path, cons
 static void load_match_key(struct policy_loader *pl, unsigned index, const yaml_node_t *key,
 			   const yaml_node_t *value)
 {
-	struct hs_policy_match *m = &pl->p->match;
+	struct hs_flow_match *m = &pl->p->match;
 	char path[32];
 
 	policy_path(path, sizeof(path), PSEC_MATCH, index);
@@ -691,7 +691,7 @@ static void load_match_key(struct policy_loader *pl, unsigned index, const yaml_
 		pl->idle_value = value;
 		break;
 	case MK_AGE:
-		load_match_duration(pl, path, key, value, &m->age_ms);
+		load_match_duration(pl, path, key, value, &m->state_age_ms);
 		break;
 	default:
 		break;
@@ -836,6 +836,7 @@ static void load_policy_key(struct policy_loader *pl, unsigned index, const yaml
 static void check_policy(struct policy_loader *pl)
 {
 	struct hs_policy *p = pl->p;
+	char either[HS_STATE_SET_TEXT_MAX], client[HS_STATE_SET_TEXT_MAX], server[HS_STATE_SET_TEXT_MAX];
 
 	if (!pl->has_name)
 		policy_report(pl, HS_DIAG_ERROR, pl->item,
@@ -885,18 +886,18 @@ static void check_policy(struct policy_loader *pl)
 		policy_report(pl, HS_DIAG_WARNING, pl->state_key,
 			      "match.%s has no effect on a rate (a rate counts new connections, which "
 			      "have no state yet)", pl->state_name);
-	else if (!hs_policy_states_possible(&p->match) && hs_policy_match_is_local(&p->match))
+	else if (!hs_flow_match_states_possible(&p->match) && hs_flow_match_is_local(&p->match))
 		policy_report(pl, HS_DIAG_WARNING, pl->state_key,
 			      "the policy can never match: no flow's endpoints can be in the states its "
 			      "state keys name together (the local endpoint is the client or the server, "
 			      "the remote one its peer)");
-	else if (!hs_policy_states_possible(&p->match))
+	else if (!hs_flow_match_states_possible(&p->match))
 		policy_report(pl, HS_DIAG_WARNING, pl->state_key,
 			      "the policy can never match: no flow has %s on either side while its client "
 			      "is in %s and its server in %s",
-			      hs_tcp_state_name((enum hs_tcp_state)p->match.state),
-			      hs_tcp_state_name((enum hs_tcp_state)p->match.client_state),
-			      hs_tcp_state_name((enum hs_tcp_state)p->match.server_state));
+			      hs_state_set_format(either, sizeof(either), p->match.state),
+			      hs_state_set_format(client, sizeof(client), p->match.client_state),
+			      hs_state_set_format(server, sizeof(server), p->match.server_state));
 }
 
 /*
@@ -931,7 +932,7 @@ static void load_policy(struct cfg_loader *ld, struct hs_policy_set *set, unsign
 	unsigned errors_before = ld->diag->errors;
 
 	memset(p, 0, sizeof(*p));
-	hs_policy_match_init(&p->match);
+	hs_flow_match_init(&p->match);
 	p->line = cfg_to_unsigned(item->start_mark.line + 1);
 	name_policy(&pl);
 	if (cfg_is_null(item)) {

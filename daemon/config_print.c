@@ -151,26 +151,29 @@ static void print_duration(FILE *out, bool *first, const char *key, uint32_t ms)
 }
 
 /* The match as a flow mapping, the keys present in the language's order; {} matches everything. */
-static void print_match(FILE *out, const struct hs_policy_match *m)
+static void print_match(FILE *out, const struct hs_flow_match *m)
 {
 	static const char *const state_keys[] = { "state", "client_state", "server_state", "local_state",
 						   "remote_state" };
-	const int states[] = { m->state, m->client_state, m->server_state, m->local_state, m->remote_state };
+	const struct hs_state_set states[] = { m->state, m->client_state, m->server_state, m->local_state,
+					       m->remote_state };
+	char names[HS_STATE_SET_TEXT_MAX];
 	bool first = true;
 
 	fputs("    match: {", out);
+	/* The language gives each state key one state, so a set here holds one name. */
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-		if (states[i] < 0)
+		if (!states[i].bits)
 			continue;
 		next_entry(out, &first);
-		fprintf(out, "%s: %s", state_keys[i], hs_tcp_state_name((enum hs_tcp_state)states[i]));
+		fprintf(out, "%s: %s", state_keys[i], hs_state_set_format(names, sizeof(names), states[i]));
 	}
 	print_cidrs(out, &first, "src", m->src, m->n_src);
 	print_cidrs(out, &first, "dst", m->dst, m->n_dst);
 	print_ports(out, &first, "src_port", m->src_ports, m->n_src_ports);
 	print_ports(out, &first, "dst_port", m->dst_ports, m->n_dst_ports);
 	print_duration(out, &first, "idle", m->idle_ms);
-	print_duration(out, &first, "age", m->age_ms);
+	print_duration(out, &first, "age", m->state_age_ms);
 	fputs("}\n", out);
 }
 

@@ -150,9 +150,9 @@ static const char *const state_options[] = {
 /* Parses list's arguments; false with an error replied. */
 static bool parse_list_options(struct hs_reply *r, int argc, char **argv, struct hs_control_command *cmd)
 {
-	hs_flow_filter_init(&cmd->filter);
-	int *fields[] = { &cmd->filter.state, &cmd->filter.client_state, &cmd->filter.server_state,
-			  &cmd->filter.local_state, &cmd->filter.remote_state };
+	hs_flow_match_init(&cmd->filter);
+	struct hs_state_set *fields[] = { &cmd->filter.state, &cmd->filter.client_state, &cmd->filter.server_state,
+					  &cmd->filter.local_state, &cmd->filter.remote_state };
 	const size_t n = sizeof(state_options) / sizeof(state_options[0]);
 	_Static_assert(sizeof(fields) / sizeof(fields[0]) == sizeof(state_options) / sizeof(state_options[0]),
 		       "one field per state option");
@@ -176,7 +176,7 @@ static bool parse_list_options(struct hs_reply *r, int argc, char **argv, struct
 					"CLOSE_WAIT)\n", argv[i - 1], argv[i]);
 			return false;
 		}
-		*fields[k] = state;
+		*fields[k] = HS_STATE_SET(state);
 	}
 	return true;
 }

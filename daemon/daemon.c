@@ -117,7 +117,7 @@ static const struct hs_policy *local_policy_without_addrs(const struct hs_daemon
 	if (d->addrs.read_once && hs_local_addrs_count(&d->addrs.set) > 0)
 		return NULL;
 	for (uint32_t i = 0; i < set->count; i++)
-		if (hs_policy_match_is_local(&set->items[i].match))
+		if (hs_flow_match_is_local(&set->items[i].match))
 			return &set->items[i];
 	return NULL;
 }

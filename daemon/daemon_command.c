@@ -246,10 +246,10 @@ static void cmd_metrics(struct hs_reply *r, struct hs_daemon *d)
 
 static void cmd_kill(struct hs_reply *r, struct hs_daemon *d, uint32_t id)
 {
-	struct hs_flow_filter filter;
+	struct hs_flow_match filter;
 
-	hs_flow_filter_init(&filter);
-	filter.id = id;
+	hs_flow_match_init(&filter);
+	filter.ids[filter.n_ids++] = id;
 	for (uint32_t i = 0; i < d->nworkers; i++) {
 		struct hs_worker_kill_result k = { 0, 0, 0 };
 

@@ -112,15 +112,15 @@ static bool ports_intersect(const struct hs_port_range *a, unsigned n_a, const s
 }
 
 /* Whether every flow `inner` matches, `outer` matches too; with_states false ignores states. */
-static bool match_superset(const struct hs_policy_match *outer, const struct hs_policy_match *inner,
+static bool match_superset(const struct hs_flow_match *outer, const struct hs_flow_match *inner,
 			   bool with_states)
 {
 	if (with_states)
 		for (int c = 0; c < HS_TCP_STATE_COUNT; c++)
 			for (int s = 0; s < HS_TCP_STATE_COUNT; s++)
 				for (unsigned local = 0; local <= HS_SIDES_ALL; local++)
-					if (hs_policy_states_match(inner, c, s, local) &&
-					    !hs_policy_states_match(outer, c, s, local))
+					if (hs_flow_match_states(inner, c, s, local) &&
+					    !hs_flow_match_states(outer, c, s, local))
 						return false;
 	return cidrs_superset(outer->src, outer->n_src, inner->src, inner->n_src) &&
 	       cidrs_superset(outer->dst, outer->n_dst, inner->dst, inner->n_dst) &&
@@ -130,7 +130,7 @@ static bool match_superset(const struct hs_policy_match *outer, const struct hs_
 			      inner->n_dst_ports);
 }
 
-static bool match_intersects(const struct hs_policy_match *a, const struct hs_policy_match *b,
+static bool match_intersects(const struct hs_flow_match *a, const struct hs_flow_match *b,
 			     bool with_states)
 {
 	bool states = !with_states;
@@ -138,7 +138,7 @@ static bool match_intersects(const struct hs_policy_match *a, const struct hs_po
 	for (int c = 0; !states && c < HS_TCP_STATE_COUNT; c++)
 		for (int s = 0; !states && s < HS_TCP_STATE_COUNT; s++)
 			for (unsigned local = 0; !states && local <= HS_SIDES_ALL; local++)
-				states = hs_policy_states_match(a, c, s, local) && hs_policy_states_match(b, c, s, local);
+				states = hs_flow_match_states(a, c, s, local) && hs_flow_match_states(b, c, s, local);
 	return states && cidrs_intersect(a->src, a->n_src, b->src, b->n_src) &&
 	       cidrs_intersect(a->dst, a->n_dst, b->dst, b->n_dst) &&
 	       ports_intersect(a->src_ports, a->n_src_ports, b->src_ports, b->n_src_ports) &&
@@ -158,10 +158,10 @@ static bool threshold_first(uint32_t earlier_ms, uint32_t later_ms)
 }
 
 /* Whether a match's state keys hold for every new flow (SYN_SENT / LISTEN), whichever of its ends is local. */
-static bool matches_every_new_connection(const struct hs_policy_match *m)
+static bool matches_every_new_connection(const struct hs_flow_match *m)
 {
 	for (unsigned local = 0; local <= HS_SIDES_ALL; local++)
-		if (!hs_policy_states_match(m, HS_TCP_SYN_SENT, HS_TCP_LISTEN, local))
+		if (!hs_flow_match_states(m, HS_TCP_SYN_SENT, HS_TCP_LISTEN, local))
 			return false;
 	return true;
 }
@@ -194,7 +194,7 @@ static enum shadow policy_shadows(const struct hs_policy *earlier, const struct 
 		return SHADOW_NONE;
 	if (e_timed)
 		return threshold_first(earlier->match.idle_ms, later->match.idle_ms) &&
-			       threshold_first(earlier->match.age_ms, later->match.age_ms) &&
+			       threshold_first(earlier->match.state_age_ms, later->match.state_age_ms) &&
 			       match_superset(&earlier->match, &later->match, true)
 		       ? SHADOW_MATCH : SHADOW_NONE;
 	if (!e_admission && !l_admission)
@@ -254,7 +254,7 @@ void hs_policy_check_set(struct cfg_loader *ld, const struct hs_policy_set *set,
 		bool shadowed = false;
 
 		/* A policy whose states contradict each other already has its own warning. */
-		if (!notes[j].ok || !hs_policy_states_possible(&later->match))
+		if (!notes[j].ok || !hs_flow_match_states_possible(&later->match))
 			continue;
 		for (uint32_t i = 0; i < j && !shadowed; i++) {
 			const struct hs_policy *earlier = &set->items[i];

@@ -17,16 +17,16 @@
 #include "hs_table.h"
 #include "hs_tcp_state.h"
 
-static bool state_allowed(int wanted, int state)
+static bool state_allowed(struct hs_state_set wanted, int state)
 {
-	return wanted < 0 || wanted == state;
+	return wanted.bits == 0 || hs_state_set_has(wanted, state);
 }
 
 /* Whether a flow with these endpoint states satisfies the match's state keys. */
-static bool pair_allowed(const struct hs_policy_match *m, int client, int server)
+static bool pair_allowed(const struct hs_flow_match *m, int client, int server)
 {
 	return state_allowed(m->client_state, client) && state_allowed(m->server_state, server) &&
-	       (m->state < 0 || m->state == client || m->state == server);
+	       (m->state.bits == 0 || hs_state_set_has(m->state, client) || hs_state_set_has(m->state, server));
 }
 
 /*
@@ -35,7 +35,7 @@ static bool pair_allowed(const struct hs_policy_match *m, int client, int server
  * False if some pair is open-ended (held for the policy, so any idle is
  * reachable) or none is allowed (contradictory states have their own warning).
  */
-static bool longest_idle(const struct hs_policy_match *m, const uint32_t *timeout_ms, uint32_t *longest,
+static bool longest_idle(const struct hs_flow_match *m, const uint32_t *timeout_ms, uint32_t *longest,
 			 enum hs_timeout_class *cls)
 {
 	bool any = false;

@@ -642,12 +642,16 @@ void hs_worker_set_local_addrs(struct hs_worker *w, const struct hs_local_addrs 
 	pthread_mutex_unlock(&w->lock);
 }
 
-static bool selected(const struct hs_flow_filter *filter, const struct hs_flow *f)
+/* Whether a flow is one the walker asked for: its keys, then the thresholds that need the clock. */
+static bool selected(const struct hs_worker *w, const struct hs_flow_match *filter, const struct hs_flow *f,
+		     uint64_t now)
 {
-	return !filter || hs_flow_filter_match(filter, f);
+	return !filter || (hs_flow_match_flow(filter, f) &&
+			   hs_flow_match_times(filter, hs_flow_age_ms(w->table, f, now), hs_flow_idle_ms(w->table, f, now),
+					       hs_flow_state_age_ms(w->table, f, now)));
 }
 
-bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_filter *filter, uint32_t *cursor,
+bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_match *filter, uint32_t *cursor,
 		    hs_worker_visit_fn visit, void *ctx)
 {
 	uint64_t now = hs_now_ms();
@@ -659,7 +663,7 @@ bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_filter *filter, ui
 	bool stopped = false;
 	for (; pos < end && !stopped; pos++) {
 		const struct hs_flow *f = hs_table_flow_at(w->table, pos);
-		if (f && selected(filter, f))
+		if (f && selected(w, filter, f, now))
 			stopped = !visit(ctx, w->table, f, now);
 	}
 	bool more = pos < span;
@@ -668,15 +672,17 @@ bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_filter *filter, ui
 	return more;
 }
 
-void hs_worker_kill(struct hs_worker *w, const struct hs_flow_filter *filter, struct hs_worker_kill_result *out)
+void hs_worker_kill(struct hs_worker *w, const struct hs_flow_match *filter, struct hs_worker_kill_result *out)
 {
 	for (uint32_t pos = 0, span = 1; pos < span;) {
+		uint64_t now = hs_now_ms();
+
 		pthread_mutex_lock(&w->lock);
 		span = hs_table_span(w->table);
 		uint32_t end = span - pos > HS_WORKER_WALK_CHUNK ? pos + HS_WORKER_WALK_CHUNK : span;
 		for (; pos < end; pos++) {
 			const struct hs_flow *f = hs_table_flow_at(w->table, pos);
-			if (!f || !selected(filter, f))
+			if (!f || !selected(w, filter, f, now))
 				continue;
 			struct hs_flow *flow = hs_table_flow_ref(w->table, pos, f->id);
 			struct hs_rst_result r = hs_worker_reset_flow(w, flow);

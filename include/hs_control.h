@@ -42,7 +42,7 @@ enum hs_control_verb {
 struct hs_control_command {
 	enum hs_control_verb verb;
 	bool json;                          /* list, stats: --json */
-	struct hs_flow_filter filter;       /* list */
+	struct hs_flow_match filter;       /* list */
 	uint32_t flow_id;                   /* kill */
 	struct hs_reply *reply;             /* the answer, "ok\n" or "error: ...\n" first */
 };

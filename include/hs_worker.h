@@ -159,7 +159,7 @@ void hs_worker_set_local_addrs(struct hs_worker *w, const struct hs_local_addrs 
 #define HS_WORKER_WALK_CHUNK 16384u
 typedef bool (*hs_worker_visit_fn)(void *ctx, const struct hs_table *table, const struct hs_flow *flow,
 				   uint64_t now_ms);
-bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_filter *filter, uint32_t *cursor,
+bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_match *filter, uint32_t *cursor,
 		    hs_worker_visit_fn visit, void *ctx);
 
 /*
@@ -172,7 +172,7 @@ struct hs_worker_kill_result {
 	uint32_t sent;              /* RSTs handed to the kernel */
 	uint32_t queued;            /* RSTs waiting for the kernel (their flows leave once settled) */
 };
-void hs_worker_kill(struct hs_worker *w, const struct hs_flow_filter *filter, struct hs_worker_kill_result *out);
+void hs_worker_kill(struct hs_worker *w, const struct hs_flow_match *filter, struct hs_worker_kill_result *out);
 
 
 #endif

@@ -269,7 +269,7 @@ static bool counts_for(const struct hs_policy *p, const struct hs_flow *f, const
 	struct hs_flow view = *f;
 
 	counting_states(state, view.state);
-	return hs_policy_match_flow(&p->match, &view);
+	return hs_flow_match_flow(&p->match, &view);
 }
 
 /* Adjusts every limit's count for a flow whose states went from old to new. */
@@ -542,10 +542,10 @@ static bool act(struct hs_policy_engine *e, uint32_t idx, struct hs_flow *f, uin
 /* Whether a new SYN's flow matches a policy on everything but states. */
 static bool match_ignoring_states(const struct hs_policy *p, const struct hs_flow *f)
 {
-	struct hs_policy_match m = p->match;
+	struct hs_flow_match m = p->match;
 
-	hs_policy_match_clear_states(&m);
-	return hs_policy_match_flow(&m, f);
+	hs_flow_match_clear_states(&m);
+	return hs_flow_match_flow(&m, f);
 }
 
 /*
@@ -584,7 +584,7 @@ static bool admit(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now, e
 			continue;
 		if (!hs_policy_is_admission(p)) {
 			/* A state-entry policy on the new flow's first states. */
-			if (!hs_policy_match_flow(&p->match, f))
+			if (!hs_flow_match_flow(&p->match, f))
 				continue;
 			return act(e, i, f, now, false, fate);
 		}
@@ -626,7 +626,7 @@ static bool on_state(struct hs_policy_engine *e, struct hs_flow *f, uint64_t now
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
-		if (hs_policy_is_timed(p) || hs_policy_is_admission(p) || !hs_policy_match_flow(&p->match, f))
+		if (hs_policy_is_timed(p) || hs_policy_is_admission(p) || !hs_flow_match_flow(&p->match, f))
 			continue;
 		return act(e, i, f, now, false, fate);
 	}
@@ -719,13 +719,13 @@ static bool policy_due(void *ctx, const struct hs_flow *f, uint32_t *due_tick)
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
-		if (!hs_policy_is_timed(p) || !hs_policy_match_flow(&p->match, f))
+		if (!hs_policy_is_timed(p) || !hs_flow_match_flow(&p->match, f))
 			continue;
 		uint32_t t = 0;
 		if (p->match.idle_ms)
 			t = f->last_seen + p->match.idle_ms / HS_TABLE_TICK_MS;
-		if (p->match.age_ms) {
-			uint32_t a = f->state_since + p->match.age_ms / HS_TABLE_TICK_MS;
+		if (p->match.state_age_ms) {
+			uint32_t a = f->state_since + p->match.state_age_ms / HS_TABLE_TICK_MS;
 			if (!p->match.idle_ms || (int32_t)(a - t) > 0)
 				t = a;
 		}
@@ -752,11 +752,11 @@ static void policy_fire(void *ctx, struct hs_flow *f, uint64_t now)
 	for (uint32_t i = 0; i < e->set.count; i++) {
 		const struct hs_policy *p = &e->set.items[i];
 
-		if (!hs_policy_is_timed(p) || !hs_policy_match_flow(&p->match, f))
+		if (!hs_policy_is_timed(p) || !hs_flow_match_flow(&p->match, f))
 			continue;
 		if (p->match.idle_ms && (int32_t)(tick - f->last_seen) < (int32_t)(p->match.idle_ms / HS_TABLE_TICK_MS))
 			continue;
-		if (p->match.age_ms && (int32_t)(tick - f->state_since) < (int32_t)(p->match.age_ms / HS_TABLE_TICK_MS))
+		if (p->match.state_age_ms && (int32_t)(tick - f->state_since) < (int32_t)(p->match.state_age_ms / HS_TABLE_TICK_MS))
 			continue;
 		enum fate fate;
 		act(e, i, f, now, true, &fate);

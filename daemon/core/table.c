@@ -1009,53 +1009,12 @@ void hs_table_foreach(const struct hs_table *t, hs_table_visit_fn fn, void *ctx)
 	}
 }
 
-void hs_flow_filter_init(struct hs_flow_filter *filter)
-{
-	memset(filter, 0, sizeof(*filter));
-	filter->state = -1;
-	filter->client_state = -1;
-	filter->server_state = -1;
-	filter->local_state = -1;
-	filter->remote_state = -1;
-	filter->addr_side = -1;
-	filter->port_side = -1;
-}
-
-bool hs_flow_filter_match(const struct hs_flow_filter *flt, const struct hs_flow *f)
-{
-	if (flt->id && f->id != flt->id)
-		return false;
-	if (flt->state >= 0 && f->state[HS_CLIENT] != flt->state && f->state[HS_SERVER] != flt->state)
-		return false;
-	if (flt->client_state >= 0 && f->state[HS_CLIENT] != flt->client_state)
-		return false;
-	if (flt->server_state >= 0 && f->state[HS_SERVER] != flt->server_state)
-		return false;
-	unsigned local = hs_flow_local_sides(f);
-	if (flt->local_state >= 0 &&
-	    !hs_sides_in_state(local, f->state[HS_CLIENT], f->state[HS_SERVER], flt->local_state))
-		return false;
-	if (flt->remote_state >= 0 &&
-	    !hs_sides_in_state(hs_remote_sides(local), f->state[HS_CLIENT], f->state[HS_SERVER], flt->remote_state))
-		return false;
-	if (flt->family) {
-		if (f->family != flt->family)
-			return false;
-		if (flt->addr_side >= 0 &&
-		    memcmp(hs_flow_addr(f, (enum hs_side)flt->addr_side), &flt->addr, sizeof(flt->addr)) != 0)
-			return false;
-	}
-	if (flt->port && flt->port_side >= 0 && hs_flow_port(f, (enum hs_side)flt->port_side) != flt->port)
-		return false;
-	return true;
-}
-
-uint32_t hs_table_count(const struct hs_table *t, const struct hs_flow_filter *filter)
+uint32_t hs_table_count(const struct hs_table *t, const struct hs_flow_match *match)
 {
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < t->high_water; i++) {
-		if ((t->flows[i].flags & HS_FLOW_IN_USE) && hs_flow_filter_match(filter, &t->flows[i]))
+		if ((t->flows[i].flags & HS_FLOW_IN_USE) && hs_flow_match_flow(match, &t->flows[i]))
 			n++;
 	}
 	return n;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hs_flow.h"
+#include "hs_flow_match.h"
 #include "hs_local_addrs.h"
 #include "hs_packet.h"
 #include "hs_tcp_state.h"
@@ -198,26 +199,8 @@ const struct hs_flow *hs_table_flow_at(const struct hs_table *table, uint32_t in
 typedef bool (*hs_table_visit_fn)(void *ctx, const struct hs_flow *flow);
 void hs_table_foreach(const struct hs_table *table, hs_table_visit_fn fn, void *ctx);
 
-/*
- * A filter for counting or listing flows.  Unset fields match anything: a
- * state of -1, a family of 0, a port of 0.
- */
-struct hs_flow_filter {
-	int state;                  /* either endpoint in this state */
-	int client_state;
-	int server_state;
-	int local_state;            /* the host's own endpoint in this state (as the policy key) */
-	int remote_state;           /* the peer of the host's own endpoint in this state */
-	uint8_t family;             /* with addr: match this address ... */
-	struct hs_addr addr;
-	int addr_side;              /* ... on this side (HS_CLIENT / HS_SERVER) */
-	uint16_t port;              /* match this port ... */
-	int port_side;              /* ... on this side */
-	uint32_t id;                /* this flow only; 0 = any */
-};
-void hs_flow_filter_init(struct hs_flow_filter *filter);
-bool hs_flow_filter_match(const struct hs_flow_filter *filter, const struct hs_flow *flow);
-uint32_t hs_table_count(const struct hs_table *table, const struct hs_flow_filter *filter);
+/* How many flows a match selects (its thresholds are not looked at). */
+uint32_t hs_table_count(const struct hs_table *table, const struct hs_flow_match *match);
 
 const struct hs_table_stats *hs_table_stats(const struct hs_table *table);
 uint32_t hs_table_capacity(const struct hs_table *table);

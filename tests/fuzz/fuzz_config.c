@@ -65,9 +65,10 @@ static void check_ports(const struct hs_port_range *list, unsigned n)
 		CHECK(list[i].lo >= 1 && list[i].lo <= list[i].hi);
 }
 
-static void check_state(int s)
+static void check_state(struct hs_state_set s)
 {
-	CHECK(s >= -1 && s < HS_TCP_STATE_COUNT);
+	/* The language gives each state key one state, or none. */
+	CHECK(s.bits < (1u << HS_TCP_STATE_COUNT) && (s.bits & (s.bits - 1)) == 0);
 }
 
 static void check_policy(const struct hs_policy *p)
@@ -84,8 +85,8 @@ static void check_policy(const struct hs_policy *p)
 	check_ports(p->match.dst_ports, p->match.n_dst_ports);
 	CHECK((unsigned)p->action < HS_ACTION_COUNT);
 	CHECK(!(p->has_limit && p->has_rate));
-	CHECK(!((p->has_limit || p->has_rate) && (p->match.idle_ms || p->match.age_ms)));
-	CHECK(p->match.idle_ms <= TWENTY_DAYS_MS && p->match.age_ms <= TWENTY_DAYS_MS);
+	CHECK(!((p->has_limit || p->has_rate) && (p->match.idle_ms || p->match.state_age_ms)));
+	CHECK(p->match.idle_ms <= TWENTY_DAYS_MS && p->match.state_age_ms <= TWENTY_DAYS_MS);
 	if (p->action == HS_ACTION_VERIFY)
 		CHECK(p->has_limit);
 	if (p->has_limit)

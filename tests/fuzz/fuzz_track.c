@@ -751,20 +751,18 @@ static const struct hs_policy_set *current_set(const struct rig *r)
 /* The control socket's read-only views of the table. */
 static void query(struct rig *r, uint8_t sel)
 {
-	struct hs_flow_filter filter;
+	struct hs_flow_match filter;
 	char buf[512];
 
-	hs_flow_filter_init(&filter);
-	filter.state = (sel & 15) < HS_TCP_STATE_COUNT ? (int)(sel & 15) : -1;
+	hs_flow_match_init(&filter);
+	hs_state_set_add(&filter.state, sel & 15);
 	if (sel & 0x10) {
-		filter.family = tuples[sel >> 5].family;
-		filter.addr = tuples[sel >> 5].addr[1];
-		filter.addr_side = HS_SERVER;
+		uint8_t family = tuples[sel >> 5].family;
+		filter.dst[filter.n_dst++] = (struct hs_cidr){ .family = family, .prefix = family == HS_FAMILY_IPV6 ? 128 : 32,
+							      .addr = tuples[sel >> 5].addr[1] };
 	}
-	if (sel & 0x20) {
-		filter.port = 443;
-		filter.port_side = HS_SERVER;
-	}
+	if (sel & 0x20)
+		filter.dst_ports[filter.n_dst_ports++] = (struct hs_port_range){ 443, 443 };
 	CHECK(hs_table_count(r->table, &filter) <= hs_table_stats(r->table)->live);
 	for (uint32_t i = 0; i < hs_table_capacity(r->table); i++) {
 		const struct hs_flow *f = hs_table_flow_at(r->table, i);

@@ -94,15 +94,15 @@ static void assert_ports_equal(const struct hs_port_range *a, const struct hs_po
 
 static void assert_policy_equal(const struct hs_policy *a, const struct hs_policy *b)
 {
-	const struct hs_policy_match *ma = &a->match, *mb = &b->match;
+	const struct hs_flow_match *ma = &a->match, *mb = &b->match;
 
 	assert_string_equal(a->name, b->name);
 	assert_int_equal(a->line, b->line);
-	assert_int_equal(ma->state, mb->state);
-	assert_int_equal(ma->client_state, mb->client_state);
-	assert_int_equal(ma->server_state, mb->server_state);
-	assert_int_equal(ma->local_state, mb->local_state);
-	assert_int_equal(ma->remote_state, mb->remote_state);
+	assert_int_equal(ma->state.bits, mb->state.bits);
+	assert_int_equal(ma->client_state.bits, mb->client_state.bits);
+	assert_int_equal(ma->server_state.bits, mb->server_state.bits);
+	assert_int_equal(ma->local_state.bits, mb->local_state.bits);
+	assert_int_equal(ma->remote_state.bits, mb->remote_state.bits);
 	assert_int_equal(ma->n_src, mb->n_src);
 	assert_int_equal(ma->n_dst, mb->n_dst);
 	assert_int_equal(ma->n_src_ports, mb->n_src_ports);
@@ -112,7 +112,7 @@ static void assert_policy_equal(const struct hs_policy *a, const struct hs_polic
 	assert_ports_equal(ma->src_ports, mb->src_ports, ma->n_src_ports);
 	assert_ports_equal(ma->dst_ports, mb->dst_ports, ma->n_dst_ports);
 	assert_int_equal(ma->idle_ms, mb->idle_ms);
-	assert_int_equal(ma->age_ms, mb->age_ms);
+	assert_int_equal(ma->state_age_ms, mb->state_age_ms);
 	assert_int_equal(a->has_limit, b->has_limit);
 	assert_int_equal(a->limit_max, b->limit_max);
 	assert_int_equal(a->limit_per, b->limit_per);
@@ -884,7 +884,7 @@ static struct hs_policy blank_policy(const char *name, unsigned line, enum hs_po
 	memset(&p, 0, sizeof(p));
 	snprintf(p.name, sizeof(p.name), "%s", name);
 	p.line = line;
-	hs_policy_match_init(&p.match);
+	hs_flow_match_init(&p.match);
 	p.action = action;
 	return p;
 }
@@ -928,20 +928,20 @@ static void test_policy_spec_example(void **state)
 
 	(void)state;
 	want[0] = blank_policy("syn-flood", 2, HS_ACTION_VERIFY);
-	want[0].match.state = HS_TCP_SYN_RCVD;
+	want[0].match.state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	want[0].match.n_dst_ports = 1;
 	want[0].match.dst_ports[0] = (struct hs_port_range){ 8080, 8080 };
 	want[0].has_limit = true;
 	want[0].limit_max = 8;
 	want[0].limit_per = HS_PER_DESTINATION;
 	want[1] = blank_policy("half-open-timeout", 6, HS_ACTION_RESET);
-	want[1].match.server_state = HS_TCP_SYN_RCVD;
-	want[1].match.age_ms = 2000;
+	want[1].match.server_state = HS_STATE_SET(HS_TCP_SYN_RCVD);
+	want[1].match.state_age_ms = 2000;
 	want[2] = blank_policy("stale-close-wait", 9, HS_ACTION_RESET);
-	want[2].match.state = HS_TCP_CLOSE_WAIT;
+	want[2].match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	want[2].match.idle_ms = 30000;
 	want[3] = blank_policy("per-client-cap", 13, HS_ACTION_DROP);
-	want[3].match.state = HS_TCP_ESTABLISHED;
+	want[3].match.state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	want[3].has_limit = true;
 	want[3].limit_max = 20;
 	want[3].limit_per = HS_PER_SOURCE;
@@ -1009,17 +1009,17 @@ static void test_policy_states_and_actions(void **state)
 			 "policies: [{name: a, action: log, match: {state: %s, client_state: %s, "
 			 "server_state: %s}}]", states[i].text, states[i].text, states[i].text);
 		expect_ok(yaml, &config);
-		assert_int_equal(config.policies.items[0].match.state, states[i].state);
-		assert_int_equal(config.policies.items[0].match.client_state, states[i].state);
-		assert_int_equal(config.policies.items[0].match.server_state, states[i].state);
-		assert_int_equal(config.policies.items[0].match.local_state, -1);
-		assert_int_equal(config.policies.items[0].match.remote_state, -1);
+		assert_int_equal(config.policies.items[0].match.state.bits, HS_STATE_SET(states[i].state).bits);
+		assert_int_equal(config.policies.items[0].match.client_state.bits, HS_STATE_SET(states[i].state).bits);
+		assert_int_equal(config.policies.items[0].match.server_state.bits, HS_STATE_SET(states[i].state).bits);
+		assert_int_equal(config.policies.items[0].match.local_state.bits, 0);
+		assert_int_equal(config.policies.items[0].match.remote_state.bits, 0);
 		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: log, match: {local_state: %s, "
 			 "remote_state: %s}}]", states[i].text, states[i].text);
 		expect_ok(yaml, &config);
-		assert_int_equal(config.policies.items[0].match.local_state, states[i].state);
-		assert_int_equal(config.policies.items[0].match.remote_state, states[i].state);
-		assert_int_equal(config.policies.items[0].match.state, -1);
+		assert_int_equal(config.policies.items[0].match.local_state.bits, HS_STATE_SET(states[i].state).bits);
+		assert_int_equal(config.policies.items[0].match.remote_state.bits, HS_STATE_SET(states[i].state).bits);
+		assert_int_equal(config.policies.items[0].match.state.bits, 0);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
 		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: %s}]", actions[i].text);
@@ -1054,7 +1054,7 @@ static void test_policy_addresses(void **state)
 		  "      src: [10.0.0.0/8, 192.168.1.7, \"fd00::/8\", \"::1\", 172.16.128.0/17,\n"
 		  "            \"2001:db8:8000::/33\", 11.1.2.3/32, \"fe80::1/128\", 0.0.0.0/0, \"::/0\"]\n"
 		  "      dst: 203.0.113.9\n", &config);
-	const struct hs_policy_match *m = &config.policies.items[0].match;
+	const struct hs_flow_match *m = &config.policies.items[0].match;
 	const struct hs_cidr src[] = {
 		cidr("10.0.0.0", 8), cidr("192.168.1.7", 32), cidr("fd00::", 8), cidr("::1", 128),
 		cidr("172.16.128.0", 17), cidr("2001:db8:8000::", 33), cidr("11.1.2.3", 32),
@@ -1129,7 +1129,7 @@ static void test_policy_ports(void **state)
 	(void)state;
 	expect_ok("policies: [{name: a, action: log, match: {dst_port: 80, src_port: \"1024-65535\"}}]",
 		  &config);
-	const struct hs_policy_match *m = &config.policies.items[0].match;
+	const struct hs_flow_match *m = &config.policies.items[0].match;
 	assert_int_equal(m->n_dst_ports, 1);
 	assert_int_equal(m->dst_ports[0].lo, 80);
 	assert_int_equal(m->dst_ports[0].hi, 80);
@@ -1181,13 +1181,13 @@ static void test_policy_durations(void **state)
 	(void)state;
 	expect_ok("policies: [{name: a, action: log, match: {idle: 30, age: 500ms}}]", &config);
 	assert_int_equal(config.policies.items[0].match.idle_ms, 30000);
-	assert_int_equal(config.policies.items[0].match.age_ms, 500);
+	assert_int_equal(config.policies.items[0].match.state_age_ms, 500);
 	expect_ok("policies: [{name: a, action: log, match: {idle: 20d, age: 1ms}}]", &config);
 	assert_int_equal(config.policies.items[0].match.idle_ms, 1728000000u);
-	assert_int_equal(config.policies.items[0].match.age_ms, 1);
+	assert_int_equal(config.policies.items[0].match.state_age_ms, 1);
 	expect_ok("policies: [{name: a, action: log, match: {age: 5m}}, {name: b, action: reset, "
 		  "match: {idle: 2h}}]", &config);
-	assert_int_equal(config.policies.items[0].match.age_ms, 300000);
+	assert_int_equal(config.policies.items[0].match.state_age_ms, 300000);
 	assert_int_equal(config.policies.items[1].match.idle_ms, 7200000);
 
 	expect_error("policies: [{name: a, action: log, match: {idle: 0}}]",
@@ -1678,7 +1678,7 @@ static void test_policy_aliases(void **state)
 		  "  - {name: b, match: *m, limit: {max: 3}, action: drop, dry_run: true}\n", &config);
 	assert_int_equal(config.policies.count, 2);
 	assert_true(config.policies.items[1].dry_run);
-	assert_int_equal(config.policies.items[1].match.state, HS_TCP_CLOSE_WAIT);
+	assert_int_equal(config.policies.items[1].match.state.bits, HS_STATE_SET(HS_TCP_CLOSE_WAIT).bits);
 	assert_int_equal(config.policies.items[1].match.dst_ports[0].lo, 80);
 	expect_error("policies: &p [{name: a, action: log, match: {state: *p}}]",
 		     "match.state: expected a state name, got a list");

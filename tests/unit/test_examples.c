@@ -130,7 +130,7 @@ static void build(struct rig *r, struct sc_conn *c, enum shape shape, uint64_t n
  * defaults, so that a connection an earlier policy would claim can be
  * avoided.  False if the match's families cannot agree.
  */
-static bool conn_for(const struct hs_policy_match *m, unsigned variant, struct sc_conn *c)
+static bool conn_for(const struct hs_flow_match *m, unsigned variant, struct sc_conn *c)
 {
 	static const uint16_t ports[] = { 80, 443, 8080, 50000 };
 	uint8_t family = variant & 1 ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
@@ -175,7 +175,7 @@ static bool try_policy(const char *file, const struct hs_config *config, uint32_
 		       unsigned variant)
 {
 	const struct hs_policy *p = &config->policies.items[index];
-	uint32_t threshold = p->match.idle_ms > p->match.age_ms ? p->match.idle_ms : p->match.age_ms;
+	uint32_t threshold = p->match.idle_ms > p->match.state_age_ms ? p->match.idle_ms : p->match.state_age_ms;
 	uint32_t before = threshold > 2000 ? threshold - 1000 : threshold / 2;
 	struct rig r;
 	struct sc_conn c;
@@ -186,7 +186,7 @@ static bool try_policy(const char *file, const struct hs_config *config, uint32_
 	rig_up(&r, config);
 	build(&r, &c, shape, T0);
 	const struct hs_flow *f = sc_conn_lookup(r.table, &c);
-	if (f && hs_policy_match_flow(&p->match, f)) {
+	if (f && hs_flow_match_flow(&p->match, f)) {
 		run_clock(&r, T0, T0 + before);
 		if (hs_table_stats(r.table)->flows_removed[HS_REMOVE_EXPIRED] != 0)
 			fail_msg("%s: policy \"%s\" (%s): the connection expired before its %u ms had passed",

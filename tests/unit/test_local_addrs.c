@@ -253,16 +253,16 @@ static void test_table_marks_local_side(void **state)
 	assert_true(strncmp(json_local(t, f), "\"both\",", 7) == 0);
 
 	/* The list filters: the host's own end, and its peer. */
-	struct hs_flow_filter flt;
-	hs_flow_filter_init(&flt);
-	flt.local_state = HS_TCP_ESTABLISHED;
+	struct hs_flow_match flt;
+	hs_flow_match_init(&flt);
+	flt.local_state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	assert_int_equal(hs_table_count(t, &flt), 3);     /* in, v6, loopback; out is closed */
-	flt.local_state = HS_TCP_TIME_WAIT;
+	flt.local_state = HS_STATE_SET(HS_TCP_TIME_WAIT);
 	assert_int_equal(hs_table_count(t, &flt), 1);     /* out: the host closed first */
-	flt.local_state = -1;
-	flt.remote_state = HS_TCP_CLOSED;
+	flt.local_state.bits = 0;
+	flt.remote_state = HS_STATE_SET(HS_TCP_CLOSED);
 	assert_int_equal(hs_table_count(t, &flt), 1);     /* out's server; loopback has no remote end */
-	flt.remote_state = HS_TCP_ESTABLISHED;
+	flt.remote_state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	assert_int_equal(hs_table_count(t, &flt), 2);     /* in's client, v6's server; not the router's flow */
 
 	/* The text line puts a '*' before the local endpoint. */

@@ -128,7 +128,7 @@ static struct hs_policy *add_policy(struct hs_policy_set *set, const char *name,
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	hs_policy_match_init(&p->match);
+	hs_flow_match_init(&p->match);
 	p->action = action;
 	return p;
 }
@@ -197,7 +197,7 @@ static void test_verify_limit(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
-	p->match.state = HS_TCP_SYN_RCVD;
+	p->match.state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	p->match.n_dst_ports = 1;
 	p->match.dst_ports[0] = (struct hs_port_range){ 8080, 8080 };
 	p->has_limit = true;
@@ -247,7 +247,7 @@ static void test_verify_dry_run_decides(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
-	p->match.state = HS_TCP_SYN_RCVD;
+	p->match.state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	p->has_limit = true;
 	p->limit_max = 2;
 	p->limit_per = HS_PER_DESTINATION;
@@ -284,7 +284,7 @@ static void test_limit_counts_syns_in_flight(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_DROP);
-	p->match.state = HS_TCP_SYN_RCVD;
+	p->match.state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	p->has_limit = true;
 	p->limit_max = 2;
 	p->limit_per = HS_PER_DESTINATION;
@@ -312,7 +312,7 @@ static void test_verify_known_source(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "syn-flood", HS_ACTION_VERIFY);
-	p->match.server_state = HS_TCP_SYN_RCVD;
+	p->match.server_state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	p->has_limit = true;
 	p->limit_max = 1;
 	p->limit_per = HS_PER_GLOBAL;
@@ -339,7 +339,7 @@ static void test_source_limit_follows_closes(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "per-client", HS_ACTION_DROP);
-	p->match.state = HS_TCP_ESTABLISHED;
+	p->match.state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	p->has_limit = true;
 	p->limit_max = 1;
 	p->limit_per = HS_PER_SOURCE;
@@ -407,7 +407,7 @@ static void test_state_entry_policy(void **state)
 	allow->match.src[0].family = HS_FAMILY_IPV4;
 	allow->match.src[0].prefix = 32;
 	struct hs_policy *p = add_policy(&r.set, "no-synack", HS_ACTION_DROP);
-	p->match.server_state = HS_TCP_SYN_RCVD;
+	p->match.server_state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	rig_apply(&r, T0);
 
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0x901, 40000, SERVER_HOST, 80);
@@ -437,7 +437,7 @@ static void test_timed_reset(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "stale-close-wait", HS_ACTION_RESET);
-	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	p->match.idle_ms = 2000;
 	rig_apply(&r, T0);
 
@@ -508,7 +508,7 @@ static void test_reaper_acts_on_idle_close_wait(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
-	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	p->match.idle_ms = 90000;
 	rig_apply(&r, T0);
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xa10, 40000, SERVER_HOST, 80);
@@ -539,10 +539,10 @@ static void test_timed_policy_holds_past_timeout(void **state)
 	rig_up(&r, 64);
 	set_open_timeouts(r.table, 60000);
 	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
-	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	p->match.idle_ms = 90000;
 	p = add_policy(&r.set, "idle-open", HS_ACTION_LOG);
-	p->match.state = HS_TCP_ESTABLISHED;
+	p->match.state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	p->match.idle_ms = 120000;
 	rig_apply(&r, T0);
 	sc_conn_init(&half, HS_FAMILY_IPV4, 0xa20, 40000, SERVER_HOST, 80);
@@ -579,7 +579,7 @@ static void test_timed_policy_does_not_hold_time_wait(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "late", HS_ACTION_LOG);
-	p->match.state = HS_TCP_TIME_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_TIME_WAIT);
 	p->match.idle_ms = 90000;
 	rig_apply(&r, T0);
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xa30, 40000, SERVER_HOST, 80);
@@ -604,7 +604,7 @@ static void test_timed_dry_run_acts_once(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "would-reset", HS_ACTION_RESET);
-	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	p->match.idle_ms = 1000;
 	p->dry_run = true;
 	rig_apply(&r, T0);
@@ -631,8 +631,8 @@ static void test_timed_drop_blocks(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "half-open-timeout", HS_ACTION_DROP);
-	p->match.server_state = HS_TCP_SYN_RCVD;
-	p->match.age_ms = 2000;
+	p->match.server_state = HS_STATE_SET(HS_TCP_SYN_RCVD);
+	p->match.state_age_ms = 2000;
 	rig_apply(&r, T0);
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xc00, 40000, SERVER_HOST, 80);
 	half_open(&r, &c, T0);
@@ -670,7 +670,7 @@ static void test_reload_rebuilds_counts(void **state)
 	full_open(&r, &c[1], T0);
 
 	struct hs_policy *p = add_policy(&r.set, "cap", HS_ACTION_DROP);
-	p->match.state = HS_TCP_ESTABLISHED;
+	p->match.state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	p->has_limit = true;
 	p->limit_max = 2;
 	p->limit_per = HS_PER_SOURCE;
@@ -692,7 +692,7 @@ static void test_reload_wakes_timed(void **state)
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xe00, 40000, SERVER_HOST, 80);
 	half_close(&r, &c, T0);
 	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
-	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	p->match.idle_ms = 1000;
 	rig_apply(&r, T0 + 500);
 	expire(&r, T0 + 1200);
@@ -739,7 +739,7 @@ static void test_reset_sides_half_open(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "no-half-open", HS_ACTION_RESET);
-	p->match.server_state = HS_TCP_SYN_RCVD;
+	p->match.server_state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	rig_apply(&r, T0);
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xf10, 40000, SERVER_HOST, 80);
 	assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_SYN, 0, T0, NULL));
@@ -761,7 +761,7 @@ static void test_refused_syn_events(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "one-at-a-time", HS_ACTION_DROP);
-	p->match.state = HS_TCP_SYN_RCVD;
+	p->match.state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	p->has_limit = true;
 	p->limit_max = 1;
 	p->limit_per = HS_PER_GLOBAL;
@@ -791,7 +791,7 @@ static void test_timed_reset_waits_for_room(void **state)
 
 	rig_up(&r, 64);
 	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
-	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	p->match.idle_ms = 1000;
 	rig_apply(&r, T0);
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xf30, 40000, SERVER_HOST, 80);
@@ -829,7 +829,7 @@ static void test_reset_holds_flow_until_settled(void **state)
 	rig_up(&r, 64);
 	set_open_timeouts(r.table, 1000);
 	struct hs_policy *p = add_policy(&r.set, "reaper", HS_ACTION_RESET);
-	p->match.state = HS_TCP_CLOSE_WAIT;
+	p->match.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	p->match.idle_ms = 2000;
 	rig_apply(&r, T0);
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0xf40, 40000, SERVER_HOST, 80);

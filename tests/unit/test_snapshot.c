@@ -483,8 +483,8 @@ static void test_verify_memory_survives(void **state)
 	struct hs_policy *p = &set.items[0];
 
 	snprintf(p->name, sizeof(p->name), "syn-flood");
-	hs_policy_match_init(&p->match);
-	p->match.state = HS_TCP_SYN_RCVD;
+	hs_flow_match_init(&p->match);
+	p->match.state = HS_STATE_SET(HS_TCP_SYN_RCVD);
 	p->has_limit = true;
 	p->limit_max = 0;
 	p->limit_per = HS_PER_GLOBAL;

@@ -92,8 +92,8 @@ static void test_create_limits(void **state)
 	assert_int_equal(hs_table_capacity(t), 1000);
 	assert_true(hs_table_memory(t) >= 1000 * sizeof(struct hs_flow));
 	assert_int_equal(hs_table_stats(t)->live, 0);
-	struct hs_flow_filter all;
-	hs_flow_filter_init(&all);
+	struct hs_flow_match all;
+	hs_flow_match_init(&all);
 	assert_int_equal(hs_table_count(t, &all), 0);
 	sc_table_free(t);
 	hs_table_destroy(NULL);
@@ -344,90 +344,120 @@ static void test_foreach(void **state)
 	sc_table_free(t);
 }
 
+/* A one-address CIDR (a /32 or /128) of the scenario's addresses. */
+static struct hs_cidr host_cidr(uint8_t family, uint32_t n)
+{
+	struct hs_cidr c = { .family = family, .prefix = family == HS_FAMILY_IPV6 ? 128 : 32 };
+
+	sc_addr(family, n, &c.addr);
+	return c;
+}
+
+static struct hs_port_range one_port(uint16_t port)
+{
+	return (struct hs_port_range){ port, port };
+}
+
 static void test_count_filters(void **state)
 {
 	(void)state;
 	struct hs_flow *f[5];
 	struct hs_table *t = five_flows(f);
-	struct hs_flow_filter flt;
+	struct hs_flow_match flt;
 
-	hs_flow_filter_init(&flt);
+	hs_flow_match_init(&flt);
 	assert_int_equal(hs_table_count(t, &flt), 5);
 	for (int i = 0; i < 5; i++)
-		assert_true(hs_flow_filter_match(&flt, f[i]));
+		assert_true(hs_flow_match_flow(&flt, f[i]));
 
-	hs_flow_filter_init(&flt);
-	flt.state = HS_TCP_ESTABLISHED;
+	hs_flow_match_init(&flt);
+	flt.state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	assert_int_equal(hs_table_count(t, &flt), 2);
-	assert_true(hs_flow_filter_match(&flt, f[0]));
-	assert_false(hs_flow_filter_match(&flt, f[1]));
+	assert_true(hs_flow_match_flow(&flt, f[0]));
+	assert_false(hs_flow_match_flow(&flt, f[1]));
 
-	hs_flow_filter_init(&flt);
-	flt.state = HS_TCP_CLOSE_WAIT;          /* either endpoint */
+	hs_flow_match_init(&flt);
+	flt.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);          /* either endpoint */
 	assert_int_equal(hs_table_count(t, &flt), 2);
-	flt.state = HS_TCP_LISTEN;
+	flt.state = HS_STATE_SET(HS_TCP_LISTEN);
 	assert_int_equal(hs_table_count(t, &flt), 1);
-	assert_true(hs_flow_filter_match(&flt, f[2]));
-	flt.state = HS_TCP_TIME_WAIT;
+	assert_true(hs_flow_match_flow(&flt, f[2]));
+	flt.state = HS_STATE_SET(HS_TCP_TIME_WAIT);
 	assert_int_equal(hs_table_count(t, &flt), 0);
-
-	hs_flow_filter_init(&flt);
-	flt.client_state = HS_TCP_CLOSE_WAIT;
-	assert_int_equal(hs_table_count(t, &flt), 1);
-	assert_true(hs_flow_filter_match(&flt, f[3]));
-	hs_flow_filter_init(&flt);
-	flt.server_state = HS_TCP_CLOSE_WAIT;
-	assert_int_equal(hs_table_count(t, &flt), 1);
-	assert_true(hs_flow_filter_match(&flt, f[1]));
-	flt.client_state = HS_TCP_FIN_WAIT_2;
-	assert_int_equal(hs_table_count(t, &flt), 1);
-	flt.client_state = HS_TCP_ESTABLISHED;
-	assert_int_equal(hs_table_count(t, &flt), 0);
-
-	hs_flow_filter_init(&flt);
-	flt.port = 80;
-	flt.port_side = HS_SERVER;
+	/* Several states: any of them. */
+	hs_state_set_add(&flt.state, HS_TCP_LISTEN);
+	hs_state_set_add(&flt.state, HS_TCP_CLOSE_WAIT);
 	assert_int_equal(hs_table_count(t, &flt), 3);
-	flt.port_side = HS_CLIENT;
-	assert_int_equal(hs_table_count(t, &flt), 0);
-	flt.port = 40003;
+
+	hs_flow_match_init(&flt);
+	flt.client_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	assert_int_equal(hs_table_count(t, &flt), 1);
-	assert_true(hs_flow_filter_match(&flt, f[2]));
-	flt.port_side = HS_SERVER;
+	assert_true(hs_flow_match_flow(&flt, f[3]));
+	hs_flow_match_init(&flt);
+	flt.server_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
+	assert_int_equal(hs_table_count(t, &flt), 1);
+	assert_true(hs_flow_match_flow(&flt, f[1]));
+	flt.client_state = HS_STATE_SET(HS_TCP_FIN_WAIT_2);
+	assert_int_equal(hs_table_count(t, &flt), 1);
+	flt.client_state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	assert_int_equal(hs_table_count(t, &flt), 0);
 
-	hs_flow_filter_init(&flt);
-	flt.family = HS_FAMILY_IPV4;
-	sc_addr(HS_FAMILY_IPV4, 0x102, &flt.addr);
-	flt.addr_side = HS_SERVER;
+	hs_flow_match_init(&flt);
+	flt.dst_ports[flt.n_dst_ports++] = one_port(80);
+	assert_int_equal(hs_table_count(t, &flt), 3);
+	hs_flow_match_init(&flt);
+	flt.src_ports[flt.n_src_ports++] = one_port(80);
+	assert_int_equal(hs_table_count(t, &flt), 0);
+	flt.src_ports[0] = one_port(40003);
+	assert_int_equal(hs_table_count(t, &flt), 1);
+	assert_true(hs_flow_match_flow(&flt, f[2]));
+	hs_flow_match_init(&flt);
+	flt.dst_ports[flt.n_dst_ports++] = one_port(40003);
+	assert_int_equal(hs_table_count(t, &flt), 0);
+	/* Either port. */
+	hs_flow_match_init(&flt);
+	flt.ports[flt.n_ports++] = one_port(40003);
+	assert_int_equal(hs_table_count(t, &flt), 1);
+	flt.ports[flt.n_ports++] = one_port(80);
+	assert_int_equal(hs_table_count(t, &flt), 4);
+
+	hs_flow_match_init(&flt);
+	flt.dst[flt.n_dst++] = host_cidr(HS_FAMILY_IPV4, 0x102);
 	assert_int_equal(hs_table_count(t, &flt), 2);
-	flt.addr_side = HS_CLIENT;
+	hs_flow_match_init(&flt);
+	flt.src[flt.n_src++] = host_cidr(HS_FAMILY_IPV4, 0x102);
 	assert_int_equal(hs_table_count(t, &flt), 0);
-	sc_addr(HS_FAMILY_IPV4, 2, &flt.addr);
+	flt.src[0] = host_cidr(HS_FAMILY_IPV4, 2);
 	assert_int_equal(hs_table_count(t, &flt), 1);
-	assert_true(hs_flow_filter_match(&flt, f[1]));
+	assert_true(hs_flow_match_flow(&flt, f[1]));
 
-	hs_flow_filter_init(&flt);
-	flt.family = HS_FAMILY_IPV6;
-	sc_addr(HS_FAMILY_IPV6, 0x101, &flt.addr);
-	flt.addr_side = HS_SERVER;
+	hs_flow_match_init(&flt);
+	flt.dst[flt.n_dst++] = host_cidr(HS_FAMILY_IPV6, 0x101);
 	assert_int_equal(hs_table_count(t, &flt), 1);
-	assert_true(hs_flow_filter_match(&flt, f[4]));
-	flt.addr_side = HS_CLIENT;
+	assert_true(hs_flow_match_flow(&flt, f[4]));
+	hs_flow_match_init(&flt);
+	flt.src[flt.n_src++] = host_cidr(HS_FAMILY_IPV6, 0x101);
 	assert_int_equal(hs_table_count(t, &flt), 0);
+	hs_flow_match_init(&flt);
+	flt.families = HS_FAMILY_BIT_IPV6;
+	assert_int_equal(hs_table_count(t, &flt), 1);
+	flt.families = HS_FAMILY_BIT_IPV4;
+	assert_int_equal(hs_table_count(t, &flt), 4);
 
 	/* Combined: ESTABLISHED, server port 80, server address 10.0.1.1. */
-	hs_flow_filter_init(&flt);
-	flt.state = HS_TCP_ESTABLISHED;
-	flt.port = 80;
-	flt.port_side = HS_SERVER;
+	hs_flow_match_init(&flt);
+	flt.state = HS_STATE_SET(HS_TCP_ESTABLISHED);
+	flt.dst_ports[flt.n_dst_ports++] = one_port(80);
 	assert_int_equal(hs_table_count(t, &flt), 2);
-	flt.family = HS_FAMILY_IPV4;
-	sc_addr(HS_FAMILY_IPV4, 0x101, &flt.addr);
-	flt.addr_side = HS_SERVER;
+	flt.dst[flt.n_dst++] = host_cidr(HS_FAMILY_IPV4, 0x101);
 	assert_int_equal(hs_table_count(t, &flt), 1);
-	assert_true(hs_flow_filter_match(&flt, f[0]));
-	assert_false(hs_flow_filter_match(&flt, f[4]));
+	assert_true(hs_flow_match_flow(&flt, f[0]));
+	assert_false(hs_flow_match_flow(&flt, f[4]));
+	/* By id. */
+	hs_flow_match_init(&flt);
+	flt.ids[flt.n_ids++] = f[3]->id;
+	assert_int_equal(hs_table_count(t, &flt), 1);
+	assert_true(hs_flow_match_flow(&flt, f[3]));
 	sc_table_free(t);
 }
 
@@ -527,8 +557,8 @@ static void test_bound_holds(void **state)
 		assert_int_equal(res.hint, HS_HINT_ACCEPT);
 		assert_int_equal(st->live, i < 1000 ? i + 1 : 1000);
 	}
-	struct hs_flow_filter all;
-	hs_flow_filter_init(&all);
+	struct hs_flow_match all;
+	hs_flow_match_init(&all);
 	assert_int_equal(hs_table_count(t, &all), 1000);
 	assert_int_equal(st->flows_created, 5000);
 	assert_int_equal(st->evicted_half_open, 4000);
@@ -1215,8 +1245,8 @@ static void test_hash_many_keys(void **state)
 		assert_true(secs < 5.0);
 		assert_int_equal(hs_table_stats(t)->live, MANY);
 		assert_int_equal(hs_table_stats(t)->evicted_half_open, 0);
-		struct hs_flow_filter all;
-		hs_flow_filter_init(&all);
+		struct hs_flow_match all;
+		hs_flow_match_init(&all);
 		assert_int_equal(hs_table_count(t, &all), MANY);
 
 		/* Ids stay unique across all of them. */

@@ -1,7 +1,8 @@
 /*
- * test_policy_match: unit tests of daemon/core/policy_match.c, the runtime side
- * of a policy's match: whether a flow's endpoint states, addresses and
- * ports satisfy it, and whether an address lies in a CIDR list.  Flows are
+ * test_flow_match: unit tests of daemon/core/flow_match.c, the one matcher
+ * behind a policy's match and handshakectl's filters: whether a flow's
+ * endpoint states (one or several per key), family, addresses, ports, id
+ * and times satisfy it, and whether an address lies in a CIDR list.  Flows are
  * built by hand, with the client as key endpoint 0 and as endpoint 1, so
  * that every check is seen to follow the client and server sides rather
  * than the key's order.  A final test parses policies from YAML and matches
@@ -21,6 +22,7 @@
 
 #include "hs_config.h"
 #include "hs_flow.h"
+#include "hs_flow_match.h"
 #include "hs_policy.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -65,13 +67,22 @@ static struct hs_flow make_flow(const char *client, uint16_t client_port, const 
 }
 
 /* A match with every key absent. */
-static struct hs_policy_match any(void)
+static struct hs_flow_match any(void)
 {
-	struct hs_policy_match m;
+	struct hs_flow_match m;
 
 	memset(&m, 0, sizeof(m));
-	hs_policy_match_init(&m);
+	hs_flow_match_init(&m);
 	return m;
+}
+
+/* A state key holding one state, or absent for -1. */
+static struct hs_state_set key(int state)
+{
+	struct hs_state_set set = { 0 };
+
+	hs_state_set_add(&set, state);
+	return set;
 }
 
 /* Reference: whether bit i (from the most significant) of an address is set. */
@@ -105,14 +116,14 @@ static bool reference_contains(const struct hs_cidr *c, uint8_t family, const st
 }
 
 /* Checks a match on both key orders of the same connection. */
-static void expect_match(const struct hs_policy_match *m, const char *client, uint16_t client_port,
+static void expect_match(const struct hs_flow_match *m, const char *client, uint16_t client_port,
 			 const char *server, uint16_t server_port, int client_state, int server_state,
 			 bool want)
 {
 	for (int order = 0; order < 2; order++) {
 		struct hs_flow flow = make_flow(client, client_port, server, server_port, order == 0,
 						client_state, server_state);
-		if (hs_policy_match_flow(m, &flow) != want) {
+		if (hs_flow_match_flow(m, &flow) != want) {
 			print_error("%s:%u (%s) -> %s:%u (%s), client is key endpoint %d: expected %s\n",
 				    client, client_port, hs_tcp_state_name((enum hs_tcp_state)client_state),
 				    server, server_port, hs_tcp_state_name((enum hs_tcp_state)server_state),
@@ -151,9 +162,9 @@ static void test_local_remote_states(void **state)
 	(void)state;
 	for (size_t a = 0; a < ARRAY_SIZE(choices); a++) {
 		for (size_t b = 0; b < ARRAY_SIZE(choices); b++) {
-			struct hs_policy_match m = any();
-			m.local_state = choices[a];
-			m.remote_state = choices[b];
+			struct hs_flow_match m = any();
+			m.local_state = key(choices[a]);
+			m.remote_state = key(choices[b]);
 			for (int cs = 0; cs < HS_TCP_STATE_COUNT; cs++) {
 				for (int ss = 0; ss < HS_TCP_STATE_COUNT; ss++) {
 					for (unsigned local = 0; local < 4; local++) {
@@ -163,42 +174,42 @@ static void test_local_remote_states(void **state)
 							flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
 						if (local & 2)
 							flow.ep_flags[HS_SERVER] |= HS_EP_LOCAL;
-						bool want = reference_local(m.local_state, m.remote_state, cs, ss, local);
-						assert_int_equal(hs_policy_match_flow(&m, &flow), want);
-						assert_int_equal(hs_policy_states_match(&m, cs, ss, local), want);
+						bool want = reference_local(choices[a], choices[b], cs, ss, local);
+						assert_int_equal(hs_flow_match_flow(&m, &flow), want);
+						assert_int_equal(hs_flow_match_states(&m, cs, ss, local), want);
 					}
 				}
 			}
 		}
 	}
 	/* The usual end-host question: the host's socket stuck in CLOSE_WAIT, whichever side it is. */
-	struct hs_policy_match m = any();
-	m.local_state = HS_TCP_CLOSE_WAIT;
+	struct hs_flow_match m = any();
+	m.local_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	struct hs_flow out = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2);
 	out.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
-	assert_true(hs_policy_match_flow(&m, &out));
+	assert_true(hs_flow_match_flow(&m, &out));
 	/* The host in FIN_WAIT_2 facing a remote CLOSE_WAIT is not the host's CLOSE_WAIT. */
 	struct hs_flow mirror = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
 	mirror.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
-	assert_false(hs_policy_match_flow(&m, &mirror));
-	m.local_state = -1;
-	m.remote_state = HS_TCP_CLOSE_WAIT;
-	assert_true(hs_policy_match_flow(&m, &mirror));
+	assert_false(hs_flow_match_flow(&m, &mirror));
+	m.local_state = key(-1);
+	m.remote_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
+	assert_true(hs_flow_match_flow(&m, &mirror));
 	/* Other bits of ep_flags do not count as local. */
 	struct hs_flow other = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
 	other.ep_flags[HS_CLIENT] = (uint8_t)~HS_EP_LOCAL;
 	other.ep_flags[HS_SERVER] = (uint8_t)~HS_EP_LOCAL;
-	assert_false(hs_policy_match_flow(&m, &other));
+	assert_false(hs_flow_match_flow(&m, &other));
 	/* Clearing the states drops the end-host keys too (admission ignores states). */
-	m.local_state = HS_TCP_ESTABLISHED;
-	hs_policy_match_clear_states(&m);
-	assert_true(hs_policy_match_flow(&m, &other));
-	assert_false(hs_policy_match_is_local(&m));
+	m.local_state = HS_STATE_SET(HS_TCP_ESTABLISHED);
+	hs_flow_match_clear_states(&m);
+	assert_true(hs_flow_match_flow(&m, &other));
+	assert_false(hs_flow_match_is_local(&m));
 }
 
 static void test_empty_match(void **state)
 {
-	struct hs_policy_match m = any();
+	struct hs_flow_match m = any();
 
 	(void)state;
 	expect_match(&m, "10.0.0.1", 40000, "10.0.0.2", 80, HS_TCP_SYN_SENT, HS_TCP_LISTEN, true);
@@ -216,18 +227,18 @@ static void test_states(void **state)
 	for (size_t a = 0; a < ARRAY_SIZE(choices); a++) {
 		for (size_t b = 0; b < ARRAY_SIZE(choices); b++) {
 			for (size_t c = 0; c < ARRAY_SIZE(choices); c++) {
-				struct hs_policy_match m = any();
-				m.state = choices[a];
-				m.client_state = choices[b];
-				m.server_state = choices[c];
+				struct hs_flow_match m = any();
+				m.state = key(choices[a]);
+				m.client_state = key(choices[b]);
+				m.server_state = key(choices[c]);
 				for (int cs = 0; cs < HS_TCP_STATE_COUNT; cs++) {
 					for (int ss = 0; ss < HS_TCP_STATE_COUNT; ss++) {
-						bool want = (m.state < 0 || cs == m.state || ss == m.state) &&
-							    (m.client_state < 0 || cs == m.client_state) &&
-							    (m.server_state < 0 || ss == m.server_state);
+						int st = choices[a], cst = choices[b], sst = choices[c];
+						bool want = (st < 0 || cs == st || ss == st) && (cst < 0 || cs == cst) &&
+							    (sst < 0 || ss == sst);
 						struct hs_flow flow = make_flow("10.0.0.1", 1000, "10.0.0.2", 80,
 										(cs + ss) % 2 == 0, cs, ss);
-						assert_int_equal(hs_policy_match_flow(&m, &flow), want);
+						assert_int_equal(hs_flow_match_flow(&m, &flow), want);
 					}
 				}
 			}
@@ -235,16 +246,16 @@ static void test_states(void **state)
 	}
 
 	/* The sides are the client's and the server's, not the key's. */
-	struct hs_policy_match m = any();
-	m.server_state = HS_TCP_CLOSE_WAIT;
+	struct hs_flow_match m = any();
+	m.server_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, true);
 	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2, false);
 	m = any();
-	m.client_state = HS_TCP_CLOSE_WAIT;
+	m.client_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, false);
 	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2, true);
 	m = any();
-	m.state = HS_TCP_CLOSE_WAIT;
+	m.state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, true);
 	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2, true);
 	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, false);
@@ -410,7 +421,7 @@ static void test_cidr_random(void **state)
 /* src is the client's address and dst the server's, whichever key endpoint each is. */
 static void test_address_sides(void **state)
 {
-	struct hs_policy_match m = any();
+	struct hs_flow_match m = any();
 
 	(void)state;
 	m.n_src = 1;
@@ -439,7 +450,7 @@ static void test_address_sides(void **state)
 
 static void test_ports(void **state)
 {
-	struct hs_policy_match m = any();
+	struct hs_flow_match m = any();
 
 	(void)state;
 	m.n_dst_ports = 3;
@@ -479,10 +490,10 @@ static void test_ports(void **state)
 /* Every key must hold at once; idle and age are the engine's, so they are ignored here. */
 static void test_all_keys(void **state)
 {
-	struct hs_policy_match m = any();
+	struct hs_flow_match m = any();
 
 	(void)state;
-	m.server_state = HS_TCP_CLOSE_WAIT;
+	m.server_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	m.n_src = 1;
 	m.src[0] = cidr("198.51.100.0", 24);
 	m.n_dst = 1;
@@ -492,13 +503,133 @@ static void test_all_keys(void **state)
 	m.n_dst_ports = 1;
 	m.dst_ports[0] = (struct hs_port_range){ 443, 443 };
 	m.idle_ms = 30000;
-	m.age_ms = 1;
+	m.state_age_ms = 1;
 	expect_match(&m, "198.51.100.7", 40000, "203.0.113.10", 443, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, true);
 	expect_match(&m, "198.51.100.7", 40000, "203.0.113.10", 443, HS_TCP_FIN_WAIT_2, HS_TCP_LAST_ACK, false);
 	expect_match(&m, "198.51.101.7", 40000, "203.0.113.10", 443, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, false);
 	expect_match(&m, "198.51.100.7", 40000, "203.0.113.11", 443, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, false);
 	expect_match(&m, "198.51.100.7", 61000, "203.0.113.10", 443, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, false);
 	expect_match(&m, "198.51.100.7", 40000, "203.0.113.10", 80, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, false);
+}
+
+/* A key with several states holds when the flow is in any of them; each key still must hold. */
+static void test_state_sets(void **state)
+{
+	struct hs_flow_match m = any();
+
+	(void)state;
+	m.server_state = key(HS_TCP_CLOSE_WAIT);
+	hs_state_set_add(&m.server_state, HS_TCP_LAST_ACK);
+	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, true);
+	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_TIME_WAIT, HS_TCP_LAST_ACK, true);
+	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2, false);
+	/* Every state set against every pair, as the rule reads. */
+	for (unsigned bits = 1; bits < (1u << HS_TCP_STATE_COUNT); bits = bits * 3 + 1) {
+		struct hs_flow_match e = any();
+		e.state.bits = (uint16_t)(bits & ((1u << HS_TCP_STATE_COUNT) - 1));
+		for (int cs = 0; cs < HS_TCP_STATE_COUNT; cs++)
+			for (int ss = 0; ss < HS_TCP_STATE_COUNT; ss++) {
+				bool want = ((e.state.bits >> cs) & 1) || ((e.state.bits >> ss) & 1);
+				assert_int_equal(hs_flow_match_states(&e, cs, ss, 0), want);
+			}
+	}
+	/* Out-of-range states are never in a set, and adding one changes nothing. */
+	struct hs_state_set set = { 0 };
+	hs_state_set_add(&set, -1);
+	hs_state_set_add(&set, HS_TCP_STATE_COUNT);
+	assert_int_equal(set.bits, 0);
+	assert_false(hs_state_set_has(HS_STATE_SET(HS_TCP_CLOSED), -1));
+	assert_false(hs_state_set_has(HS_STATE_SET(HS_TCP_CLOSED), HS_TCP_STATE_COUNT));
+	char text[HS_STATE_SET_TEXT_MAX];
+	assert_string_equal(hs_state_set_format(text, sizeof(text), m.server_state), "CLOSE_WAIT|LAST_ACK");
+	assert_string_equal(hs_state_set_format(text, sizeof(text), set), "");
+	set.bits = (uint16_t)((1u << HS_TCP_STATE_COUNT) - 1);
+	hs_state_set_format(text, sizeof(text), set);
+	assert_non_null(strstr(text, "CLOSED|LISTEN|SYN_SENT"));
+	/* A buffer too short keeps what fitted, terminated. */
+	assert_string_equal(hs_state_set_format(text, 12, m.server_state), "CLOSE_WAIT");
+}
+
+/* The keys only handshakectl's filters give: family, either address, either port, ids. */
+static void test_filter_keys(void **state)
+{
+	struct hs_flow_match m = any();
+
+	(void)state;
+	m.families = HS_FAMILY_BIT_IPV6;
+	expect_match(&m, "fd00::1", 1000, "fd00::2", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, true);
+	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, false);
+	m.families |= HS_FAMILY_BIT_IPV4;
+	expect_match(&m, "10.0.0.1", 1000, "10.0.0.2", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, true);
+
+	/* --addr: either end, any of the CIDRs. */
+	m = any();
+	m.n_addr = 2;
+	m.addr[0] = cidr("10.9.0.0", 16);
+	m.addr[1] = cidr("fd00:9::", 32);
+	expect_match(&m, "10.9.1.1", 1000, "10.0.0.2", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, true);
+	expect_match(&m, "10.0.0.2", 1000, "10.9.1.1", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, true);
+	expect_match(&m, "10.0.0.2", 1000, "10.0.0.3", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, false);
+	expect_match(&m, "fd00::2", 1000, "fd00:9::3", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, true);
+	expect_match(&m, "fd00::2", 1000, "fd00:8::3", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, false);
+
+	/* --port: either end, any of the ranges. */
+	m = any();
+	m.n_ports = 2;
+	m.ports[0] = (struct hs_port_range){ 22, 22 };
+	m.ports[1] = (struct hs_port_range){ 6000, 6010 };
+	expect_match(&m, "10.0.0.1", 22, "10.0.0.2", 80, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, true);
+	expect_match(&m, "10.0.0.1", 40000, "10.0.0.2", 6005, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, true);
+	expect_match(&m, "10.0.0.1", 40000, "10.0.0.2", 6011, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED, false);
+
+	/* --id: any of the ids, and every other key too. */
+	m = any();
+	struct hs_flow f = make_flow("10.0.0.1", 1000, "10.0.0.2", 80, true, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED);
+	f.id = 17;
+	m.n_ids = 2;
+	m.ids[0] = 5;
+	m.ids[1] = 17;
+	assert_true(hs_flow_match_flow(&m, &f));
+	m.ids[1] = 18;
+	assert_false(hs_flow_match_flow(&m, &f));
+	m.ids[1] = 17;
+	m.client_state = key(HS_TCP_CLOSE_WAIT);
+	assert_false(hs_flow_match_flow(&m, &f));
+
+	/* An empty match has no key; each key makes it not empty. */
+	m = any();
+	assert_true(hs_flow_match_is_empty(&m));
+	m.n_ids = 1;
+	assert_false(hs_flow_match_is_empty(&m));
+	m = any();
+	m.flow_age_ms = 1;
+	assert_false(hs_flow_match_is_empty(&m));
+	m = any();
+	m.remote_state = key(HS_TCP_CLOSED);
+	assert_false(hs_flow_match_is_empty(&m));
+}
+
+/* Thresholds hold at and past their value ("at least"), each on its own time. */
+static void test_times(void **state)
+{
+	struct hs_flow_match m = any();
+
+	(void)state;
+	assert_true(hs_flow_match_times(&m, 0, 0, 0));
+	m.idle_ms = 30000;
+	assert_false(hs_flow_match_times(&m, 99999, 29999, 99999));
+	assert_true(hs_flow_match_times(&m, 0, 30000, 0));
+	m = any();
+	m.flow_age_ms = 3600000;
+	assert_false(hs_flow_match_times(&m, 3599999, 99999999, 99999999));
+	assert_true(hs_flow_match_times(&m, 3600000, 0, 0));
+	m = any();
+	m.state_age_ms = 5000;
+	assert_false(hs_flow_match_times(&m, 99999, 99999, 4999));
+	assert_true(hs_flow_match_times(&m, 0, 0, 5000));
+	m.idle_ms = 10;
+	assert_false(hs_flow_match_times(&m, 0, 9, 5000));
+	assert_true(hs_flow_match_times(&m, 0, 10, 5000));
 }
 
 /* Policies written in YAML, loaded, and matched: the loader and the matcher agree. */
@@ -521,8 +652,8 @@ static void test_from_config(void **state)
 	assert_int_equal(diag.errors, 0);
 	assert_int_equal(diag.warnings, 4);     /* every CIDR above has host bits set */
 	hs_diag_free(&diag);
-	const struct hs_policy_match *web = &config.policies.items[0].match;
-	const struct hs_policy_match *odd = &config.policies.items[1].match;
+	const struct hs_flow_match *web = &config.policies.items[0].match;
+	const struct hs_flow_match *odd = &config.policies.items[1].match;
 
 	expect_match(web, "10.200.0.1", 5000, "192.0.2.1", 8080, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, true);
 	expect_match(web, "fd00:ffff::9", 5000, "fd01::1", 443, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT, true);
@@ -544,7 +675,7 @@ static void test_from_config(void **state)
  */
 static void test_speed(void **state)
 {
-	struct hs_policy_match m = any();
+	struct hs_flow_match m = any();
 	struct hs_flow flow = make_flow("fd00::1", 40000, "2001:db8::80", 8443, false, HS_TCP_ESTABLISHED,
 					HS_TCP_ESTABLISHED);
 	struct timespec t0, t1;
@@ -552,7 +683,7 @@ static void test_speed(void **state)
 	const unsigned rounds = 1000000;
 
 	(void)state;
-	m.state = HS_TCP_ESTABLISHED;
+	m.state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	m.n_src = m.n_dst = m.n_dst_ports = HS_POLICY_LIST_MAX;
 	for (unsigned i = 0; i < HS_POLICY_LIST_MAX; i++) {
 		char text[32];
@@ -563,11 +694,11 @@ static void test_speed(void **state)
 		m.dst_ports[i] = (struct hs_port_range){ (uint16_t)(100 * i + 1), (uint16_t)(100 * i + 50) };
 	}
 	m.dst_ports[HS_POLICY_LIST_MAX - 1] = (struct hs_port_range){ 8443, 8443 };
-	assert_true(hs_policy_match_flow(&m, &flow));
+	assert_true(hs_flow_match_flow(&m, &flow));
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned i = 0; i < rounds; i++)
-		matched += hs_policy_match_flow(&m, &flow);
+		matched += hs_flow_match_flow(&m, &flow);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(matched, rounds);
 	double ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / rounds;
@@ -587,6 +718,9 @@ int main(void)
 		cmocka_unit_test(test_address_sides),
 		cmocka_unit_test(test_ports),
 		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_state_sets),
+		cmocka_unit_test(test_filter_keys),
+		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_from_config),
 		cmocka_unit_test(test_speed),
 	};
