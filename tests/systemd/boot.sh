@@ -32,8 +32,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${HS_ROOTFS_CACHE:-/var/cache/handshaked-test}
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,dbus,iptables,iproute2,procps,libnetfilter-queue1,libnfnetlink0,libmnl0,libyaml-0-2
-STAMP="$SUITE $PACKAGES"
+BASE_PACKAGES=systemd,systemd-sysv,dbus,iptables,iproute2,procps
 MACHINE=hsboot$$
 T_START=$SECONDS
 
@@ -65,6 +64,24 @@ command -v nsenter >/dev/null || skip "nsenter (util-linux) missing"
 for f in handshaked handshakectl handshaked-rules; do
 	[ -x "$ROOT/build/$f" ] || skip "build/$f missing (run make)"
 done
+
+# The Debian packages of the shared libraries the programs link against,
+# read from the binaries themselves (ldd, then dpkg -S), so that a new
+# library dependency reaches the container without anyone listing it here.
+runtime_packages() {
+	local f lib pkg
+	for f in handshaked handshakectl handshaked-rules; do
+		for lib in $(ldd "$ROOT/build/$f" | awk '/=> \// { print $3 }'); do
+			pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null) || continue
+			echo "${pkg%%:*}"
+		done
+	done | sort -u | paste -sd, -
+}
+RUNTIME_PACKAGES=$(runtime_packages)
+[ -n "$RUNTIME_PACKAGES" ] || fail "cannot tell which packages hold the programs' libraries (ldd, dpkg -S)"
+PACKAGES="$BASE_PACKAGES,$RUNTIME_PACKAGES"
+STAMP="$SUITE $PACKAGES"
+log "container packages: $PACKAGES"
 
 # ---------------------------------------------------------------------------
 # the cached root file system
@@ -253,7 +270,9 @@ log "container booted in $((SECONDS - t_boot)) s (systemd $(in_ct systemctl --ve
 
 show() { in_ct systemctl show -p "$1" --value handshaked; }
 queue_bound() { in_ct cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null | awk '$1 == 0' | grep -q .; }
-our_rules() { { in_ct iptables -S; in_ct ip6tables -S; } | grep -c -- '--comment handshaked'; }
+# Our queueing rules (the mark rules that let the daemon's own RSTs through are counted apart).
+our_rules() { { in_ct iptables -S; in_ct ip6tables -S; } | grep -c -- '--comment handshaked -j NFQUEUE'; }
+our_mark_rules() { { in_ct iptables -S; in_ct ip6tables -S; } | grep -c -- '--comment handshaked -j ACCEPT'; }
 
 # ---------------------------------------------------------------------------
 # 1. start
@@ -267,6 +286,7 @@ queue_bound || fail "systemctl start returned but queue 0 is not bound"
 in_ct handshakectl ping >/dev/null || fail "systemctl start returned but the control socket does not answer"
 [ "$(show ActiveState)/$(show SubState)" = active/running ] || fail "state after start: $(show ActiveState)/$(show SubState)"
 [ "$(our_rules)" = 2 ] || fail "expected 2 NFQUEUE rules (iptables and ip6tables OUTPUT -o lo), found $(our_rules)"
+[ "$(our_mark_rules)" = 2 ] || fail "expected 2 own-mark rules (iptables and ip6tables OUTPUT), found $(our_mark_rules)"
 in_ct handshaked-rules show >/dev/null || fail "handshaked-rules show: the rules do not match the configuration"
 # The daemon logged "started" (just before READY=1) before systemd logged the unit as started.
 in_ct journalctl --no-pager -o cat -u handshaked | grep -E -m2 'started: queue|Started handshaked' >"$WORK/order"
@@ -428,7 +448,8 @@ log "watchdog: SIGSTOPped pid $PID1 restarted as pid $PID2 in $((SECONDS - t0)) 
 
 in_ct systemctl stop handshaked || fail "systemctl stop failed"
 [ "$(show ActiveState)" = inactive ] || fail "state after stop: $(show ActiveState)"
-[ "$(our_rules)" = 0 ] || fail "$(our_rules) rule(s) of ours left after stop"
+[ "$(our_rules)" = 0 ] && [ "$(our_mark_rules)" = 0 ] ||
+	fail "$(our_rules) queueing and $(our_mark_rules) mark rule(s) of ours left after stop"
 queue_bound && fail "queue 0 still bound after stop"
 in_ct test -e /run/handshaked/control.sock && fail "the control socket is left after stop"
 log "stop: inactive, no rules of ours in iptables or ip6tables, queue unbound"
