@@ -4,9 +4,10 @@
 # after lib.sh (and policy_lib.sh).
 #
 # lib.sh's client namespace is the end host: handshaked runs there, on its
-# INPUT and OUTPUT chains, with the rules build/handshaked-rules installs
-# from a configuration whose rules: lists INPUT and OUTPUT (the mark rule,
-# and loopback left out).  lib.sh's server namespace, through the router
+# PREROUTING (mangle, packets to a local address) and OUTPUT chains, with the
+# rules build/handshaked-rules installs from a configuration whose rules:
+# lists them, as the README recommends (the mark rules, and loopback left
+# out).  EH_RULES may choose INPUT instead.  lib.sh's server namespace, through the router
 # (which queues nothing), is the remote, with endhost_ep.py's servers:
 #
 #   EH_PORT_A  closes first: the host's socket goes CLOSE_WAIT, then (once
@@ -29,9 +30,9 @@ EH_COUNT=${EH_COUNT:-2000}
 EH_CONCURRENCY=${EH_CONCURRENCY:-200}
 EH_LEAK=${EH_LEAK:-300}
 EH_CONFIG=""
-EH_RULES=${EH_RULES:-"rules: {chains: [INPUT, OUTPUT]}"}
+EH_RULES=${EH_RULES:-"rules: {chains: [PREROUTING, OUTPUT]}"}
 
-# eh_up [EXTRA_YAML]: the lab, the configuration ($EH_RULES: INPUT and OUTPUT,
+# eh_up [EXTRA_YAML]: the lab, the configuration ($EH_RULES: PREROUTING and OUTPUT,
 # plus EXTRA_YAML), the rules from handshaked-rules in the host, the daemon there,
 # and the remote's servers.
 eh_up() {
@@ -51,7 +52,7 @@ ${1:-}"
 		--peer-closes "$EH_PORT_B" --hold-open "$EH_PORT_C" --hold 600
 	LAB_EP_PID[servers]=$LAB_LAST_PID
 	lab_ep_wait_line servers '^LISTENING ' 10
-	lab_log "end host $LAB_NS_C: handshaked on INPUT/OUTPUT, $(grep -c '^added: ' "$LAB_TMP/rules.out") rules from handshaked-rules; remote $LAB_NS_S ports $EH_PORTS"
+	lab_log "end host $LAB_NS_C: handshaked with $EH_RULES, $(grep -c '^added: ' "$LAB_TMP/rules.out") rules from handshaked-rules; remote $LAB_NS_S ports $EH_PORTS"
 }
 
 # eh_ctl ARGS...: handshakectl for the host's daemon.

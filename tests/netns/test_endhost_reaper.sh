@@ -3,7 +3,7 @@
 # {local_state: CLOSE_WAIT, idle: 2s} reset frees every socket the host's
 # program leaked, three runs in a row, and nothing else.
 #
-# handshaked runs in the host on INPUT and OUTPUT with the rules
+# handshaked runs in the host on PREROUTING and OUTPUT with the rules
 # handshaked-rules installs (so its own RSTs skip its queue).  Each run is
 # the end-host workload: 2000 connections, 200 at a time, IPv4 and IPv6,
 # 300 of them leaked in CLOSE_WAIT.  About 2 s after their last packet the

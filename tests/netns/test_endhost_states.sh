@@ -2,7 +2,7 @@
 # test_endhost_states: on an end host, the table's local endpoints are the
 # host's sockets.
 #
-# handshaked runs in the host on INPUT and OUTPUT with the rules
+# handshaked runs in the host on PREROUTING and OUTPUT with the rules
 # handshaked-rules installs.  The host opens 2000 connections, 200 at a
 # time, alternating IPv4 and IPv6, to a remote whose port A closes first and
 # whose port B lets the host close first, and leaks 300 of those to A in
