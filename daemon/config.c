@@ -74,6 +74,9 @@ void hs_config_defaults(struct hs_config *config)
 	config->rules_ipv4 = true;
 	config->rules_ipv6 = true;
 	config->metrics_listen[0] = '\0';
+	config->state_dir[0] = '\0';
+	config->state_interval_ms = 60000;
+	config->state_max_age_ms = 300000;
 }
 
 void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *config)
@@ -87,7 +90,8 @@ void hs_table_config_from(struct hs_table_config *tc, const struct hs_config *co
 /* ------------------------------------------------------------------------ */
 /* The schema                                                               */
 
-enum section_id { SEC_TOP, SEC_QUEUE, SEC_CONTROL, SEC_LOG, SEC_TABLE, SEC_TIMEOUTS, SEC_RULES, SEC_METRICS, SEC_COUNT };
+enum section_id { SEC_TOP, SEC_QUEUE, SEC_CONTROL, SEC_LOG, SEC_TABLE, SEC_TIMEOUTS, SEC_RULES, SEC_METRICS, SEC_STATE,
+		  SEC_COUNT };
 
 enum value_kind {
 	VAL_SECTION,        /* a nested mapping: arg is its section_id */
@@ -102,6 +106,8 @@ enum value_kind {
 	VAL_TIMEOUT,        /* arg is the timeout class */
 	VAL_WORDS,          /* a word or a list of words: arg is the enum word_list */
 	VAL_LISTEN,         /* metrics.listen: "off" or ADDRESS:PORT */
+	VAL_STATE_DIR,      /* state.dir: "off" or an absolute directory */
+	VAL_DURATION,       /* uint32_t milliseconds at offset; arg 1: 0 and "off" allowed */
 };
 
 /* The list-valued keys of rules: */
@@ -134,6 +140,7 @@ static const struct key_spec top_keys[] = {
 	SECTION_KEY("table", SEC_TABLE),
 	SECTION_KEY("rules", SEC_RULES),
 	SECTION_KEY("metrics", SEC_METRICS),
+	SECTION_KEY("state", SEC_STATE),
 	{ .name = "policies", .path = "policies", .kind = VAL_POLICIES },
 };
 
@@ -147,6 +154,14 @@ static const struct key_spec rules_keys[] = {
 
 static const struct key_spec metrics_keys[] = {
 	{ .name = "listen", .path = "metrics.listen", .kind = VAL_LISTEN },
+};
+
+static const struct key_spec state_keys[] = {
+	{ .name = "dir", .path = "state.dir", .kind = VAL_STATE_DIR },
+	{ .name = "interval", .path = "state.interval", .kind = VAL_DURATION, .arg = 1,
+	  .offset = offsetof(struct hs_config, state_interval_ms) },
+	{ .name = "max_age", .path = "state.max_age", .kind = VAL_DURATION,
+	  .offset = offsetof(struct hs_config, state_max_age_ms) },
 };
 
 static const struct key_spec queue_keys[] = {
@@ -207,6 +222,7 @@ static const struct section sections[SEC_COUNT] = {
 	[SEC_TIMEOUTS] = SECTION("table.timeouts", timeout_keys),
 	[SEC_RULES] = SECTION("rules", rules_keys),
 	[SEC_METRICS] = SECTION("metrics", metrics_keys),
+	[SEC_STATE] = SECTION("state", state_keys),
 };
 
 /* Duplicate detection keeps one slot per key of the largest section. */
@@ -218,6 +234,7 @@ _Static_assert(ARRAY_SIZE(table_keys) <= MAX_SECTION_KEYS, "table_keys");
 _Static_assert(ARRAY_SIZE(timeout_keys) == HS_TIMEOUT_CLASS_COUNT, "one key per timeout class");
 _Static_assert(ARRAY_SIZE(timeout_keys) <= MAX_SECTION_KEYS, "timeout_keys");
 _Static_assert(ARRAY_SIZE(rules_keys) <= MAX_SECTION_KEYS, "rules_keys");
+_Static_assert(ARRAY_SIZE(state_keys) <= MAX_SECTION_KEYS, "state_keys");
 
 /* Indexed by enum hs_log_level. */
 const char *const hs_config_level_names[] = { "error", "warning", "notice", "info", "debug" };
@@ -444,6 +461,57 @@ static void load_pcap(struct cfg_loader *ld, const struct key_spec *spec, const 
 	} else {
 		memcpy(ld->config->drop_pcap_path, text, len + 1);
 	}
+}
+
+/* state.dir: off, or the directory the snapshots go in (absolute, as for log.pcap). */
+static void load_state_dir(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			   const char *text, size_t len)
+{
+	char quoted[CFG_QUOTE_MAX];
+
+	if (strcasecmp(text, "off") == 0) {
+		ld->config->state_dir[0] = '\0';
+	} else if (text[0] != '/') {
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not off or an absolute directory", spec->path,
+			      cfg_quote(quoted, sizeof(quoted), text, len));
+	} else if (len + sizeof("/handshaked.snap.tmp") > sizeof(ld->config->state_dir)) {
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: the path is %zu bytes, too long (at most %zu)", spec->path,
+			      len, sizeof(ld->config->state_dir) - sizeof("/handshaked.snap.tmp"));
+	} else {
+		memcpy(ld->config->state_dir, text, len + 1);
+	}
+}
+
+/* A duration in milliseconds; with arg 1, 0 or off turns the feature off. */
+static void load_duration(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			  const char *text, size_t len)
+{
+	char quoted[CFG_QUOTE_MAX];
+	uint32_t *field = (uint32_t *)((char *)ld->config + spec->offset);
+	uint64_t ms = 0;
+
+	if (spec->arg && (strcasecmp(text, "off") == 0 || strcmp(text, "0") == 0)) {
+		*field = 0;
+		return;
+	}
+	switch (cfg_bounded_duration(text, &ms)) {
+	case CFG_BOUNDED_INVALID:
+		cfg_report_at(ld, HS_DIAG_ERROR, value,
+			  "%s: %s is not a duration (expected seconds, or a number with a unit: "
+			  "500ms, 30s, 5m, 2h, 1d%s)", spec->path, cfg_quote(quoted, sizeof(quoted), text, len),
+			  spec->arg ? "; 0 or off for none" : "");
+		return;
+	case CFG_BOUNDED_ZERO:
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: must be greater than zero", spec->path);
+		return;
+	case CFG_BOUNDED_TOO_LONG:
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is longer than the maximum of %d days",
+			  spec->path, cfg_quote(quoted, sizeof(quoted), text, len), CFG_TIMEOUT_MAX_DAYS);
+		return;
+	case CFG_BOUNDED_OK:
+		break;
+	}
+	*field = (uint32_t)ms;
 }
 
 static void load_timeout(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
@@ -709,6 +777,12 @@ static void load_value(struct cfg_loader *ld, const struct key_spec *spec, const
 		break;
 	case VAL_LISTEN:
 		load_listen(ld, spec, value, text, len);
+		break;
+	case VAL_STATE_DIR:
+		load_state_dir(ld, spec, value, text, len);
+		break;
+	case VAL_DURATION:
+		load_duration(ld, spec, value, text, len);
 		break;
 	case VAL_SECTION:
 	case VAL_POLICIES:

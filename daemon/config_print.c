@@ -103,7 +103,14 @@ static void print_daemon_sections(FILE *out, const struct hs_config *c)
 		print_quoted(out, c->metrics_listen);
 	else
 		fputs("off", out);
-	fputc('\n', out);
+	fputs("\nstate:\n  dir: ", out);
+	if (c->state_dir[0])
+		print_quoted(out, c->state_dir);
+	else
+		fputs("off", out);
+	fprintf(out, "\n  interval: %s\n", c->state_interval_ms ? duration_text(buf, sizeof(buf), c->state_interval_ms)
+								: "off");
+	fprintf(out, "  max_age: %s\n", duration_text(buf, sizeof(buf), c->state_max_age_ms));
 }
 
 /* Starts the next entry of a flow mapping: ", " before every entry but the first. */

@@ -140,7 +140,7 @@ void hs_reply_printf(struct hs_reply *r, const char *fmt, ...)
 #define LIST_USAGE "list [--json] [--state S] [--client-state S] [--server-state S] [--local-state S] [--remote-state S]"
 
 static const char usage[] =
-	"commands: " LIST_USAGE " | stats [--json] | metrics | kill ID | reload | ping";
+	"commands: " LIST_USAGE " | stats [--json] | metrics | kill ID | reload | save | ping";
 
 /* The state filters of list, in the filter's order. */
 static const char *const state_options[] = {
@@ -240,6 +240,10 @@ static bool parse_request(struct hs_reply *r, char *line, struct hs_control_comm
 	}
 	if (strcmp(verb, "reload") == 0 && argc == 1) {
 		cmd->verb = HS_CONTROL_RELOAD;
+		return true;
+	}
+	if (strcmp(verb, "save") == 0 && argc == 1) {
+		cmd->verb = HS_CONTROL_SAVE;
 		return true;
 	}
 	hs_reply_printf(r, "error: unknown or malformed command \"%s\"; %s\n", verb, usage);

@@ -49,6 +49,8 @@ void hs_daemon_snapshot(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool
 	s->local_addresses = hs_local_addrs_count(&d->addrs.set);
 	s->addr_watch = d->addrs.stats;
 	s->drop_pcap_on = d->drop_pcap != NULL;
+	s->state_on = d->state.dir[0] != '\0';
+	s->state = d->state.stats;
 	hs_drop_pcap_stats(d->drop_pcap, &s->drop_pcap);
 }
 
@@ -134,6 +136,11 @@ void hs_daemon_addrs_changed(struct hs_daemon *d)
 	}
 }
 
+int hs_daemon_save(struct hs_daemon *d, char *err, size_t errlen)
+{
+	return hs_state_save(&d->state, d->workers, d->nworkers, err, errlen);
+}
+
 int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct hs_config *config,
 		    char *err, size_t errlen)
 {
@@ -191,6 +198,9 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 		for (uint32_t i = 0; i < d->nworkers; i++)
 			hs_worker_set_drop_ring(d->workers[i], hs_drop_pcap_ring(d->drop_pcap, i));
 	}
+	/* Before the workers read their first packet, the table they stopped with. */
+	hs_state_store_configure(&d->state, config, hs_now_ms());
+	hs_state_load(&d->state, d->workers, d->nworkers);
 	/* Read before the first packet, so that the first flows are marked too. */
 	open_addrs(d);
 	const struct hs_policy *p = local_policy_without_addrs(d, &config->policies);
@@ -330,6 +340,7 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 		d->events_fd_owned = owned;
 	}
 	log_set_level(applied.log_level);
+	hs_state_store_configure(&d->state, &applied, hs_now_ms());
 	d->config = applied;
 	d->reloads++;
 	return 0;

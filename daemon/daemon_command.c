@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hs_flow_json.h"
 #include "hs_log.h"
@@ -100,6 +101,33 @@ static struct queue_totals sum_queues(const struct hs_metrics_snapshot *s)
 }
 
 /* The same snapshot as the metrics, without counting flows by state. */
+/* When the last snapshot was written, as local time and as an age, and how many flows it held. */
+static void state_text(struct hs_reply *r, const struct hs_metrics_snapshot *s)
+{
+	const struct hs_state_stats *st = &s->state;
+	char when[64] = "never";
+
+	if (!s->state_on) {
+		hs_reply_printf(r, "snapshots         off (state.dir)\n");
+		return;
+	}
+	if (st->last_save_wall_ms) {
+		time_t t = (time_t)(st->last_save_wall_ms / 1000u);
+		struct tm tm;
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		uint64_t now_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+		uint64_t ago = now_ms > st->last_save_wall_ms ? now_ms - st->last_save_wall_ms : 0;
+		size_t n = strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+		snprintf(when + n, sizeof(when) - n, " (%.1f s ago)", (double)ago / 1000.0);
+	}
+	hs_reply_printf(r, "snapshots         last written %s, %" PRIu64 " flows, %" PRIu64 " bytes in %" PRIu64
+			" ms; written %" PRIu64 ", failed %" PRIu64 "\n", when, st->last_save_flows, st->last_save_bytes,
+			st->last_save_ms, st->saves, st->save_failures);
+	hs_reply_printf(r, "                  at start: loaded %" PRIu64 " flows, left out %" PRIu64
+			", snapshots refused %" PRIu64 "\n", st->loaded_flows, st->load_skipped, st->load_refused);
+}
+
 static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
 {
 	static struct hs_metrics_snapshot s;
@@ -148,6 +176,13 @@ static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
 			hs_reply_printf(r, ",\"drop_pcap\":{\"written\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"write_errors\":%" PRIu64
 				     ",\"rotations\":%" PRIu64 "}",
 				     s.drop_pcap.written, s.drop_pcap.lost, s.drop_pcap.write_errors, s.drop_pcap.rotations);
+		hs_reply_printf(r, ",\"state\":{\"on\":%s,\"saves\":%" PRIu64 ",\"save_failures\":%" PRIu64
+			     ",\"last_save_wall_ms\":%" PRIu64 ",\"last_save_flows\":%" PRIu64 ",\"last_save_bytes\":%" PRIu64
+			     ",\"last_save_ms\":%" PRIu64 ",\"loaded_flows\":%" PRIu64 ",\"load_skipped\":%" PRIu64
+			     ",\"load_refused\":%" PRIu64 "}",
+			     s.state_on ? "true" : "false", s.state.saves, s.state.save_failures, s.state.last_save_wall_ms,
+			     s.state.last_save_flows, s.state.last_save_bytes, s.state.last_save_ms, s.state.loaded_flows,
+			     s.state.load_skipped, s.state.load_refused);
 		hs_reply_printf(r, ",\"local_addresses\":{\"read\":%s,\"count\":%u,\"changes\":%" PRIu64
 			     ",\"resyncs\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"untracked\":%" PRIu64 "}",
 			     s.addrs_read ? "true" : "false", s.local_addresses, s.addr_watch.changes,
@@ -202,6 +237,7 @@ static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
 		hs_reply_printf(r, "dropped capture   written %" PRIu64 ", lost (writer behind) %" PRIu64 ", write errors %" PRIu64
 			     ", rotations %" PRIu64 "\n",
 			     s.drop_pcap.written, s.drop_pcap.lost, s.drop_pcap.write_errors, s.drop_pcap.rotations);
+	state_text(r, &s);
 	if (s.addrs_read)
 		hs_reply_printf(r, "local addresses   %u; changes %" PRIu64 ", read again %" PRIu64 ", errors %" PRIu64
 			     ", left out (set full) %" PRIu64 "\n", s.local_addresses, s.addr_watch.changes,
@@ -288,6 +324,19 @@ static void cmd_reload(struct hs_reply *r, struct hs_daemon *d)
 	hs_diag_free(&diag);
 }
 
+/* handshakectl save: a snapshot now, as on stop. */
+static void cmd_save(struct hs_reply *r, struct hs_daemon *d)
+{
+	char err[HS_PATH_MAX + 128];
+
+	if (hs_daemon_save(d, err, sizeof(err)) < 0) {
+		hs_reply_printf(r, "error: %s\n", err);
+		return;
+	}
+	hs_reply_printf(r, "ok\nsaved %" PRIu64 " flows to %s/%s (%" PRIu64 " bytes, %" PRIu64 " ms)\n",
+			d->state.stats.last_save_flows, d->state.dir, HS_STATE_FILE, d->state.stats.last_save_bytes,
+			d->state.stats.last_save_ms);
+}
 
 void hs_daemon_command(struct hs_daemon *d, const struct hs_control_command *cmd)
 {
@@ -308,6 +357,9 @@ void hs_daemon_command(struct hs_daemon *d, const struct hs_control_command *cmd
 		break;
 	case HS_CONTROL_RELOAD:
 		cmd_reload(r, d);
+		break;
+	case HS_CONTROL_SAVE:
+		cmd_save(r, d);
 		break;
 	}
 }

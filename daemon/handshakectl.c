@@ -27,6 +27,7 @@ static void usage(FILE *out)
 		"  stats [--json]                  counters: packets, invalid by reason, flows, queue\n"
 		"  kill ID                         remove one flow\n"
 		"  reload                          re-read the configuration (errors are shown)\n"
+		"  save                            write a snapshot of the table to state.dir now\n"
 		"  metrics                         counters in the Prometheus text format\n"
 		"  ping                            check that the daemon answers\n"
 		"  -s SOCKET  control socket (default %s)\n",

@@ -239,6 +239,8 @@ static uint64_t loop_deadline(const struct main_loop *m)
 		deadline = m->next_status;
 	if (m->wd.interval_ms && m->wd.next_ms < deadline)
 		deadline = m->wd.next_ms;
+	if (m->daemon->state.next_save_ms < deadline)
+		deadline = m->daemon->state.next_save_ms;
 	if (m->daemon->metrics_http) {
 		uint64_t http_deadline = hs_metrics_http_next_deadline(m->daemon->metrics_http);
 		if (http_deadline < deadline)
@@ -258,6 +260,12 @@ static void loop_timers(struct main_loop *m, uint64_t now)
 		status_line(d, status, sizeof(status));
 		hs_notify_status(m->notify, status);
 		m->next_status = now + STATUS_INTERVAL_MS;
+	}
+	/* A periodic snapshot bounds what a crash or SIGKILL loses to one interval. */
+	if (now >= d->state.next_save_ms) {
+		char err[HS_PATH_MAX + 128];
+		hs_daemon_save(d, err, sizeof(err));
+		d->state.next_save_ms = hs_now_ms() + d->state.interval_ms;
 	}
 	/* Connections past their deadline are dropped here even when no socket stirred. */
 	if (d->metrics_http && now >= hs_metrics_http_next_deadline(d->metrics_http))
@@ -405,6 +413,11 @@ int main(int argc, char **argv)
 	while (loop.running)
 		loop_turn(&loop);
 	hs_notify_stopping(&notify);
+	/* The table as it stands, for the next start (state.dir). */
+	if (daemon.state.dir[0]) {
+		char save_err[HS_PATH_MAX + 128];
+		hs_daemon_save(&daemon, save_err, sizeof(save_err));
+	}
 	hs_daemon_stop(&daemon);
 	watchdog_free(&loop.wd);
 	hs_notify_close(&notify);

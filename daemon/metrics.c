@@ -227,6 +227,33 @@ static void format_resets(struct text *t, const struct hs_metrics_snapshot *s)
 	       s->rst_deferred);
 }
 
+/* Snapshots of the table (state.dir): always shown, so that "never saved" is visible as 0. */
+static void format_state(struct text *t, const struct hs_metrics_snapshot *s)
+{
+	const struct hs_state_stats *st = &s->state;
+	char sec[32];
+
+	scalar(t, "handshaked_state_enabled", "gauge", "Whether snapshots are on (state.dir is set).", s->state_on);
+	scalar(t, "handshaked_state_saves_total", "counter", "Snapshots of the table written.", st->saves);
+	scalar(t, "handshaked_state_save_failures_total", "counter", "Snapshots that could not be written.",
+	       st->save_failures);
+	family(t, "handshaked_state_last_save_timestamp_seconds", "gauge",
+	       "When the last snapshot was written (Unix time; 0 = never).");
+	seconds_text(sec, sizeof(sec), st->last_save_wall_ms * 1000u);
+	text_printf(t, "handshaked_state_last_save_timestamp_seconds %s\n", sec);
+	scalar(t, "handshaked_state_last_save_flows", "gauge", "Flows the last snapshot held.", st->last_save_flows);
+	scalar(t, "handshaked_state_last_save_bytes", "gauge", "Size of the last snapshot.", st->last_save_bytes);
+	family(t, "handshaked_state_last_save_duration_seconds", "gauge", "How long writing the last snapshot took.");
+	seconds_text(sec, sizeof(sec), st->last_save_ms * 1000u);
+	text_printf(t, "handshaked_state_last_save_duration_seconds %s\n", sec);
+	scalar(t, "handshaked_state_loaded_flows", "gauge", "Flows taken from the snapshot at start.", st->loaded_flows);
+	scalar(t, "handshaked_state_load_skipped_flows", "gauge",
+	       "Flows of the snapshot not taken at start (no room, or local sockets from before a reboot).",
+	       st->load_skipped);
+	scalar(t, "handshaked_state_load_refused_total", "counter",
+	       "Snapshots refused at start (damaged, another version or machine) and renamed .bad.", st->load_refused);
+}
+
 static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)
 {
 	char sec[32];
@@ -348,6 +375,7 @@ char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len)
 		       "Times log.pcap was moved to FILE.1 for having reached pcap_max_mb.", s->drop_pcap.rotations);
 	}
 	format_addrs(&t, s);
+	format_state(&t, s);
 
 	if (t.failed) {
 		free(t.buf);

@@ -185,6 +185,7 @@ int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nwor
 	w->rst = (struct hs_rst_sender)HS_RST_SENDER_INIT;
 	w->index = index;
 	w->queue = queue;
+	w->nworkers = nworkers;
 	w->epfd = w->timerfd = w->wakefd = -1;
 	w->strict = config->strict;
 	atomic_init(&w->stop, false);
@@ -692,4 +693,100 @@ void hs_worker_kill(struct hs_worker *w, const struct hs_flow_match *filter, str
 		}
 		pthread_mutex_unlock(&w->lock);
 	}
+}
+
+/* ---- snapshots (state_store.c) ---- */
+
+/*
+ * Saving reads the table a chunk at a time under the worker's lock: the
+ * records are encoded into the writer, whose output the caller stages in
+ * memory and writes to disk after the lock is released.
+ */
+#define SNAPSHOT_CHUNK 4096u
+
+void hs_worker_snapshot_section(struct hs_worker *w, struct hs_snap_section *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&w->lock);
+	out->queue = w->queue;
+	out->next_id = hs_table_next_id(w->table);
+	out->id_step = w->nworkers;
+	hs_policy_engine_key(w->policy, out->engine_key);
+	out->rates_fingerprint = hs_policy_engine_rates_fingerprint(w->policy);
+	pthread_mutex_unlock(&w->lock);
+}
+
+bool hs_worker_snapshot_flows(struct hs_worker *w, struct hs_snap_writer *writer, uint32_t *cursor)
+{
+	pthread_mutex_lock(&w->lock);
+	uint64_t now = hs_now_ms();
+	uint32_t span = hs_table_span(w->table), pos = *cursor;
+	uint32_t end = span - pos > SNAPSHOT_CHUNK ? pos + SNAPSHOT_CHUNK : span;
+
+	for (; pos < end; pos++) {
+		const struct hs_flow *f = hs_table_flow_at(w->table, pos);
+		if (f)
+			hs_snap_write_flow(writer, w->table, f, now);
+	}
+	pthread_mutex_unlock(&w->lock);
+	*cursor = pos;
+	return pos < span;
+}
+
+static void snapshot_memory_entry(void *ctx, const struct hs_engine_memory_entry *entry)
+{
+	hs_snap_write_memory(ctx, entry);
+}
+
+bool hs_worker_snapshot_memory(struct hs_worker *w, struct hs_snap_writer *writer, uint32_t *cursor)
+{
+	pthread_mutex_lock(&w->lock);
+	bool more = hs_policy_engine_memory_walk(w->policy, cursor, 4 * SNAPSHOT_CHUNK, hs_now_ms(),
+						 snapshot_memory_entry, writer);
+	pthread_mutex_unlock(&w->lock);
+	return more;
+}
+
+void hs_worker_restore_begin(struct hs_worker *w, const struct hs_snap_section *s, bool same_queues)
+{
+	pthread_mutex_lock(&w->lock);
+	if (same_queues) {
+		hs_policy_engine_adopt_key(w->policy, s->engine_key);
+		hs_table_set_next_id(w->table, s->next_id);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+enum hs_restore_result hs_worker_restore_flow(struct hs_worker *w, const struct hs_flow *image,
+					      const struct hs_flow_ages *ages, uint64_t now_ms, bool keep_id)
+{
+	pthread_mutex_lock(&w->lock);
+	enum hs_restore_result r = hs_table_restore_flow(w->table, image, ages, now_ms, keep_id);
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+void hs_worker_restore_memory(struct hs_worker *w, const struct hs_engine_memory_entry *entry, uint64_t now_ms)
+{
+	pthread_mutex_lock(&w->lock);
+	hs_policy_engine_memory_put(w->policy, entry, now_ms);
+	pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t hs_worker_rates_fingerprint(struct hs_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	uint64_t fp = hs_policy_engine_rates_fingerprint(w->policy);
+	pthread_mutex_unlock(&w->lock);
+	return fp;
+}
+
+void hs_worker_restore_end(struct hs_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	hs_policy_engine_now(w->policy, hs_now_ms());
+	hs_policy_engine_restored(w->policy);
+	carry_out(w);
+	hs_events_flush(&w->events);
+	pthread_mutex_unlock(&w->lock);
 }

@@ -63,6 +63,10 @@ struct hs_config {
 	char rules_out_interfaces[8][16];   /* iptables -o, optional */
 	bool rules_ipv4, rules_ipv6;        /* default both */
 	bool rules_include_loopback;        /* default false: INPUT/OUTPUT rules leave lo out */
+	/* state: snapshots of the flow table, so that a restart keeps it (state_store.c) */
+	char state_dir[HS_PATH_MAX];        /* dir: where; "" = off (the default; the shipped file sets /var/lib/handshaked) */
+	uint32_t state_interval_ms;         /* interval: a periodic save; 0 = only on stop and on demand; default 60 s */
+	uint32_t state_max_age_ms;          /* max_age: an older snapshot is not loaded; default 5 min */
 	/* metrics: */
 	char metrics_listen[64];            /* "127.0.0.1:9547" serves Prometheus text over HTTP; "" = off */
 	/* policies: (file order) */

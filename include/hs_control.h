@@ -36,6 +36,7 @@ enum hs_control_verb {
 	HS_CONTROL_METRICS,
 	HS_CONTROL_KILL,
 	HS_CONTROL_RELOAD,
+	HS_CONTROL_SAVE,
 };
 
 /* A checked request, for the daemon to carry out. */

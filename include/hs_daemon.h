@@ -16,6 +16,7 @@
 #include "hs_diag.h"
 #include "hs_drop_pcap.h"
 #include "hs_metrics.h"
+#include "hs_state_store.h"
 #include "hs_worker.h"
 
 struct hs_metrics_http;
@@ -38,6 +39,7 @@ struct hs_daemon {
 	const struct hs_notify *notify;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
+	struct hs_state_store state;    /* snapshots of the tables in state.dir */
 	/* The host's addresses; every worker's table holds a copy of addrs.set. */
 	struct hs_addr_watch addrs;
 };
@@ -62,6 +64,12 @@ void hs_daemon_stop(struct hs_daemon *d);
  * hs_metrics_snapshot_free.
  */
 void hs_daemon_snapshot(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool by_state);
+
+/*
+ * Writes a snapshot of every worker's table to state.dir (handshakectl
+ * save, the periodic save, and the stop).  0, or -1 with the reason.
+ */
+int hs_daemon_save(struct hs_daemon *d, char *err, size_t errlen);
 
 /*
  * The address watch's descriptor became readable: applies the changes and,

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hs_drop_pcap.h"
+#include "hs_state_store.h"
 #include "hs_addr_watch.h"
 #include "hs_packet.h"
 #include "hs_policy.h"
@@ -62,6 +63,8 @@ struct hs_metrics_snapshot {
 	uint64_t events_lost;
 	bool drop_pcap_on;                                       /* log.pcap is set */
 	struct hs_drop_pcap_stats drop_pcap;
+	bool state_on;                                           /* state.dir is set: snapshots */
+	struct hs_state_stats state;
 	/* the host's addresses (rtnetlink) */
 	bool addrs_read;                                         /* read at least once */
 	uint32_t local_addresses;                                /* entries in the set now */

@@ -27,6 +27,7 @@
 #include "hs_packet.h"
 #include "hs_policy_engine.h"
 #include "hs_rst_send.h"
+#include "hs_snapshot.h"
 #include "hs_table.h"
 
 #define HS_BURST_BUCKETS 12
@@ -57,6 +58,7 @@ struct hs_worker_stats {
 struct hs_worker {
 	int index;
 	uint16_t queue;
+	uint32_t nworkers;          /* in the daemon: the step between this table's flow ids */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -174,5 +176,25 @@ struct hs_worker_kill_result {
 };
 void hs_worker_kill(struct hs_worker *w, const struct hs_flow_match *filter, struct hs_worker_kill_result *out);
 
+
+
+/*
+ * Snapshots (state_store.c).  Saving takes the worker's lock for one
+ * chunk of the table (or of the policy engine's memory) per call, from
+ * *cursor; true while more remain.  Restoring happens before the worker
+ * starts: begin (with the same set of queues the engine takes the saved
+ * key and the table the saved id sequence), the flows and memory entries,
+ * then end, which recounts the limits and files every flow for the timed
+ * policies.
+ */
+void hs_worker_snapshot_section(struct hs_worker *w, struct hs_snap_section *out);
+bool hs_worker_snapshot_flows(struct hs_worker *w, struct hs_snap_writer *writer, uint32_t *cursor);
+bool hs_worker_snapshot_memory(struct hs_worker *w, struct hs_snap_writer *writer, uint32_t *cursor);
+void hs_worker_restore_begin(struct hs_worker *w, const struct hs_snap_section *s, bool same_queues);
+enum hs_restore_result hs_worker_restore_flow(struct hs_worker *w, const struct hs_flow *image,
+					      const struct hs_flow_ages *ages, uint64_t now_ms, bool keep_id);
+void hs_worker_restore_memory(struct hs_worker *w, const struct hs_engine_memory_entry *entry, uint64_t now_ms);
+uint64_t hs_worker_rates_fingerprint(struct hs_worker *w);
+void hs_worker_restore_end(struct hs_worker *w);
 
 #endif

@@ -158,6 +158,9 @@ static void assert_config_equal(const struct hs_config *a, const struct hs_confi
 	assert_int_equal(a->rules_ipv4, b->rules_ipv4);
 	assert_int_equal(a->rules_ipv6, b->rules_ipv6);
 	assert_string_equal(a->metrics_listen, b->metrics_listen);
+	assert_string_equal(a->state_dir, b->state_dir);
+	assert_int_equal(a->state_interval_ms, b->state_interval_ms);
+	assert_int_equal(a->state_max_age_ms, b->state_max_age_ms);
 	assert_int_equal(a->policies.count, b->policies.count);
 	for (uint32_t i = 0; i < a->policies.count && i < HS_POLICY_MAX; i++)
 		assert_policy_equal(&a->policies.items[i], &b->policies.items[i]);
@@ -402,6 +405,31 @@ static void test_queue_num_forms(void **state)
 	expect_error("queue: {num: 0x10}", "queue.num: \"0x10\" is not a queue number");
 	expect_error("queue: {num: \"\"}", "queue.num: \"\" is not a queue number");
 	expect_error("queue: {num: 1.5}", "queue.num: \"1.5\" is not a queue number");
+}
+
+static void test_state(void **state)
+{
+	struct hs_config config;
+	(void)state;
+
+	expect_ok("", &config);
+	assert_string_equal(config.state_dir, "");
+	assert_int_equal(config.state_interval_ms, 60000);
+	assert_int_equal(config.state_max_age_ms, 300000);
+	expect_ok("state: {dir: /var/lib/handshaked, interval: 5s, max_age: 1h}", &config);
+	assert_string_equal(config.state_dir, "/var/lib/handshaked");
+	assert_int_equal(config.state_interval_ms, 5000);
+	assert_int_equal(config.state_max_age_ms, 3600000);
+	expect_ok("state: {dir: off, interval: 0}", &config);
+	assert_string_equal(config.state_dir, "");
+	assert_int_equal(config.state_interval_ms, 0);
+	expect_ok("state: {interval: off}", &config);
+	assert_int_equal(config.state_interval_ms, 0);
+	expect_error("state: {dir: var/lib}", "state.dir: \"var/lib\" is not off or an absolute directory");
+	expect_error("state: {interval: soon}", "state.interval: \"soon\" is not a duration");
+	expect_error("state: {max_age: 0}", "state.max_age: must be greater than zero");
+	expect_error("state: {max_age: off}", "state.max_age: \"off\" is not a duration");
+	expect_error("state: {directory: /x}", "unknown key \"directory\"");
 }
 
 static void test_rules_and_metrics(void **state)
@@ -1937,7 +1965,13 @@ static void test_shipped_config(void **state)
 		fail();
 	}
 	hs_diag_free(&diag);
-	/* If the shipped file ever departs from the defaults on purpose, say so here. */
+	/*
+	 * If the shipped file ever departs from the defaults on purpose, say so
+	 * here.  It turns snapshots on, in the unit's StateDirectory=: the
+	 * daemon itself writes nowhere it was not told to.
+	 */
+	assert_string_equal(config.state_dir, "/var/lib/handshaked");
+	config.state_dir[0] = '\0';
 	assert_is_default(&config);
 }
 
@@ -2291,6 +2325,7 @@ int main(void)
 		cmocka_unit_test(test_integer_limits),
 		cmocka_unit_test(test_rules_and_metrics),
 		cmocka_unit_test(test_input_chain_warns),
+		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_log_and_control),
 		cmocka_unit_test(test_duration_forms),
 		cmocka_unit_test(test_timeouts_in_config),
