@@ -17,12 +17,22 @@
  * and the token buckets live in fixed tables probed a bounded number of
  * slots; an entry that has gone stale is as good as empty, so nothing ever
  * needs deleting and memory stays flat under any flood.
+ *
+ * Memory follows what the policies need.  Each table is reserved at its
+ * largest when the engine is created (hs_bigmem.h: nothing is resident
+ * until written), and a policy set uses only as much of it as its
+ * policies can fill: no count table without a limit, a few slots for
+ * global groups, room for every flow for per-source or per-destination
+ * groups; the same for rates.  Installing a set gives the pages of the
+ * previous one back.  So a daemon without policies keeps none of this
+ * resident, and none of it is allocated on the packet path.
  */
 #include "hs_policy_engine.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "hs_bigmem.h"
 #include "hs_rst_build.h"
 #include "hs_siphash.h"
 
@@ -38,6 +48,7 @@
  */
 #define RESETTING_SLOTS 4096u
 #define RESET_HOLD_MS 60000u        /* a flow being reset is kept at most this long */
+#define MIN_SLOTS 1024u             /* the least a table uses: one set of pages for a few global groups */
 
 struct count_entry {
 	uint64_t key;               /* 0 = empty */
@@ -65,18 +76,20 @@ struct bucket_entry {
 
 struct hs_policy_engine {
 	struct hs_policy_set set;
+	uint32_t max_flows;
 	struct hs_policy_counters counters[HS_POLICY_MAX];
 	uint8_t key[16];
 	struct hs_table *table;
 	struct hs_actions *actions;         /* where decisions go, for the caller to carry out */
 	uint64_t now_ms;                    /* the latest time the engine was told */
 	struct count_entry *counts;
-	uint32_t counts_mask;
+	uint32_t counts_mask;               /* the part the policy set uses */
+	uint32_t counts_max_mask;           /* the part reserved */
 	struct stamp_entry *pending;        /* verify: 4-tuples whose first SYN was dropped */
 	struct stamp_entry *known;          /* sources that completed a handshake */
 	uint32_t stamp_mask;
 	struct bucket_entry *buckets;
-	uint32_t buckets_mask;
+	uint32_t buckets_mask, buckets_max_mask;
 	struct resetting_entry *resetting;  /* flows being reset, by table index */
 	uint32_t n_resetting;
 	uint64_t counts_full;               /* increments lost to a full count table */
@@ -84,9 +97,9 @@ struct hs_policy_engine {
 	bool has_limits, has_timed;
 };
 
-static uint32_t pow2_at_least(uint32_t n)
+static uint32_t pow2_at_least(uint64_t n)
 {
-	uint32_t p = 1024;
+	uint32_t p = MIN_SLOTS;
 
 	while (p < n && p < (1u << 26))
 		p <<= 1;
@@ -99,14 +112,17 @@ struct hs_policy_engine *hs_policy_engine_create(uint32_t max_flows, const uint8
 
 	if (!e)
 		return NULL;
-	uint32_t n = pow2_at_least(max_flows * 2u);
-	e->counts_mask = n - 1;
+	e->max_flows = max_flows;
+	/* A flow counts in at most one group per limit: twice the flows keeps probes short. */
+	e->counts_max_mask = pow2_at_least((uint64_t)max_flows * 2u) - 1;
+	e->counts_mask = MIN_SLOTS - 1;
 	e->stamp_mask = pow2_at_least(65536) - 1;
-	e->buckets_mask = pow2_at_least(max_flows) - 1;
-	e->counts = calloc(n, sizeof(*e->counts));
-	e->pending = calloc(e->stamp_mask + 1, sizeof(*e->pending));
-	e->known = calloc(e->stamp_mask + 1, sizeof(*e->known));
-	e->buckets = calloc(e->buckets_mask + 1, sizeof(*e->buckets));
+	e->buckets_max_mask = pow2_at_least(max_flows) - 1;
+	e->buckets_mask = MIN_SLOTS - 1;
+	e->counts = hs_bigmem_alloc((size_t)(e->counts_max_mask + 1) * sizeof(*e->counts), false);
+	e->pending = hs_bigmem_alloc((size_t)(e->stamp_mask + 1) * sizeof(*e->pending), false);
+	e->known = hs_bigmem_alloc((size_t)(e->stamp_mask + 1) * sizeof(*e->known), false);
+	e->buckets = hs_bigmem_alloc((size_t)(e->buckets_max_mask + 1) * sizeof(*e->buckets), false);
 	e->resetting = calloc(RESETTING_SLOTS, sizeof(*e->resetting));
 	if (!e->counts || !e->pending || !e->known || !e->buckets || !e->resetting) {
 		hs_policy_engine_destroy(e);
@@ -120,10 +136,10 @@ void hs_policy_engine_destroy(struct hs_policy_engine *e)
 {
 	if (!e)
 		return;
-	free(e->counts);
-	free(e->pending);
-	free(e->known);
-	free(e->buckets);
+	hs_bigmem_free(e->counts, (size_t)(e->counts_max_mask + 1) * sizeof(*e->counts));
+	hs_bigmem_free(e->pending, (size_t)(e->stamp_mask + 1) * sizeof(*e->pending));
+	hs_bigmem_free(e->known, (size_t)(e->stamp_mask + 1) * sizeof(*e->known));
+	hs_bigmem_free(e->buckets, (size_t)(e->buckets_max_mask + 1) * sizeof(*e->buckets));
 	free(e->resetting);
 	free(e);
 }
@@ -802,6 +818,39 @@ struct rebuild_ctx {
 	struct hs_policy_engine *e;
 };
 
+static void clear_counts(struct hs_policy_engine *e)
+{
+	hs_bigmem_clear(e->counts, (size_t)(e->counts_mask + 1) * sizeof(*e->counts));
+}
+
+static void clear_buckets(struct hs_policy_engine *e)
+{
+	hs_bigmem_clear(e->buckets, (size_t)(e->buckets_mask + 1) * sizeof(*e->buckets));
+}
+
+/*
+ * How much of the count and bucket tables the set's policies can fill: a
+ * global group is one entry, a per-source or per-destination group at
+ * most one per flow.  Both tables are empty when this is called.
+ */
+static void size_tables(struct hs_policy_engine *e)
+{
+	uint64_t groups = 0, rate_groups = 0;
+
+	for (uint32_t i = 0; i < e->set.count; i++) {
+		const struct hs_policy *p = &e->set.items[i];
+
+		if (p->has_limit)
+			groups += p->limit_per == HS_PER_GLOBAL ? 1 : e->max_flows;
+		if (p->has_rate)
+			rate_groups += p->rate_per == HS_PER_GLOBAL ? 1 : e->max_flows;
+	}
+	uint32_t counts = pow2_at_least(groups * 2) - 1, buckets = pow2_at_least(rate_groups) - 1;
+
+	e->counts_mask = counts < e->counts_max_mask ? counts : e->counts_max_mask;
+	e->buckets_mask = buckets < e->buckets_max_mask ? buckets : e->buckets_max_mask;
+}
+
 static bool rebuild_one(void *ctx, const struct hs_flow *f)
 {
 	struct rebuild_ctx *rc = ctx;
@@ -829,8 +878,10 @@ void hs_policy_engine_set(struct hs_policy_engine *e, const struct hs_policy_set
 		e->has_limits |= set->items[i].has_limit;
 		e->has_timed |= hs_policy_is_timed(&set->items[i]);
 	}
-	memset(e->counts, 0, (size_t)(e->counts_mask + 1) * sizeof(*e->counts));
-	memset(e->buckets, 0, (size_t)(e->buckets_mask + 1) * sizeof(*e->buckets));
+	/* The old set's entries lie in the part it used: clearing that clears all. */
+	clear_counts(e);
+	clear_buckets(e);
+	size_tables(e);
 	if (e->table && e->has_limits) {
 		struct rebuild_ctx rc = { e };
 		hs_table_foreach(e->table, rebuild_one, &rc);
@@ -855,9 +906,9 @@ void hs_policy_engine_key(const struct hs_policy_engine *e, uint8_t key[16])
 void hs_policy_engine_adopt_key(struct hs_policy_engine *e, const uint8_t key[16])
 {
 	memcpy(e->key, key, sizeof(e->key));
-	memset(e->pending, 0, (size_t)(e->stamp_mask + 1) * sizeof(*e->pending));
-	memset(e->known, 0, (size_t)(e->stamp_mask + 1) * sizeof(*e->known));
-	memset(e->buckets, 0, (size_t)(e->buckets_mask + 1) * sizeof(*e->buckets));
+	hs_bigmem_clear(e->pending, (size_t)(e->stamp_mask + 1) * sizeof(*e->pending));
+	hs_bigmem_clear(e->known, (size_t)(e->stamp_mask + 1) * sizeof(*e->known));
+	clear_buckets(e);
 }
 
 /*
@@ -966,7 +1017,7 @@ void hs_policy_engine_memory_put(struct hs_policy_engine *e, const struct hs_eng
 
 void hs_policy_engine_restored(struct hs_policy_engine *e)
 {
-	memset(e->counts, 0, (size_t)(e->counts_mask + 1) * sizeof(*e->counts));
+	clear_counts(e);
 	if (e->table && e->has_limits) {
 		struct rebuild_ctx rc = { e };
 		hs_table_foreach(e->table, rebuild_one, &rc);

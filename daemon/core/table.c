@@ -26,8 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-
+#include "hs_bigmem.h"
 #include "hs_siphash.h"
 
 #define TICK_MS HS_TABLE_TICK_MS                    /* resolution of the times stored in a flow */
@@ -117,42 +116,6 @@ static void set_timeouts(struct hs_table *t, const struct hs_table_config *confi
 	}
 }
 
-#define HUGE_PAGE (2u << 20)
-
-/*
- * Large arrays come from mmap, aligned to 2 MiB and advised to use huge
- * pages: with a million flows, 4 KiB pages would cost a TLB miss (and a
- * page walk that itself misses the cache) on nearly every packet.
- * Untouched pages cost nothing until used.
- */
-/* munmap takes page-aligned addresses, so every mapping is whole pages. */
-static size_t map_len(size_t bytes)
-{
-	size_t page = 4096;
-
-	return (bytes + page - 1) & ~(page - 1);
-}
-
-static void *alloc_zeroed(size_t bytes)
-{
-	bytes = map_len(bytes);
-	size_t len = bytes + HUGE_PAGE;
-	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	uint8_t *aligned = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-	size_t head = (size_t)(aligned - p), tail = len - head - bytes;
-
-	if (head)
-		munmap(p, head);
-	if (tail)
-		munmap(aligned + bytes, tail);
-	if (bytes >= HUGE_PAGE)
-		(void)madvise(aligned, bytes, MADV_HUGEPAGE);
-	return aligned;
-}
-
 struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t now_ms)
 {
 	if (config->max_flows == 0 || config->max_flows > HS_TABLE_MAX_FLOWS) {
@@ -174,8 +137,9 @@ struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t 
 	t->bucket_mask = buckets - 1;
 	t->buckets_bytes = (size_t)buckets * sizeof(uint32_t);
 	t->flows_bytes = (size_t)t->capacity * sizeof(struct hs_flow);
-	t->buckets = alloc_zeroed(t->buckets_bytes);
-	t->flows = alloc_zeroed(t->flows_bytes);
+	/* Reserved whole, resident as used (hs_bigmem.h). */
+	t->buckets = hs_bigmem_alloc(t->buckets_bytes, true);
+	t->flows = hs_bigmem_alloc(t->flows_bytes, true);
 	if (!t->buckets || !t->flows) {
 		hs_table_destroy(t);
 		errno = ENOMEM;
@@ -204,10 +168,8 @@ void hs_table_destroy(struct hs_table *t)
 {
 	if (!t)
 		return;
-	if (t->buckets)
-		munmap(t->buckets, map_len(t->buckets_bytes));
-	if (t->flows)
-		munmap(t->flows, map_len(t->flows_bytes));
+	hs_bigmem_free(t->buckets, t->buckets_bytes);
+	hs_bigmem_free(t->flows, t->flows_bytes);
 	free(t);
 }
 

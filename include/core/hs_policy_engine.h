@@ -7,8 +7,10 @@
  * packet, flows refused or blocked in the table, and, in the caller's
  * action list (hs_actions.h), which sides of which flows get RSTs and which
  * events are told, in order.  It is part of the pure core: it sends and
- * writes nothing and reads no clock.  All tables are allocated when the
- * engine is created; the packet path allocates nothing.
+ * writes nothing and reads no clock.  All tables are reserved when the
+ * engine is created and become resident only as far as the policy set in
+ * force can use them (none without limits, rates or verify); the packet
+ * path allocates nothing.
  */
 #ifndef HS_POLICY_ENGINE_H
 #define HS_POLICY_ENGINE_H

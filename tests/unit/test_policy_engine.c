@@ -11,12 +11,14 @@
  * deletes the reset flows (as if their RSTs had been sent), so the tests
  * assert the decisions themselves without a network.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -363,6 +365,73 @@ static void test_source_limit_follows_closes(void **state)
 	carry_out(&r);
 	assert_false(feed(&r, &c4, HS_CLIENT, HS_TCP_SYN, 0, T0 + 6, NULL));
 	assert_int_equal(hs_policy_engine_counters(r.engine)[0].acted, 2);
+	rig_down(&r);
+}
+
+static uint64_t resident_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * The engine's tables follow what the policies need, not max_flows: for
+ * the largest table, no policy keeps nothing resident (the count and
+ * bucket tables alone would be 900 MiB written through), a per-source
+ * limit makes resident only the pages its groups use, and a set without
+ * it gives them back.  Measured, not timed: the bounds are generous
+ * multiples of what the entries need.
+ */
+static void test_memory_follows_policies(void **state)
+{
+	struct rig r;
+	struct sc_conn c;
+	const uint32_t sources = 2000;
+	(void)state;
+
+	/* The table is small, so that what grows is the engine's (the table's own: test_table). */
+	rig_up(&r, 2 * sources);
+	hs_policy_engine_destroy(r.engine);
+	uint64_t before = resident_bytes();
+	r.engine = hs_policy_engine_create(HS_TABLE_MAX_FLOWS, engine_key);
+	assert_non_null(r.engine);
+	hs_policy_engine_attach(r.engine, r.table, &r.actions);
+	rig_apply(&r, T0);
+	uint64_t idle = resident_bytes();
+	print_message("  engine for %u flows, no policy: %" PRIu64 " KiB resident\n", HS_TABLE_MAX_FLOWS,
+		      (idle - before) / 1024);
+	assert_true(idle - before < 16u * 1024 * 1024);
+
+	struct hs_policy *p = add_policy(&r.set, "per-client", HS_ACTION_DROP);
+	p->match.state = HS_STATE_SET(HS_TCP_SYN_RCVD);
+	p->has_limit = true;
+	p->limit_max = 1;
+	p->limit_per = HS_PER_SOURCE;
+	rig_apply(&r, T0);
+	for (uint32_t i = 0; i < sources; i++) {
+		sc_conn_init(&c, HS_FAMILY_IPV4, 0x10000 + i, 40000, SERVER_HOST, 80);
+		assert_false(feed(&r, &c, HS_CLIENT, HS_TCP_SYN, 0, T0 + 1, NULL));
+		r.nseen = 0;   /* the rig's log holds a few events; these are not the point */
+	}
+	/* The limit holds per source: a second SYN from the last one is refused. */
+	sc_conn_init(&c, HS_FAMILY_IPV4, 0x10000 + sources - 1, 40001, SERVER_HOST, 80);
+	assert_true(feed(&r, &c, HS_CLIENT, HS_TCP_SYN, 0, T0 + 2, NULL));
+	uint64_t used = resident_bytes();
+	print_message("  %u sources counted: %" PRIu64 " KiB more\n", sources, (used - idle) / 1024);
+	/* At most a page per group in the count table, where 512 MiB are reserved. */
+	assert_true(used - idle < 2 * (uint64_t)sources * 4096);
+
+	r.set.count = 0;
+	rig_apply(&r, T0 + 3);
+	uint64_t after = resident_bytes();
+	print_message("  the limit removed: %" PRIu64 " KiB less\n", (used - after) / 1024);
+	/* The count table's pages (a page per source) are given back. */
+	assert_true(used - after >= (uint64_t)sources * 4096 / 2);
 	rig_down(&r);
 }
 
@@ -876,6 +945,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_limit_counts_syns_in_flight, sc_teardown),
 		cmocka_unit_test_teardown(test_verify_known_source, sc_teardown),
 		cmocka_unit_test_teardown(test_source_limit_follows_closes, sc_teardown),
+		cmocka_unit_test_teardown(test_memory_follows_policies, sc_teardown),
 		cmocka_unit_test_teardown(test_rate, sc_teardown),
 		cmocka_unit_test_teardown(test_state_entry_policy, sc_teardown),
 		cmocka_unit_test_teardown(test_timed_reset, sc_teardown),
