@@ -45,7 +45,17 @@
 # WARMUP (seconds, default 2), CONN_RUNS (default 3), PARALLEL (connections
 # in flight, default 128), FLOW_COUNTS (default "1000 100000"), PKT_CASES,
 # CONN_CASES (subsets of the cases above, "" for none), PERF=1 (also record
-# the 100k-flow daemon with perf and print its top symbols).
+# the 100k-flow daemon with perf and print its top symbols), MEM=0 (skip the
+# memory measurements), MEM_FLOWS (default 1000000), MEM_TABLE (its table's
+# max_flows, default 2097152), MEM_IDLE_TABLE (default 16777216).
+#
+# Memory.  Resident memory (VmRSS, and the peak VmHWM) of: a bare burst
+# consumer (the reference, a queue reader holding no state); a daemon
+# started with MEM_IDLE_TABLE flows that sees no traffic; and a daemon with a
+# MEM_TABLE table while the generator sends to MEM_FLOWS flows until the
+# daemon tracks them all (picked up mid-stream), with the resident bytes it
+# gained per live flow.  Goals: idle under 64 MB, the peak with 1M flows in a
+# 2M table under 128 MB, at most 100 bytes per flow.
 #
 # Run as root: make bench-e2e, or tests/bench/bench_e2e.sh.
 set -u
@@ -64,6 +74,10 @@ FLOW_COUNTS=${FLOW_COUNTS:-"1000 100000"}
 PKT_CASES=${PKT_CASES-"none bare-pp bare-burst handshaked"}
 CONN_CASES=${CONN_CASES-"none bare-burst handshaked"}
 PERF=${PERF:-0}
+MEM=${MEM:-1}
+MEM_FLOWS=${MEM_FLOWS:-1000000}
+MEM_TABLE=${MEM_TABLE:-2097152}
+MEM_IDLE_TABLE=${MEM_IDLE_TABLE:-16777216}
 QUIET_LOAD=${QUIET_LOAD:-5}         # percent of both CPUs: "quiet enough to start a run"
 QUIET_BUDGET=${QUIET_BUDGET:-60}   # seconds, in all, spent waiting for quiet
 OTHER_MAX=${OTHER_MAX:-10}          # percent of a CPU used by others: the run is repeated
@@ -452,6 +466,72 @@ perf_daemon() {
 }
 
 # ---------------------------------------------------------------------------
+# memory
+
+# rss_kb PID FIELD: VmRSS or VmHWM of a process, in kB.
+rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# stop_consumer KEY: ends one consumer of ours (its memory is not to weigh on the rest).
+stop_consumer() {
+	local pid=${PID_OF[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	lab_wait_until 10 "$1 to exit" eval '! lab__alive '"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "PID_OF[$1]" "SOCK_OF[$1]"
+}
+
+live_flows() { field live "$(daemon_stats "${SOCK_OF[$1]}" | tr '\n' ' ')"; }
+
+# mem_measure: the figures in MEM_* (kB), before the timed runs.
+mem_measure() {
+	MEM_REF_KB=n/a
+	[ -n "${PID_OF[bare-burst]:-}" ] && MEM_REF_KB=$(rss_kb "${PID_OF[bare-burst]}" VmRSS)
+	start_daemon mem-idle "$MEM_IDLE_TABLE"
+	MEM_IDLE_KB=$(rss_kb "${PID_OF[mem-idle]}" VmRSS)
+	stop_consumer mem-idle
+	log "memory: bare consumer ${MEM_REF_KB} kB, idle daemon (max_flows $MEM_IDLE_TABLE) ${MEM_IDLE_KB} kB"
+
+	start_daemon mem-flows "$MEM_TABLE"
+	local pid=${PID_OF[mem-flows]} try live=0 out secs=$((MEM_FLOWS / 80000 + 2))
+	MEM_EMPTY_KB=$(rss_kb "$pid" VmRSS)
+	select_queue "${QUEUE_OF[mem-flows]}"
+	# Flows the queue let through unseen (fail-open when it is full) are seen on the next pass.
+	for ((try = 0; try < 5; try++)); do
+		# Flows take turns from the first each run: long enough for every one at 80k packets/s.
+		out=$(lab_exec c timeout $((secs + 15)) taskset -c "$GEN_CPU" "$PKTGEN" --dst "$LAB_S4" \
+			--dport "$PKT_PORT" --flows "$MEM_FLOWS" --duration "$secs" 2>&1) || lab_fail "pktgen failed: $out"
+		lab_wait_until 3 "queue to drain" queue_empty "${QUEUE_OF[mem-flows]}" 2>/dev/null
+		live=$(live_flows mem-flows)
+		log "memory: ${live:-?} of $MEM_FLOWS flows tracked"
+		[ "${live:-0}" -ge "$MEM_FLOWS" ] && break
+	done
+	select_queue ""
+	MEM_LIVE=${live:-0}
+	MEM_FULL_KB=$(rss_kb "$pid" VmRSS)
+	MEM_PEAK_KB=$(rss_kb "$pid" VmHWM)
+	stop_consumer mem-flows
+}
+
+mem_report() {
+	echo
+	echo "== memory (resident kB; goals: idle daemon with max_flows $MEM_IDLE_TABLE < 64 MB,"
+	echo "   $MEM_FLOWS live flows in a table of $MEM_TABLE: peak < 128 MB, <= 100 bytes per flow)"
+	awk -v ref="$MEM_REF_KB" -v idle="$MEM_IDLE_KB" -v empty="$MEM_EMPTY_KB" -v full="$MEM_FULL_KB" \
+		-v peak="$MEM_PEAK_KB" -v live="$MEM_LIVE" -v it="$MEM_IDLE_TABLE" -v mt="$MEM_TABLE" 'BEGIN {
+		x = (ref + 0 > 0)
+		printf "  %-52s %9s\n", "bare burst consumer (reference)", ref
+		printf "  %-52s %9s", "handshaked, max_flows " it ", idle", idle
+		if (x) printf "   %.1f x the reference", idle / ref
+		printf "\n  %-52s %9s\n", "handshaked, max_flows " mt ", before traffic", empty
+		printf "  %-52s %9s\n", "handshaked, " live " live flows", full
+		printf "  %-52s %9s", "handshaked, " live " live flows, peak", peak
+		if (x) printf "   %.1f x the reference", peak / ref
+		printf "\n  %-52s %9.1f\n", "bytes gained per live flow", (live > 0) ? (full - empty) * 1024 / live : 0
+	}'
+}
+
+# ---------------------------------------------------------------------------
 # the benchmark
 
 t_start=$(lab__now_ms)
@@ -478,6 +558,7 @@ fi
 # Connections in TIME_WAIT stay in the table for 120 s: room for all of them.
 [[ " $CONN_CASES " == *" handshaked "* ]] && start_daemon hs-conn 1048576
 
+[ "$MEM" = 1 ] && mem_measure
 log "packet runs: $RUNS rounds of ${DURATION}s after a ${WARMUP}s warm-up round; generator CPU $GEN_CPU, consumers CPU $CONS_CPU"
 if [ -n "$PKT_CASES" ]; then
 	for ((round = 0; round <= RUNS; round++)); do
@@ -581,6 +662,7 @@ done
 ratio "connections/s, hs / bare-burst:" "$(get conn handshaked - rate)" "$(get conn bare-burst - rate)"
 ratio "connections/s, hs / none:" "$(get conn handshaked - rate)" "$(get conn none - rate)"
 
+[ "$MEM" = 1 ] && mem_report
 echo
 echo "the bare consumers' own counters (over the whole benchmark):"
 for key in bare-pp bare-burst; do
