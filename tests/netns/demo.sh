@@ -1,8 +1,8 @@
 #!/bin/bash
 # demo.sh (make demo): handshaked at work in a throw-away lab.  Builds a
 # client <-> router <-> server set of network namespaces, runs the daemon in
-# the router with conf/handshaked.yaml (only its socket and event paths are
-# pointed into the lab's temporary directory), drives a few real TCP
+# the router with conf/handshaked.yaml (only its socket, event and state
+# paths are pointed into the lab's temporary directory), drives a few real TCP
 # connections through it, and shows what an operator sees: the table, the
 # JSON form, the counters and the events.  Everything it made is removed at
 # the end.
@@ -15,9 +15,14 @@ LAB_QNUM=0
 lab_up
 
 config="$LAB_TMP/handshaked.yaml"
+# The snapshots go to the lab's directory too: a demo must neither write the
+# host's /var/lib/handshaked nor load a table a real daemon left there.
+mkdir -p "$LAB_TMP/state"
 sed -e "s|^\([[:space:]]*socket:\).*|\1 $LAB_TMP/control.sock|" \
     -e "s|^\([[:space:]]*events:\).*|\1 $LAB_TMP/events.jsonl|" \
+    -e "s|^\([[:space:]]*dir:\).*|\1 $LAB_TMP/state|" \
     "$LAB_ROOT/conf/handshaked.yaml" >"$config"
+! grep -q /var/lib/handshaked "$config" || lab_fail "the demo's configuration still names /var/lib/handshaked"
 "$HANDSHAKED" -t -c "$config" >/dev/null || lab_fail "conf/handshaked.yaml does not check"
 lab_start_daemon "$config"
 lab_queue_rule_add
