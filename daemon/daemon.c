@@ -50,7 +50,7 @@ void hs_daemon_snapshot(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool
 	s->addr_watch = d->addrs.stats;
 	s->drop_pcap_on = d->drop_pcap != NULL;
 	s->state_on = d->state.dir[0] != '\0';
-	s->state = d->state.stats;
+	hs_state_stats_get(&d->state, &s->state);
 	hs_drop_pcap_stats(d->drop_pcap, &s->drop_pcap);
 }
 
@@ -355,6 +355,8 @@ void hs_daemon_stop(struct hs_daemon *d)
 		hs_worker_destroy(d->workers[i]);
 	free(d->workers);
 	d->workers = NULL;
+	/* After the workers, which may have been consulting it. */
+	hs_state_store_free(&d->state);
 	/* After the workers: what they dropped last is still written. */
 	hs_drop_pcap_close(d->drop_pcap);
 	d->drop_pcap = NULL;

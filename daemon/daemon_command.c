@@ -126,6 +126,12 @@ static void state_text(struct hs_reply *r, const struct hs_metrics_snapshot *s)
 			st->last_save_ms, st->saves, st->save_failures);
 	hs_reply_printf(r, "                  at start: loaded %" PRIu64 " flows, left out %" PRIu64
 			", snapshots refused %" PRIu64 "\n", st->loaded_flows, st->load_skipped, st->load_refused);
+	const struct hs_restore_pool_stats *p = &st->pool;
+	if (st->requeued || p->waiting || p->claimed || p->expired || p->no_room || p->forgotten)
+		hs_reply_printf(r, "                  restored flows waiting for their worker%s: %" PRIu64 "; claimed %" PRIu64
+				", expired on arrival %" PRIu64 ", no room %" PRIu64 ", forgotten at max_age %" PRIu64 "\n",
+				st->requeued ? " (another set of queues)" : "", p->waiting, p->claimed, p->expired,
+				p->no_room, p->forgotten);
 }
 
 static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
@@ -179,10 +185,14 @@ static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
 		hs_reply_printf(r, ",\"state\":{\"on\":%s,\"saves\":%" PRIu64 ",\"save_failures\":%" PRIu64
 			     ",\"last_save_wall_ms\":%" PRIu64 ",\"last_save_flows\":%" PRIu64 ",\"last_save_bytes\":%" PRIu64
 			     ",\"last_save_ms\":%" PRIu64 ",\"loaded_flows\":%" PRIu64 ",\"load_skipped\":%" PRIu64
-			     ",\"load_refused\":%" PRIu64 "}",
+			     ",\"load_refused\":%" PRIu64 ",\"requeued\":%s,\"pool\":{\"waiting\":%" PRIu64
+			     ",\"claimed\":%" PRIu64 ",\"expired\":%" PRIu64 ",\"no_room\":%" PRIu64
+			     ",\"forgotten\":%" PRIu64 "}}",
 			     s.state_on ? "true" : "false", s.state.saves, s.state.save_failures, s.state.last_save_wall_ms,
 			     s.state.last_save_flows, s.state.last_save_bytes, s.state.last_save_ms, s.state.loaded_flows,
-			     s.state.load_skipped, s.state.load_refused);
+			     s.state.load_skipped, s.state.load_refused, s.state.requeued ? "true" : "false",
+			     s.state.pool.waiting, s.state.pool.claimed, s.state.pool.expired, s.state.pool.no_room,
+			     s.state.pool.forgotten);
 		hs_reply_printf(r, ",\"local_addresses\":{\"read\":%s,\"count\":%u,\"changes\":%" PRIu64
 			     ",\"resyncs\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"untracked\":%" PRIu64 "}",
 			     s.addrs_read ? "true" : "false", s.local_addresses, s.addr_watch.changes,

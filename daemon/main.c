@@ -241,6 +241,8 @@ static uint64_t loop_deadline(const struct main_loop *m)
 		deadline = m->wd.next_ms;
 	if (m->daemon->state.next_save_ms < deadline)
 		deadline = m->daemon->state.next_save_ms;
+	if (hs_state_pool_deadline(&m->daemon->state) < deadline)
+		deadline = hs_state_pool_deadline(&m->daemon->state);
 	if (m->daemon->metrics_http) {
 		uint64_t http_deadline = hs_metrics_http_next_deadline(m->daemon->metrics_http);
 		if (http_deadline < deadline)
@@ -267,6 +269,8 @@ static void loop_timers(struct main_loop *m, uint64_t now)
 		hs_daemon_save(d, err, sizeof(err));
 		d->state.next_save_ms = hs_now_ms() + d->state.interval_ms;
 	}
+	/* Restored flows of another set of queues that no worker claimed within state.max_age. */
+	hs_state_pool_expire(&d->state, now);
 	/* Connections past their deadline are dropped here even when no socket stirred. */
 	if (d->metrics_http && now >= hs_metrics_http_next_deadline(d->metrics_http))
 		hs_metrics_http_dispatch(d->metrics_http, now);

@@ -252,6 +252,17 @@ static void format_state(struct text *t, const struct hs_metrics_snapshot *s)
 	       st->load_skipped);
 	scalar(t, "handshaked_state_load_refused_total", "counter",
 	       "Snapshots refused at start (damaged, another version or machine) and renamed .bad.", st->load_refused);
+	scalar(t, "handshaked_state_restored_waiting_flows", "gauge",
+	       "Restored flows of another set of queues waiting for the worker that sees their first packet.",
+	       st->pool.waiting);
+	scalar(t, "handshaked_state_restored_claimed_total", "counter",
+	       "Restored flows a worker took into its table on their first packet.", st->pool.claimed);
+	scalar(t, "handshaked_state_restored_expired_total", "counter",
+	       "Restored flows whose timeout had passed when their first packet came.", st->pool.expired);
+	scalar(t, "handshaked_state_restored_no_room_total", "counter",
+	       "Restored flows that found their worker's table full.", st->pool.no_room);
+	scalar(t, "handshaked_state_restored_forgotten_total", "counter",
+	       "Restored flows that saw no packet within state.max_age.", st->pool.forgotten);
 }
 
 static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)

@@ -8,10 +8,17 @@
  * fsynced: a crash at any moment leaves either the old snapshot or the
  * new one, never a mixture.
  *
- * Loading maps the file and lets the core check all of it before anything
+ * Loading reads the file and lets the core check all of it before anything
  * is put in a table.  A damaged file (or one of another version, or from
  * another machine) is renamed to STATE.bad for a post-mortem, so that the
  * next start does not trip over it again, and the daemon starts empty.
+ *
+ * Which worker gets a flow: with the same queues, the worker of its
+ * section.  With another set, none can be told: the kernel balances a
+ * queue range by a hash under a seed it keeps to itself.  Those flows go
+ * to the restore pool and each is claimed by the worker that first misses
+ * it in its table; the pool's leftovers are written as a section of no
+ * queue (id_step 0), so that a restart before they are claimed keeps them.
  */
 #include "hs_state_store.h"
 
@@ -21,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,6 +141,28 @@ static void flush_stage(struct save_file *f)
 	f->len = 0;
 }
 
+static void save_pooled(void *ctx, const struct hs_flow *image, const struct hs_flow_ages *ages)
+{
+	hs_snap_write_flow_aged(ctx, image, ages);
+}
+
+/*
+ * The flows still waiting in the pool, as a section of no queue (id_step
+ * 0).  Written before the workers' tables: a flow claimed meanwhile is
+ * then in both sections rather than in neither, and the next load keeps
+ * one of the two.
+ */
+static void save_pool(struct save_file *f, struct hs_snap_writer *w, struct hs_restore_pool *pool)
+{
+	struct hs_snap_section sec = { .queue = UINT16_MAX, .id_step = 0 };
+	uint32_t cursor = 0;
+
+	hs_snap_write_section(w, &sec);
+	while (!f->err && hs_restore_pool_walk(pool, &cursor, 4096, hs_now_ms(), save_pooled, w))
+		flush_stage(f);
+	flush_stage(f);
+}
+
 static void save_workers(struct save_file *f, struct hs_snap_writer *w, struct hs_worker *const *workers,
 			 uint32_t n)
 {
@@ -188,7 +218,11 @@ int hs_state_save(struct hs_state_store *s, struct hs_worker *const *workers, ui
 		log_warnx("state: cannot save a snapshot: %s", err);
 		return -1;
 	}
+	bool pooled = s->pool_on && atomic_load(&s->pool.waiting) > 0;
+	h.sections += pooled;
 	hs_snap_write_header(&w, &h);
+	if (pooled)
+		save_pool(&f, &w, &s->pool);
 	save_workers(&f, &w, workers, nworkers);
 	if (!f.err && hs_snap_writer_finish(&w))
 		flush_stage(&f);
@@ -227,13 +261,16 @@ int hs_state_save(struct hs_state_store *s, struct hs_worker *const *workers, ui
 struct load_ctx {
 	struct hs_worker *const *workers;
 	uint32_t nworkers;
+	bool same_queues;           /* the snapshot's queues are ours: each section to its worker */
+	struct hs_restore_pool *pool;   /* where the other flows wait; NULL = none */
 	bool same_boot;
 	uint32_t gap_ticks;
 	uint64_t gap_ms;
 	uint64_t now;
-	struct hs_worker *target;   /* the worker of the current section: the one of its queue */
+	struct hs_worker *target;   /* the worker of the current section, NULL: the pool's */
 	bool buckets_ok;            /* the rate policies are the ones the buckets were filled under */
-	uint64_t loaded, skipped, gone_local;
+	uint32_t id_floor;          /* above every id of the snapshot: where new ids start in the pool's case */
+	uint64_t loaded, pooled, skipped, gone_local;
 };
 
 static struct hs_worker *worker_for(const struct load_ctx *c, uint16_t queue)
@@ -248,7 +285,11 @@ static void load_section(void *ctx, const struct hs_snap_section *s)
 {
 	struct load_ctx *c = ctx;
 
-	c->target = worker_for(c, s->queue);
+	if (s->next_id > c->id_floor)
+		c->id_floor = s->next_id;
+	c->target = c->same_queues && s->id_step != 0 ? worker_for(c, s->queue) : NULL;
+	if (!c->target)
+		return;
 	hs_worker_restore_begin(c->target, s, true);
 	c->buckets_ok = s->rates_fingerprint == hs_worker_rates_fingerprint(c->target);
 }
@@ -267,24 +308,37 @@ static void load_flow(void *ctx, const struct hs_snap_section *s, const struct h
 				     add_ticks(saved->state_ticks, c->gap_ticks) };
 	(void)s;
 
+	if (image->id >= c->id_floor)
+		c->id_floor = image->id == UINT32_MAX ? UINT32_MAX : image->id + 1;
 	/* A local endpoint's socket did not survive a reboot of this host. */
 	if (!c->same_boot && ((image->ep_flags[0] | image->ep_flags[1]) & HS_EP_LOCAL)) {
 		c->gone_local++;
 		return;
 	}
-	if (hs_worker_restore_flow(c->target, image, &ages, c->now, true) == HS_RESTORE_OK)
+	if (!c->target) {
+		if (c->pool && hs_restore_pool_add(c->pool, image, &ages))
+			c->pooled++;
+		else
+			c->skipped++;
+	} else if (hs_worker_restore_flow(c->target, image, &ages, c->now, true) == HS_RESTORE_OK) {
 		c->loaded++;
-	else
+	} else {
 		c->skipped++;
+	}
 }
 
+/*
+ * The verify memory and the buckets are hashed per worker under its key:
+ * with another set of queues they cannot be given to the worker that will
+ * see their sources, so they are not loaded.
+ */
 static void load_memory(void *ctx, const struct hs_snap_section *s, const struct hs_engine_memory_entry *e)
 {
 	struct load_ctx *c = ctx;
 	struct hs_engine_memory_entry aged = *e;
 	(void)s;
 
-	if (e->kind == HS_MEMORY_BUCKET && !c->buckets_ok)
+	if (!c->target || (e->kind == HS_MEMORY_BUCKET && !c->buckets_ok))
 		return;
 	aged.age_ms = e->age_ms + c->gap_ms;
 	hs_worker_restore_memory(c->target, &aged, c->now);
@@ -306,42 +360,39 @@ static void refuse(struct hs_state_store *s, const char *path, const char *why)
 			  bad);
 }
 
-/* Whether the snapshot's queues are the workers' queues, one section each. */
-static bool same_queue_set(struct hs_worker *const *workers, uint32_t n, const uint8_t *data, size_t len,
-			   const struct hs_snap_header *h);
-
+/* The sections of a snapshot: the queues in file order, and whether any holds flows of no queue. */
 struct queue_list {
 	uint32_t n;
 	uint16_t queue[HS_MAX_QUEUES];
 	uint32_t id_step;
-	bool too_many;
+	bool too_many, steps_differ, unassigned;
 };
 
 static void list_section(void *ctx, const struct hs_snap_section *s)
 {
 	struct queue_list *l = ctx;
 
+	if (s->id_step == 0) {
+		l->unassigned = true;
+		return;
+	}
 	if (l->n >= HS_MAX_QUEUES) {
 		l->too_many = true;
 		return;
 	}
+	if (l->n && s->id_step != l->id_step)
+		l->steps_differ = true;
 	l->queue[l->n++] = s->queue;
 	l->id_step = s->id_step;
 }
 
-static bool same_queue_set(struct hs_worker *const *workers, uint32_t n, const uint8_t *data, size_t len,
-			   const struct hs_snap_header *h)
+/* Whether the snapshot's queues are the workers' queues, one section each, in order. */
+static bool same_queue_set(struct hs_worker *const *workers, uint32_t n, const struct queue_list *l)
 {
-	static const struct hs_snap_visitor sections = { list_section, NULL, NULL };
-	struct queue_list l = { 0 };
-	struct hs_snap_header again;
-	struct hs_snap_totals totals;
-
-	if (h->sections != n || hs_snap_read(data, len, &again, &totals, &sections, &l, NULL, 0) < 0 || l.too_many ||
-	    l.id_step != n)
+	if (l->too_many || l->steps_differ || l->n != n || l->id_step != n)
 		return false;
-	for (uint32_t i = 0; i < l.n; i++)
-		if (l.queue[i] != hs_worker_queue(workers[i]))
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->queue[i] != hs_worker_queue(workers[i]))
 			return false;
 	return true;
 }
@@ -364,14 +415,47 @@ static const char *unusable(const struct hs_state_store *s, const struct hs_snap
 	return NULL;
 }
 
+/* A pool for the flows no worker of ours can be given now; false (logged) if memory is short. */
+static bool open_pool(struct hs_state_store *s, uint64_t flows, uint64_t now)
+{
+	uint8_t key[16];
+
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+		memset(key, 0x5a, sizeof(key)); /* only the pool's bucket spread depends on it */
+	if (flows > UINT32_MAX || !hs_restore_pool_init(&s->pool, (uint32_t)flows, key, now, now + s->max_age_ms)) {
+		log_warnx("state: no memory for %" PRIu64 " restored flows: starting with an empty table", flows);
+		return false;
+	}
+	s->pool_on = true;
+	return true;
+}
+
+/* After the flows: new ids start above the snapshot's, in each worker's own sequence. */
+static void finish_load(struct hs_state_store *s, struct load_ctx *c)
+{
+	for (uint32_t i = 0; i < c->nworkers; i++) {
+		if (!c->same_queues)
+			hs_worker_restore_ids_above(c->workers[i], c->id_floor);
+		hs_worker_restore_end(c->workers[i]);
+	}
+	if (s->pool_on && atomic_load(&s->pool.waiting) == 0) {
+		hs_restore_pool_free(&s->pool);
+		s->pool_on = false;
+	}
+	for (uint32_t i = 0; s->pool_on && i < c->nworkers; i++)
+		hs_worker_set_restore_pool(c->workers[i], &s->pool);
+}
+
 static void load_checked(struct hs_state_store *s, const char *path, const uint8_t *data, size_t len,
 			struct hs_worker *const *workers, uint32_t nworkers)
 {
+	static const struct hs_snap_visitor sections = { list_section, NULL, NULL };
 	struct hs_snap_header h, here;
 	struct hs_snap_totals totals;
+	struct queue_list queues = { 0 };
 	char why[256];
 
-	if (hs_snap_read(data, len, &h, &totals, NULL, NULL, why, sizeof(why)) < 0) {
+	if (hs_snap_read(data, len, &h, &totals, &sections, &queues, why, sizeof(why)) < 0) {
 		refuse(s, path, why);
 		return;
 	}
@@ -386,12 +470,10 @@ static void load_checked(struct hs_state_store *s, const char *path, const uint8
 		log_notice("state: not loading %s: %s", path, stale);
 		return;
 	}
-	if (!same_queue_set(workers, nworkers, data, len, &h)) {
-		log_warnx("state: not loading %s: written by a daemon with another set of queues (see README, "
-			  "\"Restarts\"); starting with an empty table", path);
-		return;
-	}
 	struct load_ctx c = { .workers = workers, .nworkers = nworkers, .now = hs_now_ms() };
+	c.same_queues = same_queue_set(workers, nworkers, &queues);
+	if ((!c.same_queues || queues.unassigned) && open_pool(s, totals.flows, c.now))
+		c.pool = &s->pool;
 	c.same_boot = memcmp(h.boot, here.boot, 16) == 0;
 	/* A clock set back since the save counts as no gap at all. */
 	c.gap_ms = now_wall > h.saved_wall_ms ? now_wall - h.saved_wall_ms : 0;
@@ -401,12 +483,19 @@ static void load_checked(struct hs_state_store *s, const char *path, const uint8
 		refuse(s, path, why);
 		return;
 	}
-	for (uint32_t i = 0; i < nworkers; i++)
-		hs_worker_restore_end(workers[i]);
-	s->stats.loaded_flows = c.loaded;
+	finish_load(s, &c);
+	s->stats.requeued = !c.same_queues;
+	s->stats.loaded_flows = c.loaded + c.pooled;
 	s->stats.load_skipped = c.skipped + c.gone_local;
-	log_notice("state: loaded %" PRIu64 " of %" PRIu64 " flows from %s, written %" PRIu64 " ms before%s", c.loaded,
-		   totals.flows, path, c.gap_ms, c.same_boot ? "" : " (after a reboot: flows of local sockets left out)");
+	log_notice("state: loaded %" PRIu64 " of %" PRIu64 " flows from %s, written %" PRIu64 " ms before%s",
+		   c.loaded + c.pooled, totals.flows, path, c.gap_ms,
+		   c.same_boot ? "" : " (after a reboot: flows of local sockets left out)");
+	if (c.pooled)
+		log_notice("state: %" PRIu64 " flows %s: each goes to the worker that sees its first packet, "
+			   "within state.max_age (%" PRIu32 " s)", c.pooled,
+			   c.same_queues ? "were not claimed by any worker of the daemon that wrote the snapshot"
+					 : "come from a daemon with another set of queues",
+			   s->max_age_ms / 1000u);
 	if (c.skipped)
 		log_warnx("state: %" PRIu64 " flows did not fit in the tables (table.max_flows)", c.skipped);
 }
@@ -456,4 +545,33 @@ void hs_state_load(struct hs_state_store *s, struct hs_worker *const *workers, u
 	load_checked(s, path, data, len, workers, nworkers);
 	free(data);
 	s->stats.load_ms = hs_now_ms() - start;
+}
+
+uint64_t hs_state_pool_deadline(const struct hs_state_store *s)
+{
+	return s->pool_on ? s->pool.forget_ms : UINT64_MAX;
+}
+
+void hs_state_pool_expire(struct hs_state_store *s, uint64_t now_ms)
+{
+	if (!s->pool_on)
+		return;
+	uint64_t dropped = hs_restore_pool_expire(&s->pool, now_ms);
+	if (dropped)
+		log_notice("state: %" PRIu64 " restored flows saw no packet within state.max_age (%" PRIu32
+			   " s) and are forgotten", dropped, s->max_age_ms / 1000u);
+}
+
+void hs_state_stats_get(struct hs_state_store *s, struct hs_state_stats *out)
+{
+	*out = s->stats;
+	if (s->pool_on)
+		hs_restore_pool_stats(&s->pool, &out->pool);
+}
+
+void hs_state_store_free(struct hs_state_store *s)
+{
+	if (s->pool_on)
+		hs_restore_pool_free(&s->pool);
+	s->pool_on = false;
 }

@@ -790,3 +790,42 @@ void hs_worker_restore_end(struct hs_worker *w)
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
 }
+
+/*
+ * The table's miss hook while a restore pool holds flows.  A packet of a
+ * flow this table tracks never gets here, and a miss costs one atomic load
+ * once the pool is empty; then the hook uninstalls itself, since an empty
+ * pool never fills again.
+ */
+static bool claim_restored(void *ctx, const struct hs_flow_key *key, uint8_t family, uint64_t now_ms)
+{
+	struct hs_worker *w = ctx;
+
+	if (atomic_load_explicit(&w->restore_pool->waiting, memory_order_relaxed) == 0) {
+		hs_table_set_miss_hook(w->table, NULL, NULL);
+		return false;
+	}
+	return hs_restore_pool_claim(w->restore_pool, w->table, w->policy, key, family, now_ms);
+}
+
+void hs_worker_set_restore_pool(struct hs_worker *w, struct hs_restore_pool *pool)
+{
+	pthread_mutex_lock(&w->lock);
+	w->restore_pool = pool;
+	hs_table_set_miss_hook(w->table, pool ? claim_restored : NULL, w);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void hs_worker_restore_ids_above(struct hs_worker *w, uint32_t floor)
+{
+	pthread_mutex_lock(&w->lock);
+	/* A table that gave no id yet starts at its first, index + 1; it steps by the number of workers. */
+	uint32_t first = hs_table_next_id(w->table), step = w->nworkers ? w->nworkers : 1;
+	if (floor > first) {
+		uint64_t next = first + ((uint64_t)floor - first + step - 1) / step * step;
+		/* Past 2^32 the table wraps to its first id anyway, as it would have in time. */
+		if (next <= UINT32_MAX)
+			hs_table_set_next_id(w->table, (uint32_t)next);
+	}
+	pthread_mutex_unlock(&w->lock);
+}

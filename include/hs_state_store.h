@@ -3,9 +3,11 @@
  * worker's table to it atomically (a temporary file, fsync, rename, fsync
  * of the directory), a chunk of each table at a time so that no worker
  * waits longer than one chunk; and, at start, loading it into the workers
- * before they read a packet, or refusing it with the reason logged and
- * renaming it aside (`.bad`) so that the daemon starts empty.  The bytes
- * themselves are the core's (hs_snapshot.h).
+ * before they read a packet (a snapshot of another set of queues into the
+ * restore pool, hs_restore_pool.h, whose flows the workers claim on their
+ * first packet), or refusing it with the reason logged and renaming it
+ * aside (`.bad`) so that the daemon starts empty.  The bytes themselves
+ * are the core's (hs_snapshot.h).
  */
 #ifndef HS_STATE_STORE_H
 #define HS_STATE_STORE_H
@@ -14,6 +16,7 @@
 #include <stdint.h>
 
 #include "hs_config.h"
+#include "hs_restore_pool.h"
 #include "hs_worker.h"
 
 #define HS_STATE_FILE "handshaked.snap"
@@ -29,6 +32,8 @@ struct hs_state_stats {
 	uint64_t load_skipped;      /* flows of the snapshot not taken (no room, or a local socket from before a reboot) */
 	uint64_t load_refused;      /* snapshots refused at start (damaged, another version or machine): renamed .bad */
 	uint64_t load_ms;           /* how long loading took */
+	bool requeued;              /* the snapshot came from another set of queues: its flows wait in the pool */
+	struct hs_restore_pool_stats pool;
 };
 
 struct hs_state_store {
@@ -37,6 +42,13 @@ struct hs_state_store {
 	uint32_t max_age_ms;
 	uint64_t next_save_ms;      /* monotonic; UINT64_MAX = none due */
 	struct hs_state_stats stats;
+	/*
+	 * Flows of a snapshot written with another set of queues (or left
+	 * unclaimed by the daemon that wrote it), each waiting for the worker
+	 * that sees its first packet; forgotten state.max_age after the load.
+	 */
+	bool pool_on;
+	struct hs_restore_pool pool;
 };
 
 /* Takes state.* from the configuration (at start and on reload). */
@@ -49,6 +61,15 @@ void hs_state_store_configure(struct hs_state_store *store, const struct hs_conf
  * the start.
  */
 void hs_state_load(struct hs_state_store *store, struct hs_worker *const *workers, uint32_t nworkers);
+
+/* When the pool's unclaimed flows are to be forgotten (monotonic ms); UINT64_MAX = never. */
+uint64_t hs_state_pool_deadline(const struct hs_state_store *store);
+/* The main thread's turn at now_ms: forgets the pool's unclaimed flows once state.max_age has passed. */
+void hs_state_pool_expire(struct hs_state_store *store, uint64_t now_ms);
+/* The counters, the pool's as they are now. */
+void hs_state_stats_get(struct hs_state_store *store, struct hs_state_stats *out);
+/* Frees the pool, after the workers have stopped. */
+void hs_state_store_free(struct hs_state_store *store);
 
 /* Writes a snapshot of the running workers now.  0, or -1 with the reason in err (also logged). */
 int hs_state_save(struct hs_state_store *store, struct hs_worker *const *workers, uint32_t nworkers,

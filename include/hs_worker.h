@@ -26,6 +26,7 @@
 #include "hs_nfq.h"
 #include "hs_packet.h"
 #include "hs_policy_engine.h"
+#include "hs_restore_pool.h"
 #include "hs_rst_send.h"
 #include "hs_snapshot.h"
 #include "hs_table.h"
@@ -85,6 +86,8 @@ struct hs_worker {
 	struct log_episode log_verdicts, log_receive, log_rst;
 	/* log.pcap: this worker's ring of the dropped-packet capture; NULL when off.  Set before start. */
 	struct hs_drop_ring *drop_ring;
+	/* Flows of a snapshot of another set of queues, claimed on a table miss; NULL = none.  Set before start. */
+	struct hs_restore_pool *restore_pool;
 };
 
 /* Creates the table and binds the queue.  On failure writes err and returns -1. */
@@ -196,5 +199,13 @@ enum hs_restore_result hs_worker_restore_flow(struct hs_worker *w, const struct 
 void hs_worker_restore_memory(struct hs_worker *w, const struct hs_engine_memory_entry *entry, uint64_t now_ms);
 uint64_t hs_worker_rates_fingerprint(struct hs_worker *w);
 void hs_worker_restore_end(struct hs_worker *w);
+/*
+ * Before the worker starts: a packet that matches no flow in its table is
+ * first looked for in the pool (hs_restore_pool.h), as long as the pool
+ * holds flows.
+ */
+void hs_worker_set_restore_pool(struct hs_worker *w, struct hs_restore_pool *pool);
+/* Before the worker starts: its new flow ids continue its own sequence above floor. */
+void hs_worker_restore_ids_above(struct hs_worker *w, uint32_t floor);
 
 #endif

@@ -1015,6 +1015,11 @@ void hs_policy_engine_memory_put(struct hs_policy_engine *e, const struct hs_eng
 	}
 }
 
+void hs_policy_engine_flow_restored(struct hs_policy_engine *e, const struct hs_flow *f)
+{
+	recount(e, f, f->state, false, true);
+}
+
 void hs_policy_engine_restored(struct hs_policy_engine *e)
 {
 	clear_counts(e);

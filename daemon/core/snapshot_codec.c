@@ -237,6 +237,12 @@ void hs_snap_write_flow(struct hs_snap_writer *w, const struct hs_table *t, cons
 	w->flows++;
 }
 
+void hs_snap_write_flow_aged(struct hs_snap_writer *w, const struct hs_flow *f, const struct hs_flow_ages *ages)
+{
+	encode_flow(list_slot(w, BLOCK_FLOWS, HS_SNAP_FLOW_BYTES), f, ages);
+	w->flows++;
+}
+
 void hs_snap_write_memory(struct hs_snap_writer *w, const struct hs_engine_memory_entry *e)
 {
 	uint8_t *p = list_slot(w, BLOCK_MEMORY, HS_SNAP_MEMORY_BYTES);

@@ -68,6 +68,8 @@ struct hs_table {
 	hs_table_policy_due policy_due;
 	hs_table_policy_fire policy_fire;
 	void *policy_ctx;
+	hs_table_miss_hook miss_hook;   /* flows restored elsewhere, claimed on a miss; NULL = none */
+	void *miss_ctx;
 	struct hs_table_stats stats;
 	struct hs_local_addrs local;    /* this worker's copy of the host's addresses */
 };
@@ -201,6 +203,12 @@ void hs_table_set_policy_hooks(struct hs_table *t, hs_table_policy_due due, hs_t
 	t->policy_due = due;
 	t->policy_fire = fire;
 	t->policy_ctx = ctx;
+}
+
+void hs_table_set_miss_hook(struct hs_table *t, hs_table_miss_hook hook, void *ctx)
+{
+	t->miss_hook = hook;
+	t->miss_ctx = ctx;
 }
 
 void hs_table_set_local_addrs(struct hs_table *t, const struct hs_local_addrs *set)
@@ -777,6 +785,9 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 	clock_at(t, now_ms);
 	struct hs_flow *f = lookup_in_bucket(t, bucket, key, pkt->family);
 
+	/* Only a miss asks the hook, which may have restored the flow meanwhile. */
+	if (!f && t->miss_hook && t->miss_hook(t->miss_ctx, key, pkt->family, now_ms))
+		f = lookup_in_bucket(t, bucket, key, pkt->family);
 	if (!f) {
 		create_flow(t, pkt, key, src_is_0, bucket, now_ms, res);
 		return;

@@ -126,5 +126,11 @@ void hs_policy_engine_memory_put(struct hs_policy_engine *engine, const struct h
  * verify memory stay, unlike with hs_policy_engine_set).
  */
 void hs_policy_engine_restored(struct hs_policy_engine *engine);
+/*
+ * One flow was put into the running table from a snapshot (a worker
+ * claimed it on its first packet): the limits count it from now on.  The
+ * table filed it for the timed policies itself.
+ */
+void hs_policy_engine_flow_restored(struct hs_policy_engine *engine, const struct hs_flow *flow);
 
 #endif

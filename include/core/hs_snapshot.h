@@ -39,7 +39,12 @@ struct hs_snap_header {
 struct hs_snap_section {
 	uint16_t queue;
 	uint32_t next_id;           /* the table's next flow id, so ids are not given twice */
-	uint32_t id_step;           /* the number of workers then: ids are unique only within one set */
+	/*
+	 * The number of workers then: ids are unique only within one set.  0
+	 * marks the section of the flows no worker had claimed yet (restored
+	 * from a snapshot of another set of queues): its queue means nothing.
+	 */
+	uint32_t id_step;
 	uint8_t engine_key[16];     /* the key the engine memory's entries are hashed under */
 	uint64_t rates_fingerprint; /* hs_policy_engine_rates_fingerprint when saved */
 };
@@ -73,6 +78,8 @@ void hs_snap_write_section(struct hs_snap_writer *w, const struct hs_snap_sectio
 /* One flow of the table, its times as ages at now_ms. */
 void hs_snap_write_flow(struct hs_snap_writer *w, const struct hs_table *table, const struct hs_flow *flow,
 			uint64_t now_ms);
+/* One flow held outside any table, with its ages as they are now. */
+void hs_snap_write_flow_aged(struct hs_snap_writer *w, const struct hs_flow *flow, const struct hs_flow_ages *ages);
 void hs_snap_write_memory(struct hs_snap_writer *w, const struct hs_engine_memory_entry *entry);
 /* Closes the last block and writes the end block; false if anything failed. */
 bool hs_snap_writer_finish(struct hs_snap_writer *w);

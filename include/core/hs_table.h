@@ -144,6 +144,16 @@ void hs_table_set_policy_hooks(struct hs_table *table, hs_table_policy_due due, 
  */
 void hs_table_block(struct hs_table *table, struct hs_flow *flow, uint64_t now_ms);
 
+/*
+ * Called when a packet matches no flow, before a new flow is made for it:
+ * the hook may put the packet's flow into the table with
+ * hs_table_restore_flow (a flow restored from a snapshot that no table
+ * held yet) and return true, and the packet is then tracked on that flow.
+ * It must not remove or move any other flow.  Only misses pay for it.
+ */
+typedef bool (*hs_table_miss_hook)(void *ctx, const struct hs_flow_key *key, uint8_t family, uint64_t now_ms);
+void hs_table_set_miss_hook(struct hs_table *table, hs_table_miss_hook hook, void *ctx);
+
 /* The current tick of a table, for comparing with flow times. */
 uint32_t hs_table_tick(const struct hs_table *table, uint64_t now_ms);
 
@@ -245,7 +255,8 @@ uint32_t hs_flow_deadline_tick(const struct hs_table *table, const struct hs_flo
 bool hs_timeout_class_open_ended(enum hs_timeout_class cls);
 
 /*
- * Restoring a snapshot (hs_snapshot.h) into a table that has not run yet.
+ * Restoring a snapshot (hs_snapshot.h) into a table that has not run yet,
+ * or, from the miss hook, into a running one.
  * The image is a flow record as saved: key, family, flags, states,
  * windows, endpoint flags, history, counters and id; its links and times
  * are ignored.  Its times come as ages at now_ms (the gap while no daemon
