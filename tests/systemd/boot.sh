@@ -15,6 +15,10 @@
 #   2. `systemctl reload` with a good file applies it (same pid, new status);
 #      with a broken file it fails and the daemon keeps running unchanged;
 #   3. the journal has the daemon's lines at their levels (journalctl -p);
+#   3b. `systemctl restart` keeps the table: a connection held open across
+#      it keeps its flow id, sides, states and history; the snapshot is
+#      /var/lib/handshaked/handshaked.snap (the unit's StateDirectory=),
+#      the daemon's own (user handshaked, mode 0600);
 #   4. a daemon with one worker thread stuck (frozen through the cgroup v1
 #      freezer) while its main loop runs, and a SIGSTOPped daemon, miss their
 #      watchdog (WatchdogSec=3s in a test drop-in) and systemd restarts them,
@@ -225,6 +229,7 @@ log: {level: $1, events: /var/log/handshaked/events.jsonl}
 table: {max_flows: 65536}
 rules: {chains: [OUTPUT], out_interfaces: [lo]}
 metrics: {listen: "127.0.0.1:9547"}
+state: {dir: /var/lib/handshaked}
 EOF
 }
 good_config info
@@ -365,6 +370,50 @@ prio=$(in_ct journalctl --no-pager -o json -u handshaked _PID="$PID1" | grep 're
 good_config info
 in_ct systemctl reload handshaked || fail "reload back to a good file failed"
 log "journal: warning, notice and info lines filed at their levels (PRIORITY=4 for the warning)"
+
+# ---------------------------------------------------------------------------
+# 3b. restart keeps the table
+
+# An echo server and a client that says one line and then holds the
+# connection open, both as transient units of the container's systemd.
+in_ct systemd-run --quiet --unit=hs-echo systemd-socket-activate -l 127.0.0.1:7070 -a --inetd cat ||
+	fail "cannot start the echo server"
+for _ in $(seq 1 50); do in_ct ss -tlnH 'sport = :7070' | grep -q . && break; sleep 0.1; done
+in_ct systemd-run --quiet --unit=hs-client bash -c \
+	'exec 3<>/dev/tcp/127.0.0.1/7070 && echo hello >&3 && read -r -u 3 line && exec sleep 600' ||
+	fail "cannot start the client"
+# id client-port client-state server-state history of the connection to port 7070, from list --json.
+held_flow() {
+	in_ct handshakectl list --json | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    f = json.loads(line)
+    if f["server"]["port"] == 7070:
+        print(f["id"], f["client"]["port"], f["client"]["state"], f["server"]["state"], f["history"])'
+}
+before=""
+for _ in $(seq 1 50); do
+	before=$(held_flow)
+	case "$before" in *" ESTABLISHED ESTABLISHED ShAD"*d*) break ;; esac
+	sleep 0.1
+done
+case "$before" in *" ESTABLISHED ESTABLISHED ShAD"*d*) ;; *) fail "the held connection is not tracked: \"$before\"" ;; esac
+PIDR=$(show MainPID)
+in_ct systemctl restart handshaked || fail "systemctl restart handshaked failed"
+PID1=$(show MainPID)
+[ "$PID1" != "$PIDR" ] || fail "systemctl restart kept pid $PIDR"
+j() { in_ct journalctl --no-pager -o cat -u handshaked _PID="$@"; }
+j "$PIDR" | grep -q 'state: saved [1-9][0-9]* flows to /var/lib/handshaked/handshaked.snap' ||
+	fail "the stopping daemon wrote no snapshot: $(j "$PIDR" | grep 'state:')"
+loaded=$(j "$PID1" | grep -m1 'state: loaded')
+case "$loaded" in "state: loaded "*" flows from /var/lib/handshaked/handshaked.snap"*) ;;
+*) fail "the restarted daemon loaded no snapshot: $(j "$PID1" | grep 'state:')" ;; esac
+snap=$(in_ct stat -c '%U %a' /var/lib/handshaked/handshaked.snap) || fail "no /var/lib/handshaked/handshaked.snap"
+[ "$snap" = "handshaked 600" ] || fail "the snapshot is \"$snap\", not the daemon's own with mode 600"
+after=$(held_flow)
+[ "$after" = "$before" ] || fail "the held connection changed across the restart: before \"$before\", after \"$after\""
+in_ct systemctl stop hs-client hs-echo 2>/dev/null
+log "restart: pid $PIDR -> $PID1, ${loaded#state: }; the held connection kept id, ports, states and history ($after)"
 
 # ---------------------------------------------------------------------------
 # 4. watchdog
