@@ -4,7 +4,8 @@
 #   make test       install missing Debian packages, build, run every test
 #   make check      unit tests and replay tests (plain build)
 #   make check-san  unit tests built with AddressSanitizer + UBSan
-#   make bench      microbenchmarks: the tracking core, and replay (bench-replay)
+#   make bench      microbenchmarks: the tracking core, replay (bench-replay) and
+#                   snapshots of 1M flows (bench-snapshot)
 #   make demo       a lab with real connections through the daemon
 #   make install    install the programs, the systemd unit, the configuration
 #                   (never over an existing one) and the man pages
@@ -79,7 +80,7 @@ PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
                $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-core check-replay check-modules check-san test bench bench-replay bench-e2e demo clean deps test-netns fuzz install uninstall \
+.PHONY: all check check-core check-replay check-modules check-san test bench bench-replay bench-snapshot bench-e2e demo clean deps test-netns fuzz install uninstall \
         test-service test-systemd
 FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
@@ -216,8 +217,12 @@ demo: deps
 	$(MAKE) all
 	tests/netns/demo.sh
 
-bench: $(BUILD)/bench/bench_core bench-replay
+bench: $(BUILD)/bench/bench_core bench-replay bench-snapshot
 	taskset -c 1 $(BUILD)/bench/bench_core
+
+# Saving and loading a snapshot of 1M flows (state.dir), against a raw dump of the records.
+bench-snapshot: $(BUILD)/bench/bench_snapshot
+	taskset -c 1 $(BUILD)/bench/bench_snapshot
 
 # handshaked -r over a generated capture of 1M packets in 100k connections, on one core.
 bench-replay: $(BUILD)/bench/bench_replay

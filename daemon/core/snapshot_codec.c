@@ -444,19 +444,27 @@ static int read_list(struct reader *r, struct pass *ps, uint32_t type, const uin
 		return refuse(r, "block %" PRIu64 ": a list before any queue's section", index);
 	if (len < 4 || (len - 4) % rec != 0 || get32(p) != (len - 4) / rec)
 		return refuse(r, "block %" PRIu64 ": list length and count disagree", index);
+	/* Delivering to nobody: the records were checked, only their number matters. */
+	if (ps->stage == 2 && !(type == BLOCK_FLOWS ? ps->visitor->flow != NULL : ps->visitor->memory != NULL)) {
+		*(type == BLOCK_FLOWS ? &ps->totals.flows : &ps->totals.memory) += get32(p);
+		return 0;
+	}
 	for (uint32_t i = 0, n = get32(p); i < n; i++) {
 		const uint8_t *q = p + 4 + (size_t)i * rec;
 		const char *bad;
 
-		if (type == BLOCK_FLOWS) {
+		if (type == BLOCK_FLOWS && ps->stage == 1) {
+			/* The records passed the first pass: the tuple pass only looks at their keys. */
+			if (!tuple_set_add(&ps->tuples, r->data, (size_t)(q - r->data)))
+				return refuse(r, "block %" PRIu64 ", flow %u: the same connection twice in queue %u",
+					      index, i, ps->section.queue);
+			ps->totals.flows++;
+		} else if (type == BLOCK_FLOWS) {
 			struct hs_flow f;
 			struct hs_flow_ages ages;
 
 			if ((bad = decode_flow(q, &f, &ages)))
 				return refuse(r, "block %" PRIu64 ", flow %u: %s", index, i, bad);
-			if (ps->stage == 1 && !tuple_set_add(&ps->tuples, r->data, (size_t)(q - r->data)))
-				return refuse(r, "block %" PRIu64 ", flow %u: the same connection twice in queue %u",
-					      index, i, ps->section.queue);
 			if (ps->stage == 2 && ps->visitor->flow)
 				ps->visitor->flow(ps->ctx, &ps->section, &f, &ages);
 			ps->totals.flows++;
@@ -528,7 +536,12 @@ static int read_pass(struct reader *r, struct pass *ps)
 		if (r->len - off - BLOCK_HEAD - BLOCK_CHECK < len)
 			return refuse(r, "truncated: %zu bytes, the file ends inside block %" PRIu64, r->len, index);
 		uint64_t check = get64(r->data + off + BLOCK_HEAD + len);
-		if (check != hs_snap_block_check(chain, index, r->data + off, BLOCK_HEAD + len))
+		/*
+		 * The bytes are the caller's and cannot change between passes:
+		 * the check values, once verified by the first pass, are not
+		 * computed again (a third of the time a large file takes).
+		 */
+		if (ps->stage == 0 && check != hs_snap_block_check(chain, index, r->data + off, BLOCK_HEAD + len))
 			return refuse(r, "checksum mismatch in block %" PRIu64 " at offset %zu", index, off);
 		if (read_block(r, ps, type, r->data + off + BLOCK_HEAD, len, index, &ended) < 0)
 			return -1;
@@ -568,5 +581,20 @@ int hs_snap_read(const uint8_t *data, size_t len, struct hs_snap_header *header,
 	*header = ps.header;
 	*totals = ps.totals;
 	ps.stage = 2;
+	return read_pass(&r, &ps);
+}
+
+int hs_snap_deliver(const uint8_t *data, size_t len, const struct hs_snap_visitor *visitor, void *ctx)
+{
+	static const struct hs_snap_visitor none;
+	struct reader r = { data, len, NULL, 0 };
+	struct pass ps;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.visitor = visitor ? visitor : &none;
+	ps.ctx = ctx;
+	ps.stage = 2;
+	if (len < PREAMBLE || memcmp(data, HS_SNAP_MAGIC, 8) != 0 || get32(data + 8) != HS_SNAP_VERSION)
+		return -1;
 	return read_pass(&r, &ps);
 }

@@ -225,30 +225,45 @@ static void test_round_trip_every_state(void **state)
 	struct sink s;
 
 	save(&s, t, NULL, then, 1700000000000ull);
-	/* The loading daemon's clock starts anywhere; 3 s passed in between. */
-	uint64_t now = 77000;
-	struct hs_table *r = sc_table(1024, true, now);
-	struct load_ctx c = { .table = r, .now = now, .gap_ticks = 300 };
-	char why[256] = "";
-	assert_int_equal(load(&s, &c, why, sizeof(why)), 0);
-	assert_int_equal(c.flows, 2 * HS_TCP_STATE_COUNT * HS_TCP_STATE_COUNT);
-	assert_int_equal(c.sections, 1);
-	assert_int_equal(c.full + c.duplicates, 0);
-	assert_int_equal(hs_table_stats(r)->live, hs_table_stats(t)->live);
-	assert_int_equal(hs_table_stats(r)->live_half_open, hs_table_stats(t)->live_half_open);
+	/* Both ways of loading: checked and delivered at once, or checked (sections only), then delivered. */
+	for (int twice = 0; twice < 2; twice++) {
+		/* The loading daemon's clock starts anywhere; 3 s passed in between. */
+		uint64_t now = 77000;
+		struct hs_table *r = sc_table(1024, true, now);
+		struct load_ctx c = { .table = r, .now = now, .gap_ticks = 300 };
+		char why[256] = "";
+		if (twice) {
+			static const struct hs_snap_visitor sections_only = { load_section, NULL, NULL };
+			struct hs_snap_header h;
+			struct hs_snap_totals totals;
 
-	struct expect_ctx e = { t, r, then, now, 300, 0 };
-	hs_table_foreach(t, compare_flow, &e);
-	assert_int_equal(e.checked, 2 * HS_TCP_STATE_COUNT * HS_TCP_STATE_COUNT);
-	/* Ids go on where the saved table left off: a new flow gets a new one. */
-	assert_int_equal(hs_table_next_id(r), 1);
-	hs_table_set_next_id(r, c.section.next_id);
-	struct sc_conn fresh;
-	sc_conn_init(&fresh, HS_FAMILY_IPV4, 0x9999, 50000, SERVER_HOST, 80);
-	assert_int_equal(sc_syn(r, &fresh, now + 10)->id, hs_table_next_id(t));
+			assert_int_equal(hs_snap_read(s.data, s.len, &h, &totals, &sections_only, &c, why, sizeof(why)), 0);
+			assert_int_equal(totals.flows, 2 * HS_TCP_STATE_COUNT * HS_TCP_STATE_COUNT);
+			assert_int_equal(c.flows, 0);
+			c.sections = 0;
+			assert_int_equal(hs_snap_deliver(s.data, s.len, &loader, &c), 0);
+		} else {
+			assert_int_equal(load(&s, &c, why, sizeof(why)), 0);
+		}
+		assert_int_equal(c.flows, 2 * HS_TCP_STATE_COUNT * HS_TCP_STATE_COUNT);
+		assert_int_equal(c.sections, 1);
+		assert_int_equal(c.full + c.duplicates, 0);
+		assert_int_equal(hs_table_stats(r)->live, hs_table_stats(t)->live);
+		assert_int_equal(hs_table_stats(r)->live_half_open, hs_table_stats(t)->live_half_open);
+
+		struct expect_ctx e = { t, r, then, now, 300, 0 };
+		hs_table_foreach(t, compare_flow, &e);
+		assert_int_equal(e.checked, 2 * HS_TCP_STATE_COUNT * HS_TCP_STATE_COUNT);
+		/* Ids go on where the saved table left off: a new flow gets a new one. */
+		assert_int_equal(hs_table_next_id(r), 1);
+		hs_table_set_next_id(r, c.section.next_id);
+		struct sc_conn fresh;
+		sc_conn_init(&fresh, HS_FAMILY_IPV4, 0x9999, 50000, SERVER_HOST, 80);
+		assert_int_equal(sc_syn(r, &fresh, now + 10)->id, hs_table_next_id(t));
+		sc_table_free(r);
+	}
 	free(s.data);
 	sc_table_free(t);
-	sc_table_free(r);
 }
 
 /* One connection of each family in TIME_WAIT and one ESTABLISHED, saved 10 s after their last packet. */

@@ -1,0 +1,393 @@
+/*
+ * bench_snapshot: how long saving and loading a snapshot of 1M flows take,
+ * and how large the file is.  A table of established connections (each
+ * with a handshake and data both ways) is saved as the daemon saves it:
+ * encoded a chunk of 4096 records at a time (the time a worker's lock is
+ * held) into a staging buffer, written out after each chunk, fsynced,
+ * renamed over the old file and the directory fsynced.  It is loaded as
+ * the daemon loads it: read whole, checked whole (every block, record and
+ * tuple), then restored into a fresh table.  The same-run reference is the
+ * floor under any format: the same records dumped raw as they lie in
+ * memory (128-byte structs, no encoding, no checks), written and fsynced,
+ * then read back.  Medians of RUNS runs.
+ *
+ *   bench_snapshot [FLOWS] [DIR]      (default 1000000 flows, a directory under /var/tmp)
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hs_snapshot.h"
+#include "hs_table.h"
+
+#define RUNS 5
+#define CHUNK 4096u
+#define CLIENT_ISN 1000u
+#define SERVER_ISN 5000000u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
+/* Flow i: client 10.a.b.c:port -> server 10.255.0.1:80, addresses spread over i. */
+static void make_packet(struct hs_packet *p, uint32_t i, bool from_client, uint8_t flags, uint32_t seq,
+			uint32_t ack, uint32_t len)
+{
+	uint8_t client[4] = { 10, (uint8_t)(i >> 14), (uint8_t)(i >> 6), (uint8_t)(i & 0x3f) };
+	uint8_t server[4] = { 10, 255, 0, 1 };
+	uint16_t cport = (uint16_t)(20000 + (i & 0x3fff));
+
+	memset(p, 0, sizeof(*p));
+	p->family = HS_FAMILY_IPV4;
+	p->flags = flags;
+	p->wscale = HS_WSCALE_NONE;
+	p->window = 65535;
+	p->seq = seq;
+	p->ack = ack;
+	p->payload_len = len;
+	p->wire_len = 40 + len;
+	memcpy(from_client ? p->src.bytes : p->dst.bytes, client, 4);
+	memcpy(from_client ? p->dst.bytes : p->src.bytes, server, 4);
+	p->sport = from_client ? cport : 80;
+	p->dport = from_client ? 80 : cport;
+}
+
+static struct hs_table *new_table(uint32_t max_flows)
+{
+	struct hs_table_config cfg = { .max_flows = max_flows, .pickup = true, .timeout_ms = HS_DEFAULT_TIMEOUTS_MS };
+
+	for (int i = 0; i < 16; i++)
+		cfg.hash_key[i] = (uint8_t)(rand() & 0xff);
+	return hs_table_create(&cfg, 0);
+}
+
+/* Handshake, a request and a response: history ShADad, windows and counters set. */
+static void fill(struct hs_table *t, uint32_t flows)
+{
+	struct hs_packet p;
+	struct hs_track_result r;
+
+	for (uint32_t i = 0; i < flows; i++) {
+		make_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
+		hs_table_track(t, &p, 1000, &r);
+		make_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
+		hs_table_track(t, &p, 1000, &r);
+		make_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
+		hs_table_track(t, &p, 1000, &r);
+		make_packet(&p, i, true, HS_TCP_ACK | HS_TCP_PSH, CLIENT_ISN + 1, SERVER_ISN + 1, 100);
+		hs_table_track(t, &p, 1010, &r);
+		make_packet(&p, i, false, HS_TCP_ACK | HS_TCP_PSH, SERVER_ISN + 1, CLIENT_ISN + 101, 1000);
+		hs_table_track(t, &p, 1020, &r);
+	}
+}
+
+/* ---- saving, as daemon/state_store.c does ---- */
+
+struct stage {
+	int fd;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static bool stage_bytes(void *ctx, const void *bytes, size_t len)
+{
+	struct stage *s = ctx;
+
+	if (s->len + len > s->cap) {
+		s->cap = (s->len + len) * 2;
+		s->buf = realloc(s->buf, s->cap);
+		if (!s->buf)
+			return false;
+	}
+	memcpy(s->buf + s->len, bytes, len);
+	s->len += len;
+	return true;
+}
+
+static void write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n <= 0) {
+			perror("write");
+			exit(1);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void flush(struct stage *s)
+{
+	write_all(s->fd, s->buf, s->len);
+	s->len = 0;
+}
+
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+struct save_result {
+	double total_ms, locked_ms, max_chunk_us;
+	size_t bytes;
+};
+
+static struct save_result save(const struct hs_table *t, const char *dir, const char *tmp, const char *path)
+{
+	struct save_result r = { 0 };
+	struct stage s = { .fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600) };
+	struct hs_snap_writer w;
+	struct hs_snap_header h = { .saved_wall_ms = 1, .sections = 1 };
+	struct hs_snap_section sec = { .queue = 0, .next_id = hs_table_next_id(t), .id_step = 1 };
+	uint64_t t0 = now_ns();
+
+	if (s.fd < 0 || !hs_snap_writer_init(&w, stage_bytes, &s)) {
+		perror(tmp);
+		exit(1);
+	}
+	hs_snap_write_header(&w, &h);
+	hs_snap_write_section(&w, &sec);
+	uint32_t span = hs_table_span(t);
+	for (uint32_t pos = 0; pos < span;) {
+		uint64_t c0 = now_ns();
+		/* The part a worker waits for: one chunk encoded under its lock. */
+		for (uint32_t end = span - pos > CHUNK ? pos + CHUNK : span; pos < end; pos++) {
+			const struct hs_flow *f = hs_table_flow_at(t, pos);
+			if (f)
+				hs_snap_write_flow(&w, t, f, 2000);
+		}
+		double us = (double)(now_ns() - c0) / 1e3;
+		r.locked_ms += us / 1e3;
+		if (us > r.max_chunk_us)
+			r.max_chunk_us = us;
+		flush(&s);
+	}
+	if (!hs_snap_writer_finish(&w)) {
+		fprintf(stderr, "writer failed\n");
+		exit(1);
+	}
+	flush(&s);
+	hs_snap_writer_free(&w);
+	r.bytes = (size_t)lseek(s.fd, 0, SEEK_CUR);
+	fsync(s.fd);
+	close(s.fd);
+	rename(tmp, path);
+	sync_dir(dir);
+	r.total_ms = (double)(now_ns() - t0) / 1e6;
+	free(s.buf);
+	return r;
+}
+
+/* ---- loading, as daemon/state_store.c does ---- */
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+	uint8_t *data = size > 0 ? malloc((size_t)size) : NULL;
+	size_t got = 0;
+
+	if (!data) {
+		perror(path);
+		exit(1);
+	}
+	lseek(fd, 0, SEEK_SET);
+	while (got < (size_t)size) {
+		ssize_t n = read(fd, data + got, (size_t)size - got);
+		if (n <= 0) {
+			perror("read");
+			exit(1);
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return data;
+}
+
+struct load_ctx {
+	struct hs_table *table;
+	uint64_t restored;
+};
+
+static void load_flow(void *ctx, const struct hs_snap_section *s, const struct hs_flow *image,
+		      const struct hs_flow_ages *ages)
+{
+	struct load_ctx *c = ctx;
+	(void)s;
+
+	c->restored += hs_table_restore_flow(c->table, image, ages, 5000, true) == HS_RESTORE_OK;
+}
+
+struct load_result {
+	double total_ms, read_ms, check_ms;
+	uint64_t flows;
+};
+
+static struct load_result load(const char *path, uint32_t capacity)
+{
+	static const struct hs_snap_visitor visitor = { NULL, load_flow, NULL };
+	struct load_result r = { 0 };
+	struct hs_table *t = new_table(capacity);
+	struct load_ctx c = { t, 0 };
+	struct hs_snap_header h;
+	struct hs_snap_totals totals;
+	char why[256];
+	size_t len;
+
+	if (!t) {
+		perror("table");
+		exit(1);
+	}
+	uint64_t t0 = now_ns();
+	uint8_t *data = read_file(path, &len);
+	r.read_ms = (double)(now_ns() - t0) / 1e6;
+	/* As the state store: the whole check first (the sections seen), then the flows delivered. */
+	uint64_t c0 = now_ns();
+	if (hs_snap_read(data, len, &h, &totals, NULL, NULL, why, sizeof(why)) < 0) {
+		fprintf(stderr, "refused: %s\n", why);
+		exit(1);
+	}
+	r.check_ms = (double)(now_ns() - c0) / 1e6;
+	if (hs_snap_deliver(data, len, &visitor, &c) < 0) {
+		fprintf(stderr, "not delivered\n");
+		exit(1);
+	}
+	r.total_ms = (double)(now_ns() - t0) / 1e6;
+	r.flows = c.restored;
+	free(data);
+	hs_table_destroy(t);
+	return r;
+}
+
+/* ---- the reference: the records dumped and read back raw ---- */
+
+static double raw_write(const struct hs_table *t, const char *path, size_t *bytes)
+{
+	uint32_t span = hs_table_span(t);
+	struct hs_flow *buf = malloc((size_t)span * sizeof(*buf));
+	uint64_t t0 = now_ns();
+	size_t n = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	for (uint32_t pos = 0; pos < span; pos++) {
+		const struct hs_flow *f = hs_table_flow_at(t, pos);
+		if (f)
+			buf[n++] = *f;
+	}
+	write_all(fd, (const uint8_t *)buf, n * sizeof(*buf));
+	fsync(fd);
+	close(fd);
+	double ms = (double)(now_ns() - t0) / 1e6;
+	*bytes = n * sizeof(*buf);
+	free(buf);
+	return ms;
+}
+
+static double raw_read(const char *path)
+{
+	uint64_t t0 = now_ns();
+	size_t len;
+	uint8_t *data = read_file(path, &len);
+	volatile uint8_t sink = 0;
+
+	for (size_t i = 0; i < len; i += 4096)
+		sink ^= data[i];
+	free(data);
+	return (double)(now_ns() - t0) / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+	uint32_t flows = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000u;
+	char dir[256], tmp[300], path[300], raw[300];
+
+	if (argc > 2)
+		snprintf(dir, sizeof(dir), "%s", argv[2]);
+	else if (!mkdtemp(strcpy(dir, "/var/tmp/bench_snapshot.XXXXXX"))) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/handshaked.snap.tmp", dir);
+	snprintf(path, sizeof(path), "%s/handshaked.snap", dir);
+	snprintf(raw, sizeof(raw), "%s/raw.bin", dir);
+	srand(1);
+	uint32_t capacity = flows + flows / 8 + 16;
+	struct hs_table *t = new_table(capacity);
+	if (!t) {
+		perror("table");
+		return 1;
+	}
+	fill(t, flows);
+	if (hs_table_stats(t)->live != flows) {
+		fprintf(stderr, "only %u of %u flows live\n", hs_table_stats(t)->live, flows);
+		return 1;
+	}
+
+	double save_ms[RUNS], locked_ms[RUNS], chunk_us[RUNS], load_ms[RUNS], read_ms[RUNS], check_ms[RUNS], rw_ms[RUNS],
+		rr_ms[RUNS];
+	size_t bytes = 0, raw_bytes = 0;
+	uint64_t loaded = 0;
+	for (int run = 0; run < RUNS; run++) {
+		struct save_result s = save(t, dir, tmp, path);
+		struct load_result l = load(path, capacity);
+
+		save_ms[run] = s.total_ms;
+		locked_ms[run] = s.locked_ms;
+		chunk_us[run] = s.max_chunk_us;
+		bytes = s.bytes;
+		load_ms[run] = l.total_ms;
+		read_ms[run] = l.read_ms;
+		check_ms[run] = l.check_ms;
+		loaded = l.flows;
+		rw_ms[run] = raw_write(t, raw, &raw_bytes);
+		rr_ms[run] = raw_read(raw);
+	}
+	if (loaded != flows) {
+		fprintf(stderr, "loaded %llu of %u flows\n", (unsigned long long)loaded, flows);
+		return 1;
+	}
+	printf("bench_snapshot: %u established flows, medians of %d runs, files in %s\n", flows, RUNS, dir);
+	printf("  snapshot file        %zu bytes, %.1f bytes per flow\n", bytes, (double)bytes / flows);
+	printf("  save                 %.0f ms (encoding %.0f ms of it, under the lock a chunk of %u at a time: "
+	       "longest chunk %.0f us; then write, fsync, rename)\n",
+	       median(save_ms, RUNS), median(locked_ms, RUNS), CHUNK, median(chunk_us, RUNS));
+	printf("  load                 %.0f ms (reading the file %.0f ms, checking all of it %.0f ms, restoring into a "
+	       "table the rest)\n",
+	       median(load_ms, RUNS), median(read_ms, RUNS), median(check_ms, RUNS));
+	printf("  reference: raw dump  %zu bytes (%zu-byte records as in memory), write + fsync %.0f ms, read %.0f ms\n",
+	       raw_bytes, sizeof(struct hs_flow), median(rw_ms, RUNS), median(rr_ms, RUNS));
+	printf("  ratios               save %.1fx the raw write, load %.1fx the raw read, file %.2fx the raw dump\n",
+	       median(save_ms, RUNS) / median(rw_ms, RUNS), median(load_ms, RUNS) / median(rr_ms, RUNS),
+	       (double)bytes / (double)raw_bytes);
+	unlink(path);
+	unlink(raw);
+	if (argc <= 2)
+		rmdir(dir);
+	hs_table_destroy(t);
+	return 0;
+}
