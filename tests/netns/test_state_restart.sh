@@ -2,7 +2,9 @@
 # test_state_restart: the table survives a restart (state.dir).  Through
 # the router: an IPv4 and an IPv6 connection ESTABLISHED with traffic
 # flowing every 0.1 s, one half-closed (client FIN_WAIT_2, server
-# CLOSE_WAIT, never closed) and one in TIME_WAIT.  Checked:
+# CLOSE_WAIT, never closed), one in TIME_WAIT and one whose final ACK of
+# the handshake is dropped by the client (server SYN_RCVD, retransmitting
+# its SYN-ACK; client SYN_SENT as far as the router saw).  Checked:
 #   - SIGTERM writes a snapshot; the restarted daemon lists the same flows
 #     (ids, client and server, states, history, packets) and their ages and
 #     idle times went on across the gap; ss agrees with every state;
@@ -53,6 +55,16 @@ lab_expect_tracked ipv6 "$P6" 8086 ESTABLISHED ESTABLISHED
 lab_expect_tracked ipv4 "$PTW" 8081 TIME_WAIT CLOSED
 lab_expect_tracked ipv4 "$PHC" 8080 FIN_WAIT_2 CLOSE_WAIT
 T_HC=$(pol_ms)
+# SYN_RCVD: the client's ACK of the SYN-ACK (and its repeats) never leaves it.
+PSR=$(lab_rand_port)
+lab_drop_out c "$PSR" 8080 ACK
+lab_client sr "$LAB_S4" 8080 --sport "$PSR" --hold 120
+expect_syn_rcvd() {
+	lab_expect_ss s 8080 "$PSR" SYN_RCVD
+	lab_expect_flow server 8080 "$PSR" ipv4 SYN_RCVD
+	lab_expect_flow client 8080 "$PSR" ipv4 SYN_SENT
+}
+expect_syn_rcvd
 HC_IDLE0=$(pol_flow_field 8080 "$PHC" ipv4 idle_ms)
 
 # The table as listed, one flow per line, the fields a restart must keep.
@@ -80,12 +92,12 @@ restart_daemon() {
 BEFORE=$(snapshot_view)
 T_STOP=$(pol_ms)
 stop_daemon TERM
-grep -q "state: saved 4 flows" "$LAB_TMP/handshaked.log" ||
-	lab_fail "no snapshot of 4 flows on SIGTERM: $(grep 'state:' "$LAB_TMP/handshaked.log")"
+grep -q "state: saved 5 flows" "$LAB_TMP/handshaked.log" ||
+	lab_fail "no snapshot of 5 flows on SIGTERM: $(grep 'state:' "$LAB_TMP/handshaked.log")"
 sleep 1 # a gap while no daemon runs: traffic passes the queue unseen (--queue-bypass)
 restart_daemon term
 T_START=$(pol_ms)
-grep -q "state: loaded 4 of 4 flows" "$LAB_TMP/handshaked.log" ||
+grep -q "state: loaded 5 of 5 flows" "$LAB_TMP/handshaked.log" ||
 	lab_fail "the snapshot was not loaded: $(grep 'state:' "$LAB_TMP/handshaked.log")"
 AFTER=$(snapshot_view)
 lab_log "before: $(echo "$BEFORE" | tr '\n' '|')"
@@ -93,9 +105,9 @@ lab_log "after:  $(echo "$AFTER" | tr '\n' '|')"
 
 # Same ids, endpoints, states, history; ages and idle times went on by at least the gap.
 GAP=$((T_START - T_STOP))
-"$LAB_PY" - "$GAP" "$P4" "$P6" <<EOF || lab_fail "the restarted table differs"
+"$LAB_PY" - "$GAP" "$P4" "$P6" "$PSR" <<EOF || lab_fail "the restarted table differs"
 import sys
-gap, p4, p6 = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+gap, p4, p6, psr = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 before = {l.split()[0]: l.split() for l in """$BEFORE""".strip().splitlines()}
 after = {l.split()[0]: l.split() for l in """$AFTER""".strip().splitlines()}
 ok = sorted(before) == sorted(after)
@@ -105,8 +117,9 @@ for i, b in before.items():
     a = after.get(i)
     if not a:
         continue
-    moving = b[3] in (p4, p6)        # the connections with traffic moved on meanwhile
-    if a[:8] != b[:8] or (not moving and a[8] != b[8]) or not a[8].startswith("ShA"):
+    moving = b[3] in (p4, p6, psr)   # traffic, or SYN-ACKs sent again, moved them on meanwhile
+    handshake = "Sh" if b[3] == psr else "ShA"
+    if a[:8] != b[:8] or (not moving and a[8] != b[8]) or not a[8].startswith(handshake):
         print("flow", i, "changed:", b, a); ok = False
     if int(a[9]) < int(b[9]) + gap - 500:
         print("flow", i, "age did not go on across the gap:", b[9], a[9], "gap", gap); ok = False
@@ -118,6 +131,7 @@ lab_expect_tracked ipv4 "$P4" 8080 ESTABLISHED ESTABLISHED
 lab_expect_tracked ipv6 "$P6" 8086 ESTABLISHED ESTABLISHED
 lab_expect_tracked ipv4 "$PTW" 8081 TIME_WAIT CLOSED
 lab_expect_tracked ipv4 "$PHC" 8080 FIN_WAIT_2 CLOSE_WAIT
+expect_syn_rcvd
 hl_wait_rounds conns 10 10
 hl_wait_rounds conns6 10 10
 S=$(hl_stats)
@@ -168,4 +182,4 @@ S=$(hl_stats)
 	lab_fail "stats after a refused snapshot: $(hl_get "$S" state)"
 hl_conns_ok conns || lab_fail "a connection failed: $(grep -m1 '^FAIL' "$LAB_TMP/conns.out")"
 hl_conns_ok conns6 || lab_fail "the IPv6 connection failed: $(grep -m1 '^FAIL' "$LAB_TMP/conns6.out")"
-lab_pass "4 flows kept across SIGTERM (ids, states, history, ages), traffic kept flowing, CLOSE_WAIT reaped ${SINCE} ms after its last packet, SIGKILL kept them, a damaged snapshot refused"
+lab_pass "5 flows (ESTABLISHED v4 and v6, FIN_WAIT_2/CLOSE_WAIT, TIME_WAIT, SYN_SENT/SYN_RCVD) kept across SIGTERM (ids, states, history, ages), traffic kept flowing, CLOSE_WAIT reaped ${SINCE} ms after its last packet, SIGKILL kept them, a damaged snapshot refused"
