@@ -1,36 +1,181 @@
 /*
- * control: the control socket's server side.  It reads and checks
- * requests and hands each one to its caller as a command; the daemon,
- * which owns the state, carries it out and writes the answer into the
- * command's reply (as relayd and bgpd forward a control request to the
- * process that owns what it asks about).  This module knows nothing of
- * workers or tables.
+ * control: the control socket's server side (see hs_control.h).
  *
- * Connections are served one at a time by the main thread with short
- * socket timeouts, so a stuck client cannot hold the daemon.
+ * Every connection is a small state machine driven by the main loop:
+ * reading its request (one deadline for the whole line, so a client
+ * trickling a byte at a time cannot hold anything), waiting to be handed to
+ * the daemon, answering (the output buffered, written as the socket takes
+ * it, and a source stepped whenever the buffer runs low), closing.  The
+ * sockets are non-blocking and watched by an epoll descriptor of this
+ * module's own, which the main loop watches in turn; nothing here ever
+ * waits for a client.
  */
 #include "hs_control.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "hs_clock.h"
 #include "hs_log.h"
 
-#define IO_TIMEOUT_S 5
-#define REQUEST_TIMEOUT_MS 2000u     /* to receive a whole command */
-#define MAX_ARGS 16
+/* A source is stepped while its client holds less than this of the answer unread. */
+#define LOW_WATER (64 * 1024)
+/* Bytes read or written per system call. */
+#define IO_CHUNK (64 * 1024)
 
-int hs_control_listen(const char *path, char *err, size_t errlen)
+enum client_state {
+	CLIENT_READING = 0,         /* the request line is coming */
+	CLIENT_READY,               /* a checked request waits to be handed to the daemon */
+	CLIENT_ANSWERING,           /* the answer is being written (and maybe produced) */
+	CLIENT_CLOSING,             /* the answer is complete: write what is left, then close */
+};
+
+struct hs_reply {
+	int fd;
+	bool failed;                /* the client went away: output is dropped */
+	char *buf;
+	size_t len, off, cap;       /* buf[off .. len) is still to be written */
+	const struct hs_reply_source *source;
+	void *source_state;
+	bool waiting;               /* the source said WAIT: step it again after a kick */
+	uint64_t progress_ms;       /* when the client last took some of the answer */
+};
+
+struct client {
+	bool used;
+	enum client_state state;
+	int fd;
+	uint64_t deadline_ms;       /* to send its request */
+	bool want_out;              /* EPOLLOUT is on */
+	size_t in_len;
+	char in[HS_CONTROL_MAX_LINE];
+	struct hs_ctl_request req;
+	struct hs_reply reply;
+};
+
+struct hs_control {
+	int listen_fd, epfd;
+	char path[108];
+	unsigned nclients;
+	struct client clients[HS_CONTROL_MAX_CLIENTS];
+};
+
+/* ---- the reply ---- */
+
+void hs_reply_put(struct hs_reply *r, const char *text, size_t len)
+{
+	if (r->failed || len == 0)
+		return;
+	if (r->off > 0 && r->off == r->len)
+		r->off = r->len = 0;
+	if (r->len + len > r->cap) {
+		/* Move what is still unsent to the front before growing. */
+		if (r->off > 0) {
+			memmove(r->buf, r->buf + r->off, r->len - r->off);
+			r->len -= r->off;
+			r->off = 0;
+		}
+		size_t cap = r->cap ? r->cap : 16384;
+		while (cap < r->len + len)
+			cap *= 2;
+		char *buf = cap != r->cap ? realloc(r->buf, cap) : r->buf;
+		if (!buf) {
+			r->failed = true;   /* better an answer cut short than a daemon out of memory */
+			return;
+		}
+		r->buf = buf;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, text, len);
+	r->len += len;
+}
+
+void hs_reply_printf(struct hs_reply *r, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		hs_reply_put(r, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+size_t hs_reply_pending(const struct hs_reply *r)
+{
+	return r->len - r->off;
+}
+
+bool hs_reply_failed(const struct hs_reply *r)
+{
+	return r->failed;
+}
+
+void hs_reply_stream(struct hs_reply *r, const struct hs_reply_source *source, void *state)
+{
+	r->source = source;
+	r->source_state = state;
+	r->waiting = false;
+}
+
+static void reply_release(struct hs_reply *r)
+{
+	if (r->source && r->source->release)
+		r->source->release(r->source_state);
+	r->source = NULL;
+	r->source_state = NULL;
+	free(r->buf);
+	r->buf = NULL;
+	r->len = r->off = r->cap = 0;
+}
+
+struct hs_reply *hs_reply_new(void)
+{
+	struct hs_reply *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->fd = -1;
+	return r;
+}
+
+const char *hs_reply_collect(struct hs_reply *r, size_t *len)
+{
+	while (r->source && !r->failed) {
+		enum hs_source_step step = r->source->step(r->source_state, r);
+		if (step == HS_SOURCE_DONE || step == HS_SOURCE_WAIT) {
+			if (r->source->release)
+				r->source->release(r->source_state);
+			r->source = NULL;
+		}
+	}
+	hs_reply_put(r, "", 1);     /* the terminating NUL, not counted */
+	*len = r->failed || r->len == 0 ? 0 : r->len - r->off - 1;
+	if (r->failed || !r->buf)
+		return "";
+	r->len--;
+	return r->buf + r->off;
+}
+
+void hs_reply_free(struct hs_reply *r)
+{
+	if (!r)
+		return;
+	reply_release(r);
+	free(r);
+}
+
+/* ---- the socket ---- */
+
+static int listen_at(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
@@ -49,7 +194,7 @@ int hs_control_listen(const char *path, char *err, size_t errlen)
 		mkdir(dir, 0755);
 	}
 
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "control socket: %s", strerror(errno));
 		return -1;
@@ -71,7 +216,7 @@ int hs_control_listen(const char *path, char *err, size_t errlen)
 	mode_t old = umask(0117);
 	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, 16) < 0) {
+	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, 64) < 0) {
 		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -79,266 +224,313 @@ int hs_control_listen(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-/* Output to one client, buffered; a failed write stops further output. */
-struct hs_reply {
-	int fd;
-	bool failed;
-	size_t len;
-	char buf[16384];
-};
-
-static void reply_flush(struct hs_reply *r)
+struct hs_control *hs_control_open(const char *path, char *err, size_t errlen)
 {
-	size_t off = 0;
+	struct hs_control *ctl = calloc(1, sizeof(*ctl));
 
-	while (off < r->len && !r->failed) {
-		ssize_t n = write(r->fd, r->buf + off, r->len - off);
+	if (!ctl) {
+		snprintf(err, errlen, "control socket: out of memory");
+		return NULL;
+	}
+	ctl->listen_fd = listen_at(path, err, errlen);
+	if (ctl->listen_fd < 0) {
+		free(ctl);
+		return NULL;
+	}
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	ctl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ctl->epfd < 0 || epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->listen_fd, &ev) < 0) {
+		snprintf(err, errlen, "control socket: epoll: %s", strerror(errno));
+		hs_control_close(ctl);
+		return NULL;
+	}
+	return ctl;
+}
+
+static void drop_client(struct hs_control *ctl, struct client *c)
+{
+	reply_release(&c->reply);
+	epoll_ctl(ctl->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->used = false;
+	ctl->nclients--;
+}
+
+void hs_control_close(struct hs_control *ctl)
+{
+	if (!ctl)
+		return;
+	for (unsigned i = 0; i < HS_CONTROL_MAX_CLIENTS; i++)
+		if (ctl->clients[i].used)
+			drop_client(ctl, &ctl->clients[i]);
+	if (ctl->epfd >= 0)
+		close(ctl->epfd);
+	if (ctl->listen_fd >= 0) {
+		close(ctl->listen_fd);
+		unlink(ctl->path);
+	}
+	free(ctl);
+}
+
+int hs_control_fd(const struct hs_control *ctl)
+{
+	return ctl->epfd;
+}
+
+unsigned hs_control_clients(const struct hs_control *ctl)
+{
+	return ctl->nclients;
+}
+
+static void want_output(struct hs_control *ctl, struct client *c, bool on)
+{
+	if (c->want_out == on)
+		return;
+	struct epoll_event ev = { .events = on ? EPOLLIN | EPOLLOUT : EPOLLIN, .data.ptr = c };
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->want_out = on;
+}
+
+static void accept_clients(struct hs_control *ctl, uint64_t now)
+{
+	for (;;) {
+		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct client *c = NULL;
+		for (unsigned i = 0; i < HS_CONTROL_MAX_CLIENTS && !c; i++)
+			if (!ctl->clients[i].used)
+				c = &ctl->clients[i];
+		if (!c) {
+			static const char busy[] = "error: too many control connections at once; try again\n";
+			if (write(fd, busy, sizeof(busy) - 1) < 0)
+				log_debug("control: refusing a connection: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		memset(c, 0, sizeof(*c));
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+		if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			continue;
+		}
+		c->used = true;
+		c->fd = fd;
+		c->reply.fd = fd;
+		c->state = CLIENT_READING;
+		c->deadline_ms = now + HS_CONTROL_REQUEST_MS;
+		c->reply.progress_ms = now;
+		ctl->nclients++;
+	}
+}
+
+/* Answers with an error and closes once it is sent. */
+static void refuse(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refuse(struct client *c, const char *fmt, ...)
+{
+	char msg[HS_CONTROL_MAX_LINE + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	hs_reply_printf(&c->reply, "error: %s\n", msg);
+	c->state = CLIENT_CLOSING;
+}
+
+/*
+ * The request line is complete: split it into words and check it.  ping is
+ * answered here; a good request waits for the daemon (CLIENT_READY).
+ */
+static void take_request(struct client *c, size_t len)
+{
+	char *argv[HS_CTL_MAX_ARGS + 1], err[512];
+	int argc = 0;
+
+	if (len > 0 && c->in[len - 1] == '\r')
+		len--;
+	c->in[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if (!isprint((unsigned char)c->in[i]) && c->in[i] != '\t')
+			return refuse(c, "command contains a non-printable byte at offset %zu", i);
+	char *save = NULL;
+	for (char *tok = strtok_r(c->in, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (argc == HS_CTL_MAX_ARGS)
+			return refuse(c, "too many arguments (at most %d words)", HS_CTL_MAX_ARGS);
+		argv[argc++] = tok;
+	}
+	if (argc == 0)
+		return refuse(c, "empty command; commands:\n%s", hs_ctl_usage);
+	if (!hs_ctl_request_parse(&c->req, argc, argv, err, sizeof(err)))
+		return refuse(c, "%s", err);
+	if (c->req.verb == HS_CTL_PING) {
+		hs_reply_printf(&c->reply, "ok\npong\n");
+		c->state = CLIENT_CLOSING;
+		return;
+	}
+	c->state = CLIENT_READY;
+}
+
+static void read_request(struct client *c)
+{
+	for (;;) {
+		ssize_t n = read(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			/* The client said all it had to say without ending the line. */
+			if (n == 0 && c->in_len > 0)
+				return refuse(c, "command must end with a newline");
+			c->reply.failed = true;
+			c->state = CLIENT_CLOSING;
+			return;
+		}
+		char *nl = memchr(c->in + c->in_len, '\n', (size_t)n);
+		c->in_len += (size_t)n;
+		if (nl)
+			return take_request(c, (size_t)(nl - c->in));
+		if (c->in_len == sizeof(c->in) - 1)
+			return refuse(c, "command too long (at most %d bytes)", HS_CONTROL_MAX_LINE - 1);
+	}
+}
+
+/* Writes what the socket takes; EPOLLOUT only while some is left. */
+static void write_reply(struct hs_control *ctl, struct client *c, uint64_t now)
+{
+	struct hs_reply *r = &c->reply;
+
+	while (!r->failed && r->off < r->len) {
+		size_t chunk = r->len - r->off < IO_CHUNK ? r->len - r->off : IO_CHUNK;
+		ssize_t n = send(c->fd, r->buf + r->off, chunk, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
 		if (n <= 0) {
 			r->failed = true;
 			break;
 		}
-		off += (size_t)n;
+		r->off += (size_t)n;
+		r->progress_ms = now;
 	}
-	r->len = 0;
+	if (r->off == r->len)
+		r->off = r->len = 0;
+	want_output(ctl, c, !r->failed && r->len > r->off);
 }
 
-void hs_reply_put(struct hs_reply *r, const char *text, size_t len)
+/* Steps the client's source while it has room; returns whether it wants to run again at once. */
+static bool step_source(struct client *c)
 {
-	/* Long texts (metrics) go through the buffer in pieces. */
-	while (len > 0 && !r->failed) {
-		if (r->len == sizeof(r->buf))
-			reply_flush(r);
-		size_t piece = sizeof(r->buf) - r->len < len ? sizeof(r->buf) - r->len : len;
-		memcpy(r->buf + r->len, text, piece);
-		r->len += piece;
-		text += piece;
-		len -= piece;
-	}
-}
+	struct hs_reply *r = &c->reply;
 
-bool hs_reply_failed(const struct hs_reply *r)
-{
-	return r->failed;
-}
-
-void hs_reply_printf(struct hs_reply *r, const char *fmt, ...)
-{
-	char line[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		hs_reply_put(r, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-/* ---- requests ---- */
-
-#define LIST_USAGE "list [--json] [--state S] [--client-state S] [--server-state S] [--local-state S] [--remote-state S]"
-
-static const char usage[] =
-	"commands: " LIST_USAGE " | stats [--json] | metrics | kill ID | reload | save | ping";
-
-/* The state filters of list, in the filter's order. */
-static const char *const state_options[] = {
-	"--state", "--client-state", "--server-state", "--local-state", "--remote-state",
-};
-
-/* Parses list's arguments; false with an error replied. */
-static bool parse_list_options(struct hs_reply *r, int argc, char **argv, struct hs_control_command *cmd)
-{
-	hs_flow_match_init(&cmd->filter);
-	struct hs_state_set *fields[] = { &cmd->filter.state, &cmd->filter.client_state, &cmd->filter.server_state,
-					  &cmd->filter.local_state, &cmd->filter.remote_state };
-	const size_t n = sizeof(state_options) / sizeof(state_options[0]);
-	_Static_assert(sizeof(fields) / sizeof(fields[0]) == sizeof(state_options) / sizeof(state_options[0]),
-		       "one field per state option");
-
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			cmd->json = true;
-			continue;
-		}
-		size_t k = 0;
-		while (k < n && strcmp(argv[i], state_options[k]) != 0)
-			k++;
-		if (k == n || i + 1 == argc) {
-			hs_reply_printf(r, "error: list: %s \"%s\"; " LIST_USAGE "\n",
-					k < n ? "no state after" : "unexpected argument", argv[i]);
-			return false;
-		}
-		int state = hs_tcp_state_parse(argv[++i]);
-		if (state < 0) {
-			hs_reply_printf(r, "error: list: %s: unknown state \"%s\" (use a name such as ESTABLISHED or "
-					"CLOSE_WAIT)\n", argv[i - 1], argv[i]);
-			return false;
-		}
-		*fields[k] = HS_STATE_SET(state);
-	}
-	return true;
-}
-
-/* kill's one argument: a flow id from list.  False with an error replied. */
-static bool parse_flow_id(struct hs_reply *r, const char *arg, uint32_t *id)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(arg, &end, 10);
-
-	if (errno || *end || v == 0 || v > UINT32_MAX || !isdigit((unsigned char)arg[0])) {
-		hs_reply_printf(r, "error: kill: \"%s\" is not a flow id (a positive number from list)\n", arg);
+	if (!r->source || r->waiting || r->failed || hs_reply_pending(r) >= LOW_WATER)
 		return false;
-	}
-	*id = (uint32_t)v;
-	return true;
-}
-
-/*
- * Turns a request line into a command.  False when there is nothing for
- * the daemon to do: the answer (ping's, or an error) is already written.
- */
-static bool parse_request(struct hs_reply *r, char *line, struct hs_control_command *cmd)
-{
-	char *argv[MAX_ARGS + 1];
-	int argc = 0;
-
-	for (char *tok = strtok(line, " \t"); tok; tok = strtok(NULL, " \t")) {
-		if (argc == MAX_ARGS) {
-			hs_reply_printf(r, "error: too many arguments\n");
-			return false;
-		}
-		argv[argc++] = tok;
-	}
-	if (argc == 0) {
-		hs_reply_printf(r, "error: empty command; %s\n", usage);
+	switch (r->source->step(r->source_state, r)) {
+	case HS_SOURCE_MORE:
+		return true;
+	case HS_SOURCE_WAIT:
+		r->waiting = true;
 		return false;
+	case HS_SOURCE_DONE:
+		break;
 	}
-	const char *verb = argv[0];
-	if (strcmp(verb, "ping") == 0 && argc == 1) {
-		hs_reply_printf(r, "ok\npong\n");
-		return false;
-	}
-	if (strcmp(verb, "list") == 0) {
-		cmd->verb = HS_CONTROL_LIST;
-		return parse_list_options(r, argc, argv, cmd);
-	}
-	if (strcmp(verb, "stats") == 0 && (argc == 1 || (argc == 2 && strcmp(argv[1], "--json") == 0))) {
-		cmd->verb = HS_CONTROL_STATS;
-		cmd->json = argc == 2;
-		return true;
-	}
-	if (strcmp(verb, "metrics") == 0 && argc == 1) {
-		cmd->verb = HS_CONTROL_METRICS;
-		return true;
-	}
-	if (strcmp(verb, "kill") == 0 && argc == 2) {
-		cmd->verb = HS_CONTROL_KILL;
-		return parse_flow_id(r, argv[1], &cmd->flow_id);
-	}
-	if (strcmp(verb, "reload") == 0 && argc == 1) {
-		cmd->verb = HS_CONTROL_RELOAD;
-		return true;
-	}
-	if (strcmp(verb, "save") == 0 && argc == 1) {
-		cmd->verb = HS_CONTROL_SAVE;
-		return true;
-	}
-	hs_reply_printf(r, "error: unknown or malformed command \"%s\"; %s\n", verb, usage);
+	if (r->source->release)
+		r->source->release(r->source_state);
+	r->source = NULL;
+	r->source_state = NULL;
+	c->state = CLIENT_CLOSING;
 	return false;
 }
 
-/*
- * Reads one request line.  Returns its length, or -1 with an error already
- * sent (too long, not text, timed out).
- */
-static ssize_t read_request(struct hs_reply *r, char *line, size_t size)
+static bool stalled(const struct hs_reply *r, uint64_t now)
 {
-	size_t len = 0;
-	uint64_t deadline = hs_now_ms() + REQUEST_TIMEOUT_MS;
-
-	for (;;) {
-		/*
-		 * The whole request gets one deadline, not each read: a client
-		 * trickling a byte at a time must not hold the main loop, which
-		 * also serves signals, reloads and the watchdog.
-		 */
-		uint64_t now = hs_now_ms();
-		if (now >= deadline) {
-			hs_reply_printf(r, "error: no complete command within %u ms\n", REQUEST_TIMEOUT_MS);
-			return -1;
-		}
-		uint64_t left = deadline - now;
-		struct timeval tv = { .tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000 };
-		setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		ssize_t n = read(r->fd, line + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			hs_reply_printf(r, "error: no complete command received (%s)\n", strerror(errno));
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (memchr(line, '\n', len))
-			break;
-		if (len == size - 1) {
-			hs_reply_printf(r, "error: command too long (at most %d bytes)\n", HS_CONTROL_MAX_LINE - 1);
-			return -1;
-		}
-	}
-	line[len] = '\0';
-	char *nl = memchr(line, '\n', len);
-	if (!nl) {
-		hs_reply_printf(r, "error: command must end with a newline\n");
-		return -1;
-	}
-	*nl = '\0';
-	len = (size_t)(nl - line);
-	if (len > 0 && line[len - 1] == '\r')
-		line[--len] = '\0';
-	for (size_t i = 0; i < len; i++) {
-		if (!isprint((unsigned char)line[i]) && line[i] != '\t') {
-			hs_reply_printf(r, "error: command contains a non-printable byte at offset %zu\n", i);
-			return -1;
-		}
-	}
-	return (ssize_t)len;
+	return r->len > r->off && now - r->progress_ms >= HS_CONTROL_STALL_MS &&
+	       !(r->source && r->source->keeps_readers_that_stall);
 }
 
-bool hs_control_accept(int listen_fd, struct hs_control_command *cmd)
+/* One pass over a client: its I/O, its source, its deadlines. */
+static void serve_client(struct hs_control *ctl, struct client *c, uint32_t events, uint64_t now)
 {
-	static struct hs_reply r;
-	char line[HS_CONTROL_MAX_LINE];
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c->state == CLIENT_READING && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		read_request(c);
+	if (c->state == CLIENT_READING && now >= c->deadline_ms)
+		refuse(c, "no complete command received within %u ms", HS_CONTROL_REQUEST_MS);
+	if (c->state == CLIENT_ANSWERING && c->reply.source)
+		step_source(c);
+	else if (c->state == CLIENT_ANSWERING)
+		c->state = CLIENT_CLOSING;      /* the daemon wrote its whole answer at once */
+	if (c->state == CLIENT_ANSWERING || c->state == CLIENT_CLOSING)
+		write_reply(ctl, c, now);
+	/* A client that takes none of its answer for long is not coming back for it (a watcher may). */
+	if (stalled(&c->reply, now))
+		c->reply.failed = true;
+	if (c->reply.failed || (c->state == CLIENT_CLOSING && c->reply.len == c->reply.off))
+		drop_client(ctl, c);
+}
 
-	memset(cmd, 0, sizeof(*cmd));
-	if (fd < 0)
-		return false;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	r.fd = fd;
-	r.failed = false;
-	r.len = 0;
-	cmd->reply = &r;
-	if (read_request(&r, line, sizeof(line)) >= 0 && parse_request(&r, line, cmd))
-		return true;
-	hs_control_finish(cmd);
+bool hs_control_serve(struct hs_control *ctl, uint64_t now, struct hs_control_command *cmd)
+{
+	struct epoll_event evs[16];
+	uint32_t events[HS_CONTROL_MAX_CLIENTS] = { 0 };
+	int n = epoll_wait(ctl->epfd, evs, 16, 0);
+
+	for (int i = 0; i < n; i++) {
+		if (!evs[i].data.ptr)
+			accept_clients(ctl, now);
+		else
+			events[(struct client *)evs[i].data.ptr - ctl->clients] |= evs[i].events;
+	}
+	for (unsigned i = 0; i < HS_CONTROL_MAX_CLIENTS; i++)
+		if (ctl->clients[i].used)
+			serve_client(ctl, &ctl->clients[i], events[i], now);
+	for (unsigned i = 0; i < HS_CONTROL_MAX_CLIENTS; i++) {
+		struct client *c = &ctl->clients[i];
+		if (c->used && c->state == CLIENT_READY) {
+			c->state = CLIENT_ANSWERING;
+			c->reply.progress_ms = now;
+			cmd->req = c->req;
+			cmd->reply = &c->reply;
+			return true;
+		}
+	}
 	return false;
 }
 
-void hs_control_finish(struct hs_control_command *cmd)
+bool hs_control_busy(const struct hs_control *ctl)
 {
-	struct hs_reply *r = cmd->reply;
+	for (unsigned i = 0; i < HS_CONTROL_MAX_CLIENTS; i++) {
+		const struct client *c = &ctl->clients[i];
+		if (c->used && c->state == CLIENT_ANSWERING && c->reply.source && !c->reply.waiting &&
+		    !c->reply.failed && hs_reply_pending(&c->reply) < LOW_WATER)
+			return true;
+	}
+	return false;
+}
 
-	if (!r)
-		return;
-	reply_flush(r);
-	close(r->fd);
-	r->fd = -1;
-	cmd->reply = NULL;
+uint64_t hs_control_next_deadline(const struct hs_control *ctl)
+{
+	uint64_t deadline = UINT64_MAX;
+
+	for (unsigned i = 0; i < HS_CONTROL_MAX_CLIENTS; i++) {
+		const struct client *c = &ctl->clients[i];
+		uint64_t d = UINT64_MAX;
+		if (!c->used)
+			continue;
+		if (c->state == CLIENT_READING)
+			d = c->deadline_ms;
+		else if (c->reply.len > c->reply.off && !(c->reply.source && c->reply.source->keeps_readers_that_stall))
+			d = c->reply.progress_ms + HS_CONTROL_STALL_MS;
+		if (d < deadline)
+			deadline = d;
+	}
+	return deadline;
+}
+
+void hs_control_kick(struct hs_control *ctl)
+{
+	for (unsigned i = 0; i < HS_CONTROL_MAX_CLIENTS; i++)
+		ctl->clients[i].reply.waiting = false;
 }

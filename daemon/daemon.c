@@ -17,6 +17,7 @@
 #include "hs_metrics.h"
 #include "hs_metrics_http.h"
 #include "hs_notify.h"
+#include "hs_watch.h"
 
 static int open_events(const struct hs_config *c, bool *owned, char *err, size_t errlen)
 {
@@ -48,6 +49,7 @@ void hs_daemon_snapshot(struct hs_daemon *d, struct hs_metrics_snapshot *s, bool
 	s->addrs_read = d->addrs.read_once;
 	s->local_addresses = hs_local_addrs_count(&d->addrs.set);
 	s->addr_watch = d->addrs.stats;
+	hs_watch_stats(d->watch, &s->watch);
 	s->drop_pcap_on = d->drop_pcap != NULL;
 	s->state_on = d->state.dir[0] != '\0';
 	hs_state_stats_get(&d->state, &s->state);
@@ -147,7 +149,6 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 	uint8_t key[16];
 
 	memset(d, 0, sizeof(*d));
-	d->control_fd = -1;
 	snprintf(d->config_path, sizeof(d->config_path), "%s", config_path);
 	d->config = *config;
 	d->started_ms = hs_now_ms();
@@ -174,8 +175,14 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 			return -1;
 		}
 	}
-	d->control_fd = hs_control_listen(config->control_socket, err, errlen);
-	if (d->control_fd < 0) {
+	d->watch = hs_watch_new(d->workers, d->nworkers);
+	if (!d->watch) {
+		snprintf(err, errlen, "out of memory");
+		hs_daemon_stop(d);
+		return -1;
+	}
+	d->control = hs_control_open(config->control_socket, err, errlen);
+	if (!d->control) {
 		hs_daemon_stop(d);
 		return -1;
 	}
@@ -348,6 +355,11 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 
 void hs_daemon_stop(struct hs_daemon *d)
 {
+	/* First the control socket: its clients' answers may still be reading the workers. */
+	hs_control_close(d->control);
+	d->control = NULL;
+	hs_watch_free(d->watch);
+	d->watch = NULL;
 	hs_addr_watch_close(&d->addrs);
 	hs_metrics_http_close(d->metrics_http);
 	d->metrics_http = NULL;
@@ -360,11 +372,6 @@ void hs_daemon_stop(struct hs_daemon *d)
 	/* After the workers: what they dropped last is still written. */
 	hs_drop_pcap_close(d->drop_pcap);
 	d->drop_pcap = NULL;
-	if (d->control_fd >= 0) {
-		close(d->control_fd);
-		unlink(d->config.control_socket);
-		d->control_fd = -1;
-	}
 	if (d->events_fd_owned)
 		close(d->events_fd);
 	d->events_fd = -1;

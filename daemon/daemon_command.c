@@ -5,9 +5,8 @@
  * (hs_worker.h), and against the daemon's configuration, and writes the
  * answer into the command's reply.
  *
- * Tables are read in chunks under each worker's lock and formatted outside
- * it, so even listing a million flows pauses a worker only for the copy of
- * one chunk.
+ * The questions about flows are daemon_query.c's; this module answers the
+ * others (stats, metrics, reload) and carries out kill.
  */
 #include "hs_daemon_command.h"
 
@@ -17,57 +16,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "hs_flow_json.h"
+#include "hs_daemon_query.h"
 #include "hs_log.h"
 #include "hs_metrics.h"
-
-#define CHUNK_FLOWS 1024
-
-/* ---- list ---- */
-
-/* Flows copied out of a worker's table, to be formatted without its lock. */
-struct flow_chunk {
-	size_t n;
-	struct hs_flow_view views[CHUNK_FLOWS];
-};
-
-static bool copy_flow(void *ctx, const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms)
-{
-	struct flow_chunk *chunk = ctx;
-
-	hs_flow_view_of(&chunk->views[chunk->n++], table, flow, now_ms);
-	return chunk->n < CHUNK_FLOWS;
-}
-
-static void cmd_list(struct hs_reply *r, struct hs_daemon *d, const struct hs_control_command *cmd)
-{
-	static struct flow_chunk chunk;
-	char line[HS_FLOW_JSON_MAX + 2];
-
-	hs_reply_printf(r, "ok\n");
-	if (!cmd->json) {
-		size_t len = hs_flow_text_header(line, sizeof(line) - 1);
-		line[len++] = '\n';
-		hs_reply_put(r, line, len);
-	}
-	for (uint32_t wi = 0; wi < d->nworkers && !hs_reply_failed(r); wi++) {
-		uint32_t cursor = 0;
-		bool more = true;
-
-		while (more && !hs_reply_failed(r)) {
-			chunk.n = 0;
-			more = hs_worker_walk(d->workers[wi], &cmd->filter, &cursor, copy_flow, &chunk);
-			for (size_t i = 0; i < chunk.n; i++) {
-				size_t len = cmd->json ? hs_flow_view_json(line, sizeof(line) - 1, &chunk.views[i])
-						       : hs_flow_view_text(line, sizeof(line) - 1, &chunk.views[i]);
-				if (len == 0)
-					continue;
-				line[len++] = '\n';
-				hs_reply_put(r, line, len);
-			}
-		}
-	}
-}
+#include "hs_watch.h"
 
 /* ---- stats ---- */
 
@@ -178,6 +130,8 @@ static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
 			     "},\"events_lost\":%" PRIu64,
 			     q.bursts, q.enobufs, q.recv_errors, q.send_errors, q.malformed, q.kernel_waiting, q.kernel_dropped,
 			     q.kernel_user_dropped, q.loop_max_us, s.events_lost);
+		hs_reply_printf(r, ",\"watch\":{\"watchers\":%u,\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64
+				",\"dropped\":%" PRIu64 "}", s.watch.watchers, s.watch.delivered, s.watch.lost, s.watch.dropped);
 		if (s.drop_pcap_on)
 			hs_reply_printf(r, ",\"drop_pcap\":{\"written\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"write_errors\":%" PRIu64
 				     ",\"rotations\":%" PRIu64 "}",
@@ -243,6 +197,9 @@ static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
 		hs_reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
 			     ", dropped (socket full) %" PRIu64 "\n", q.kernel_waiting, q.kernel_dropped, q.kernel_user_dropped);
 	hs_reply_printf(r, "events            lost %" PRIu64 "\n", s.events_lost);
+	hs_reply_printf(r, "watch             %u watching; events delivered %" PRIu64 ", lost (readers behind) %" PRIu64
+			", dropped (rings full) %" PRIu64 "\n", s.watch.watchers, s.watch.delivered, s.watch.lost,
+			s.watch.dropped);
 	if (s.drop_pcap_on)
 		hs_reply_printf(r, "dropped capture   written %" PRIu64 ", lost (writer behind) %" PRIu64 ", write errors %" PRIu64
 			     ", rotations %" PRIu64 "\n",
@@ -290,30 +247,27 @@ static void cmd_metrics(struct hs_reply *r, struct hs_daemon *d)
 
 /* ---- kill, reload ---- */
 
-static void cmd_kill(struct hs_reply *r, struct hs_daemon *d, uint32_t id)
+/*
+ * Resets the flows the request names (ids, filters, or both: all must
+ * hold) on every worker, then says how many.  Naming ids that match nothing
+ * is an error, as a kill of a flow already gone is; filters that match
+ * nothing are not.
+ */
+static void cmd_kill(struct hs_reply *r, struct hs_daemon *d, const struct hs_ctl_request *req)
 {
-	struct hs_flow_match filter;
+	struct hs_worker_kill_result k = { 0, 0, 0 };
 
-	hs_flow_match_init(&filter);
-	filter.ids[filter.n_ids++] = id;
-	for (uint32_t i = 0; i < d->nworkers; i++) {
-		struct hs_worker_kill_result k = { 0, 0, 0 };
-
-		hs_worker_kill(d->workers[i], &filter, &k);
-		if (k.flows && k.queued) {
-			log_info("control: flow %" PRIu32 ": %u reset(s) sent, %u waiting for the kernel", id, k.sent,
-				 k.queued);
-			hs_reply_printf(r, "ok\nflow %" PRIu32 ": %u reset(s) sent, %u waiting for the kernel; "
-					"removed once they are sent\n", id, k.sent, k.queued);
-			return;
-		}
-		if (k.flows) {
-			log_info("control: flow %" PRIu32 " removed, %u reset(s) sent", id, k.sent);
-			hs_reply_printf(r, "ok\nflow %" PRIu32 " removed, %u reset(s) sent\n", id, k.sent);
-			return;
-		}
+	for (uint32_t i = 0; i < d->nworkers; i++)
+		hs_worker_kill(d->workers[i], &req->match, &k);
+	if (k.flows == 0 && req->match.n_ids) {
+		hs_reply_printf(r, "error: kill: no flow with id %" PRIu32 "%s\n", req->match.ids[0],
+				req->match.n_ids > 1 ? " or the other ids given" : "");
+		return;
 	}
-	hs_reply_printf(r, "error: kill: no flow with id %" PRIu32 "\n", id);
+	log_info("control: kill: %u flow(s) reset, %u RST(s) sent, %u waiting for the kernel", k.flows, k.sent,
+		 k.queued);
+	hs_reply_printf(r, "ok\n{\"killed\":%u,\"resets_sent\":%u,\"resets_waiting\":%u}\n", k.flows, k.sent,
+			k.queued);
 }
 
 static void cmd_reload(struct hs_reply *r, struct hs_daemon *d)
@@ -351,25 +305,39 @@ static void cmd_save(struct hs_reply *r, struct hs_daemon *d)
 void hs_daemon_command(struct hs_daemon *d, const struct hs_control_command *cmd)
 {
 	struct hs_reply *r = cmd->reply;
+	const struct hs_ctl_request *req = &cmd->req;
 
-	switch (cmd->verb) {
-	case HS_CONTROL_LIST:
-		cmd_list(r, d, cmd);
+	switch (req->verb) {
+	case HS_CTL_LIST:
+	case HS_CTL_COUNT:
+	case HS_CTL_SUMMARY:
+	case HS_CTL_TOP:
+		hs_daemon_query(d, cmd);
 		break;
-	case HS_CONTROL_STATS:
-		cmd_stats(r, d, cmd->json);
+	case HS_CTL_KILL:
+		if (req->dry_run)
+			hs_daemon_query(d, cmd);
+		else
+			cmd_kill(r, d, req);
 		break;
-	case HS_CONTROL_METRICS:
+	case HS_CTL_WATCH:
+		hs_watch_start(d->watch, r, req);
+		break;
+	case HS_CTL_STATS:
+		cmd_stats(r, d, req->json);
+		break;
+	case HS_CTL_METRICS:
 		cmd_metrics(r, d);
 		break;
-	case HS_CONTROL_KILL:
-		cmd_kill(r, d, cmd->flow_id);
-		break;
-	case HS_CONTROL_RELOAD:
+	case HS_CTL_RELOAD:
 		cmd_reload(r, d);
 		break;
-	case HS_CONTROL_SAVE:
+	case HS_CTL_SAVE:
 		cmd_save(r, d);
+		break;
+	case HS_CTL_PING:
+	case HS_CTL_VERB_COUNT:
+		hs_reply_printf(r, "ok\npong\n");
 		break;
 	}
 }

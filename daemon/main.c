@@ -27,6 +27,7 @@
 #include "hs_metrics_http.h"
 #include "hs_notify.h"
 #include "hs_replay.h"
+#include "hs_watch.h"
 
 /* How often systemd's STATUS= line is refreshed. */
 #define STATUS_INTERVAL_MS 5000
@@ -183,9 +184,10 @@ struct main_loop {
 	struct hs_daemon *daemon;
 	const struct hs_notify *notify;
 	const char *path;
-	int epfd, sfd, http_fd, addrs_fd;
+	int epfd, sfd, http_fd, addrs_fd, control_fd;
 	struct watchdog wd;
 	uint64_t next_status;
+	uint64_t next_watch_drain;
 	bool running;
 };
 
@@ -211,7 +213,8 @@ static void loop_init(struct main_loop *m, struct hs_daemon *d, const struct hs_
 	m->http_fd = d->metrics_http ? hs_metrics_http_fd(d->metrics_http) : -1;
 	m->addrs_fd = hs_addr_watch_fd(&d->addrs);
 	loop_watch(m, sfd);
-	loop_watch(m, d->control_fd);
+	m->control_fd = hs_control_fd(d->control);
+	loop_watch(m, m->control_fd);
 	loop_watch(m, m->http_fd);
 	loop_watch(m, m->addrs_fd);
 
@@ -248,7 +251,25 @@ static uint64_t loop_deadline(const struct main_loop *m)
 		if (http_deadline < deadline)
 			deadline = http_deadline;
 	}
-	return deadline;
+	/* An answer being produced (a long list, a count) goes on at once, between other work. */
+	if (hs_control_busy(m->daemon->control))
+		return 0;
+	if (hs_watch_active(m->daemon->watch) && m->next_watch_drain < deadline)
+		deadline = m->next_watch_drain;
+	uint64_t control_deadline = hs_control_next_deadline(m->daemon->control);
+	return control_deadline < deadline ? control_deadline : deadline;
+}
+
+/*
+ * The control socket's clients: requests it checked are carried out by the
+ * daemon, answers are written as the clients read them.  Never blocks.
+ */
+static void serve_control(struct hs_daemon *d)
+{
+	struct hs_control_command cmd;
+
+	while (hs_control_serve(d->control, hs_now_ms(), &cmd))
+		hs_daemon_command(d, &cmd);
 }
 
 static void loop_timers(struct main_loop *m, uint64_t now)
@@ -274,6 +295,14 @@ static void loop_timers(struct main_loop *m, uint64_t now)
 	/* Connections past their deadline are dropped here even when no socket stirred. */
 	if (d->metrics_http && now >= hs_metrics_http_next_deadline(d->metrics_http))
 		hs_metrics_http_dispatch(d->metrics_http, now);
+	/* Events for watchers: moved from the workers' rings to the clients' buffers, then written. */
+	if (hs_watch_active(d->watch) && now >= m->next_watch_drain) {
+		if (hs_watch_drain(d->watch))
+			hs_control_kick(d->control);
+		m->next_watch_drain = now + HS_WATCH_DRAIN_MS;
+	}
+	if (hs_control_busy(d->control) || now >= hs_control_next_deadline(d->control))
+		serve_control(d);
 }
 
 static void loop_signals(struct main_loop *m)
@@ -288,17 +317,6 @@ static void loop_signals(struct main_loop *m)
 			log_notice("signal %u: stopping", si.ssi_signo);
 			m->running = false;
 		}
-	}
-}
-
-/* A control request is checked by the control socket and carried out by the daemon. */
-static void serve_control(struct hs_daemon *d)
-{
-	struct hs_control_command cmd;
-
-	if (hs_control_accept(d->control_fd, &cmd)) {
-		hs_daemon_command(d, &cmd);
-		hs_control_finish(&cmd);
 	}
 }
 
@@ -318,7 +336,7 @@ static void loop_turn(struct main_loop *m)
 	for (int i = 0; i < n; i++) {
 		int fd = evs[i].data.fd;
 
-		if (fd == d->control_fd)
+		if (fd == m->control_fd)
 			serve_control(d);
 		else if (fd == m->http_fd)
 			hs_metrics_http_dispatch(d->metrics_http, hs_now_ms());

@@ -375,6 +375,13 @@ char *hs_metrics_format(const struct hs_metrics_snapshot *s, size_t *len)
 	format_resets(&t, s);
 	format_queues(&t, s);
 	scalar(&t, "handshaked_events_lost_total", "counter", "Flow events that could not be written.", s->events_lost);
+	scalar(&t, "handshaked_watch_clients", "gauge", "Control-socket clients watching events.", s->watch.watchers);
+	scalar(&t, "handshaked_watch_events_total", "counter", "Events written to watchers (once per watcher).",
+	       s->watch.delivered);
+	scalar(&t, "handshaked_watch_lost_total", "counter",
+	       "Events a watcher lost: it read too slowly (once per watcher).", s->watch.lost);
+	scalar(&t, "handshaked_watch_dropped_total", "counter",
+	       "Events the workers could not hand over to watchers: the main loop fell behind.", s->watch.dropped);
 	if (s->drop_pcap_on) {
 		scalar(&t, "handshaked_drop_pcap_written_total", "counter",
 		       "Dropped packets written to the log.pcap file.", s->drop_pcap.written);

@@ -52,12 +52,19 @@ _Static_assert(HS_RST_NO_POLICY == HS_ACTIONS_NO_POLICY, "a RST's tag names its 
  */
 static _Atomic uint64_t loopback_out_ms;
 
+/* An event the core decided: to the event log, and to the watchers' ring while someone watches. */
 static void write_event(struct hs_worker *w, const struct hs_action *a)
 {
-	if (w->events.fd < 0)
+	if (w->events.fd < 0 && !w->watch_ring)
 		return;
-	hs_events_action(&w->events, w->table, a, hs_policy_engine_policy(w->policy, a->policy, a->generation),
-			 hs_wall_ms_at(a->now_ms));
+	const struct hs_policy *policy = hs_policy_engine_policy(w->policy, a->policy, a->generation);
+	uint64_t wall = hs_wall_ms_at(a->now_ms);
+	hs_events_action(&w->events, w->table, a, policy, wall);
+	if (w->watch_ring && a->type == HS_DO_EVENT) {
+		struct hs_event e;
+		hs_event_of(&e, w->table, a, policy, wall);
+		hs_watch_ring_push(w->watch_ring, &e);
+	}
 }
 
 static void write_event_cb(void *ctx, const struct hs_action *a)
@@ -560,7 +567,7 @@ void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int ev
 	carry_out(w);
 	hs_events_flush(&w->events);
 	w->events.fd = events_fd;
-	w->actions.want_events = events_fd >= 0;
+	w->actions.want_events = events_fd >= 0 || w->watch_ring;
 	w->strict = config->strict;
 	hs_table_reconfigure(w->table, &tc);
 	hs_policy_engine_set(w->policy, &config->policies, hs_now_ms());
@@ -631,6 +638,14 @@ void hs_worker_counters(struct hs_worker *w, struct hs_worker_counters *out)
 	pthread_mutex_unlock(&w->lock);
 }
 
+void hs_worker_watch(struct hs_worker *w, struct hs_watch_ring *ring)
+{
+	pthread_mutex_lock(&w->lock);
+	w->watch_ring = ring;
+	w->actions.want_events = w->events.fd >= 0 || ring;
+	pthread_mutex_unlock(&w->lock);
+}
+
 void hs_worker_set_drop_ring(struct hs_worker *w, struct hs_drop_ring *ring)
 {
 	w->drop_ring = ring;
@@ -643,50 +658,55 @@ void hs_worker_set_local_addrs(struct hs_worker *w, const struct hs_local_addrs 
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Whether a flow is one the walker asked for: its keys, then the thresholds that need the clock. */
-static bool selected(const struct hs_worker *w, const struct hs_flow_match *filter, const struct hs_flow *f,
-		     uint64_t now)
-{
-	return !filter || (hs_flow_match_flow(filter, f) &&
-			   hs_flow_match_times(filter, hs_flow_age_ms(w->table, f, now), hs_flow_idle_ms(w->table, f, now),
-					       hs_flow_state_age_ms(w->table, f, now)));
-}
-
 bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_match *filter, uint32_t *cursor,
 		    hs_worker_visit_fn visit, void *ctx)
 {
 	uint64_t now = hs_now_ms();
 
 	pthread_mutex_lock(&w->lock);
-	/* The span grows while the worker runs: read it under the lock, chunk by chunk. */
-	uint32_t span = hs_table_span(w->table), pos = *cursor;
-	uint32_t end = span - pos > HS_WORKER_WALK_CHUNK ? pos + HS_WORKER_WALK_CHUNK : span;
-	bool stopped = false;
-	for (; pos < end && !stopped; pos++) {
-		const struct hs_flow *f = hs_table_flow_at(w->table, pos);
-		if (f && selected(w, filter, f, now))
-			stopped = !visit(ctx, w->table, f, now);
-	}
-	bool more = pos < span;
+	bool more = hs_table_walk(w->table, filter, now, cursor, HS_WORKER_WALK_CHUNK, visit, ctx);
 	pthread_mutex_unlock(&w->lock);
-	*cursor = pos;
 	return more;
+}
+
+/*
+ * Records a kill looks at per hold of the lock: fewer than a walk's, since
+ * each flow it selects costs two RSTs sent with the lock held.
+ */
+#define KILL_CHUNK 1024u
+
+/* Collects the flows of a chunk a kill selects, to be reset once the walk has let go of the table. */
+struct kill_chunk {
+	uint32_t n;
+	uint32_t index[KILL_CHUNK];
+	uint32_t id[KILL_CHUNK];
+};
+
+static bool note_victim(void *ctx, const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms)
+{
+	struct kill_chunk *k = ctx;
+
+	(void)now_ms;
+	k->index[k->n] = hs_table_flow_index(table, flow);
+	k->id[k->n++] = flow->id;
+	return true;
 }
 
 void hs_worker_kill(struct hs_worker *w, const struct hs_flow_match *filter, struct hs_worker_kill_result *out)
 {
-	for (uint32_t pos = 0, span = 1; pos < span;) {
-		uint64_t now = hs_now_ms();
+	static struct kill_chunk chunk;     /* the main thread's, the only one that kills */
+	bool more = true;
 
+	for (uint32_t cursor = 0; more;) {
+		chunk.n = 0;
 		pthread_mutex_lock(&w->lock);
-		span = hs_table_span(w->table);
-		uint32_t end = span - pos > HS_WORKER_WALK_CHUNK ? pos + HS_WORKER_WALK_CHUNK : span;
-		for (; pos < end; pos++) {
-			const struct hs_flow *f = hs_table_flow_at(w->table, pos);
-			if (!f || !selected(w, filter, f, now))
+		more = hs_table_walk(w->table, filter, hs_now_ms(), &cursor, KILL_CHUNK, note_victim, &chunk);
+		/* Resetting a flow removes it: the walk is over before the first reset. */
+		for (uint32_t i = 0; i < chunk.n; i++) {
+			struct hs_flow *f = hs_table_flow_ref(w->table, chunk.index[i], chunk.id[i]);
+			if (!f)
 				continue;
-			struct hs_flow *flow = hs_table_flow_ref(w->table, pos, f->id);
-			struct hs_rst_result r = hs_worker_reset_flow(w, flow);
+			struct hs_rst_result r = hs_worker_reset_flow(w, f);
 			out->flows++;
 			out->sent += r.sent;
 			out->queued += r.queued;

@@ -20,6 +20,7 @@
 #include "hs_worker.h"
 
 struct hs_metrics_http;
+struct hs_watch;
 struct hs_notify;
 
 struct hs_daemon {
@@ -29,7 +30,8 @@ struct hs_daemon {
 	uint32_t nworkers;
 	int events_fd;              /* -1 when events are off */
 	bool events_fd_owned;       /* a file we opened (not stderr) */
-	int control_fd;
+	struct hs_control *control;         /* the control socket and its clients */
+	struct hs_watch *watch;             /* handshakectl watch: the watchers and the workers' event rings */
 	struct hs_metrics_http *metrics_http;   /* NULL unless metrics.listen is set */
 	struct hs_drop_pcap *drop_pcap;         /* NULL unless log.pcap is set */
 	/*

@@ -15,10 +15,37 @@
 #include <stdint.h>
 
 #include "hs_actions.h"
+#include "hs_flow_json.h"
 #include "hs_policy.h"
 #include "hs_table.h"
 
 #define HS_EVENTS_BUFFER (64 * 1024)
+#define HS_EVENT_REASON_MAX (HS_POLICY_NAME_MAX + 32)
+#define HS_EVENT_JSON_MAX (HS_FLOW_JSON_MAX + 256)
+
+/*
+ * One event as a record, away from the table it happened in: what the
+ * event log writes and what `handshakectl watch` streams (the workers hand
+ * these to the main thread, which filters and formats them).
+ */
+struct hs_event {
+	uint8_t kind;               /* enum hs_event_kind */
+	bool has_from;              /* state events: the states before, by side */
+	uint8_t from[2];
+	char reason[HS_EVENT_REASON_MAX];   /* "" if none: "reopened", or the policy and its action */
+	uint64_t wall_ms;           /* when, on the wall clock ("ts") */
+	struct hs_flow_view flow;   /* the flow as it was then, its times resolved */
+};
+
+/* The record of the event an action of the core describes (an action of type HS_DO_EVENT). */
+void hs_event_of(struct hs_event *event, const struct hs_table *table, const struct hs_action *action,
+		 const struct hs_policy *policy, uint64_t wall_ms);
+
+/*
+ * {"ts":...,"event":"state","from":{...},"reason":...,"flow":{...}} and a
+ * newline; returns the length, 0 if it did not fit.
+ */
+size_t hs_event_json(char *buf, size_t size, const struct hs_event *event);
 
 struct hs_events {
 	int fd;                     /* -1: events off */

@@ -21,6 +21,7 @@
 #include "hs_policy_engine.h"
 #include "hs_rst_send.h"
 #include "hs_tcp_state.h"
+#include "hs_watch.h"
 #include "hs_worker.h"
 
 /* A queue's own numbers: the worker's and the kernel's. */
@@ -77,6 +78,8 @@ struct hs_metrics_snapshot {
 	uint64_t policy_counts_full;                             /* limit increments lost to a full count table */
 	uint32_t npolicies;
 	struct hs_metrics_policy policies[HS_POLICY_MAX];
+	/* handshakectl watch */
+	struct hs_watch_stats watch;
 	/* queues */
 	uint32_t nqueues;
 	struct hs_metrics_queue *queues;                        /* nqueues entries */

@@ -30,6 +30,7 @@
 #include "hs_rst_send.h"
 #include "hs_snapshot.h"
 #include "hs_table.h"
+#include "hs_watch_ring.h"
 
 #define HS_BURST_BUCKETS 12
 extern const uint32_t hs_burst_bucket_le_us[HS_BURST_BUCKETS - 1];
@@ -88,6 +89,8 @@ struct hs_worker {
 	struct hs_drop_ring *drop_ring;
 	/* Flows of a snapshot of another set of queues, claimed on a table miss; NULL = none.  Set before start. */
 	struct hs_restore_pool *restore_pool;
+	/* handshakectl watch: the ring the worker's events go to while someone watches; NULL otherwise. */
+	struct hs_watch_ring *watch_ring;
 };
 
 /* Creates the table and binds the queue.  On failure writes err and returns -1. */
@@ -144,6 +147,13 @@ struct hs_worker_counters {
 };
 void hs_worker_counters(struct hs_worker *w, struct hs_worker_counters *out);
 
+/*
+ * Starts (ring) or stops (NULL) handing the worker's flow events over to
+ * the main thread for watchers (hs_watch.h).  Once this returns with NULL
+ * the worker no longer touches the ring.
+ */
+void hs_worker_watch(struct hs_worker *w, struct hs_watch_ring *ring);
+
 /* Where the worker copies the packets it drops (log.pcap); before it starts. */
 void hs_worker_set_drop_ring(struct hs_worker *w, struct hs_drop_ring *ring);
 
@@ -162,8 +172,7 @@ void hs_worker_set_local_addrs(struct hs_worker *w, const struct hs_local_addrs 
  * seen once; none is seen twice.
  */
 #define HS_WORKER_WALK_CHUNK 16384u
-typedef bool (*hs_worker_visit_fn)(void *ctx, const struct hs_table *table, const struct hs_flow *flow,
-				   uint64_t now_ms);
+typedef hs_table_walk_fn hs_worker_visit_fn;
 bool hs_worker_walk(struct hs_worker *w, const struct hs_flow_match *filter, uint32_t *cursor,
 		    hs_worker_visit_fn visit, void *ctx);
 

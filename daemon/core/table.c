@@ -982,6 +982,27 @@ void hs_table_foreach(const struct hs_table *t, hs_table_visit_fn fn, void *ctx)
 	}
 }
 
+bool hs_table_walk(const struct hs_table *t, const struct hs_flow_match *match, uint64_t now_ms, uint32_t *cursor,
+		   uint32_t budget, hs_table_walk_fn fn, void *ctx)
+{
+	uint32_t pos = *cursor, span = t->high_water;
+	uint32_t end = span > pos && span - pos > budget ? pos + budget : span;
+	bool go_on = true;
+
+	for (; pos < end && go_on; pos++) {
+		const struct hs_flow *f = &t->flows[pos];
+		if (!(f->flags & HS_FLOW_IN_USE))
+			continue;
+		if (match && !(hs_flow_match_flow(match, f) &&
+			       hs_flow_match_times(match, hs_flow_age_ms(t, f, now_ms), hs_flow_idle_ms(t, f, now_ms),
+						   hs_flow_state_age_ms(t, f, now_ms))))
+			continue;
+		go_on = fn(ctx, t, f, now_ms);
+	}
+	*cursor = pos;
+	return pos < span;
+}
+
 uint32_t hs_table_count(const struct hs_table *t, const struct hs_flow_match *match)
 {
 	uint32_t n = 0;

@@ -209,6 +209,19 @@ const struct hs_flow *hs_table_flow_at(const struct hs_table *table, uint32_t in
 typedef bool (*hs_table_visit_fn)(void *ctx, const struct hs_flow *flow);
 void hs_table_foreach(const struct hs_table *table, hs_table_visit_fn fn, void *ctx);
 
+/*
+ * Visits the flows a match selects (NULL: every flow), thresholds
+ * included (measured at now_ms), in table order from *cursor (0 to start),
+ * looking at no more than `budget` records; fn may stop the walk early by
+ * returning false (it resumes after that flow).  *cursor is advanced;
+ * returns true while records remain.  Readers that share the table with
+ * its owner walk it a budget at a time, letting the owner in between.
+ */
+typedef bool (*hs_table_walk_fn)(void *ctx, const struct hs_table *table, const struct hs_flow *flow,
+				 uint64_t now_ms);
+bool hs_table_walk(const struct hs_table *table, const struct hs_flow_match *match, uint64_t now_ms,
+		   uint32_t *cursor, uint32_t budget, hs_table_walk_fn fn, void *ctx);
+
 /* How many flows a match selects (its thresholds are not looked at). */
 uint32_t hs_table_count(const struct hs_table *table, const struct hs_flow_match *match);
 

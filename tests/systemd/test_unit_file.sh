@@ -100,7 +100,7 @@ done
 	fail "handshaked's usage changed; update daemon/handshaked.8"
 "$ROOT/build/handshaked-rules" -h | head -1 | grep -q '^usage: handshaked-rules \[-c FILE\] \[-n\] add|del|show$' ||
 	fail "handshaked-rules' usage changed; update daemon/handshaked-rules.8"
-for cmd in list stats metrics kill reload save ping; do
+for cmd in list count summary top watch stats metrics kill reload save ping; do
 	"$ROOT/build/handshakectl" -h | grep -q "^  $cmd" || fail "handshakectl -h does not list $cmd"
 	grep -q "^\.B $cmd\|^\.BI $cmd" "$ROOT/daemon/handshakectl.8" || fail "handshakectl.8 does not document $cmd"
 done
