@@ -36,6 +36,42 @@
  */
 #define RST_RETRY_POLL_MS 5
 
+struct hs_worker {
+	int index;
+	uint16_t queue;
+	uint32_t nworkers;          /* in the daemon: the step between this table's flow ids */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	struct hs_table *table;
+	struct hs_nfq nfq;
+	int epfd, timerfd, wakefd;
+	atomic_bool stop;
+	/*
+	 * Bumped on every pass of the event loop (at least every 100 ms, the
+	 * expiry timer's period), read by the main thread, which feeds the
+	 * systemd watchdog only while every worker's counter keeps moving.
+	 */
+	_Atomic uint64_t heartbeat;
+	bool strict;
+	struct hs_worker_stats stats;
+	struct hs_events events;
+	struct hs_policy_engine *policy;
+	struct hs_actions actions;  /* what the core decided, carried out after each packet and timer pass */
+	struct hs_rst_sender rst;
+	bool rst_ok;                /* the raw sockets are open (else every RST counts as failed) */
+	bool rst_waiting;           /* RSTs wait for the kernel: retry soon (worker thread only) */
+	uint32_t own_mark;          /* queue.own_mark: packets carrying it are the daemon's own */
+	uint32_t lo_ifindex;        /* the loopback device, to tell a looped-back packet's two sightings apart */
+	struct log_episode log_verdicts, log_receive, log_rst;
+	/* log.pcap: this worker's ring of the dropped-packet capture; NULL when off.  Set before start. */
+	struct hs_drop_ring *drop_ring;
+	/* Flows of a snapshot of another set of queues, claimed on a table miss; NULL = none.  Set before start. */
+	struct hs_restore_pool *restore_pool;
+	/* handshakectl watch: the ring the worker's events go to while someone watches; NULL otherwise. */
+	struct hs_watch_ring *watch_ring;
+};
+
 /* Upper bounds of the burst-time histogram's buckets, in microseconds. */
 const uint32_t hs_burst_bucket_le_us[HS_BURST_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500, 1000,
 							       2500, 5000, 10000 };
@@ -182,7 +218,7 @@ static int setup_event_loop(struct hs_worker *w, char *err, size_t errlen)
 	return 0;
 }
 
-int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
+static int worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
 		   const struct hs_config *config, const uint8_t hash_key[16], int events_fd,
 		   char *err, size_t errlen)
 {
@@ -318,7 +354,12 @@ static void retry_rsts(struct hs_worker *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
-struct hs_rst_result hs_worker_reset_flow(struct hs_worker *w, struct hs_flow *f)
+/*
+ * Resets a flow (the worker's lock held): RSTs to both ends, then the flow
+ * leaves the table, at once or, if some RSTs must wait for the kernel, when
+ * the last of them is settled.
+ */
+static struct hs_rst_result reset_flow(struct hs_worker *w, struct hs_flow *f)
 {
 	uint64_t now = hs_now_ms();
 	struct hs_rst_tag tag = { hs_table_flow_index(w->table, f), f->id, HS_RST_NO_POLICY, 0 };
@@ -529,7 +570,7 @@ int hs_worker_start(struct hs_worker *w)
 	return 0;
 }
 
-void hs_worker_stop(struct hs_worker *w)
+static void worker_stop(struct hs_worker *w)
 {
 	uint64_t one = 1;
 
@@ -587,9 +628,9 @@ struct hs_worker *hs_worker_create(int index, uint16_t queue, uint32_t nworkers,
 		snprintf(err, errlen, "queue %u: out of memory", queue);
 		return NULL;
 	}
-	if (hs_worker_init(w, index, queue, nworkers, config, hash_key, events_fd, err, errlen) < 0) {
+	if (worker_init(w, index, queue, nworkers, config, hash_key, events_fd, err, errlen) < 0) {
 		/* The worker cleans up what it made. */
-		hs_worker_stop(w);
+		worker_stop(w);
 		free(w);
 		return NULL;
 	}
@@ -600,7 +641,7 @@ void hs_worker_destroy(struct hs_worker *w)
 {
 	if (!w)
 		return;
-	hs_worker_stop(w);
+	worker_stop(w);
 	free(w);
 }
 
@@ -706,7 +747,7 @@ void hs_worker_kill(struct hs_worker *w, const struct hs_flow_match *filter, str
 			struct hs_flow *f = hs_table_flow_ref(w->table, chunk.index[i], chunk.id[i]);
 			if (!f)
 				continue;
-			struct hs_rst_result r = hs_worker_reset_flow(w, f);
+			struct hs_rst_result r = reset_flow(w, f);
 			out->flows++;
 			out->sent += r.sent;
 			out->queued += r.queued;

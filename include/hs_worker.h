@@ -7,7 +7,7 @@
  * watchdog) reaches a worker only through the functions at the end of this
  * file, each of which takes the worker's lock for a short, bounded time;
  * the worker takes the same lock once per burst, never per packet.  The
- * struct's fields are the worker's own: no other module reads them.
+ * struct is the worker's own: its fields are private to worker.c.
  */
 #ifndef HS_WORKER_H
 #define HS_WORKER_H
@@ -57,68 +57,23 @@ struct hs_worker_stats {
 	uint64_t burst_us_sum;
 };
 
-struct hs_worker {
-	int index;
-	uint16_t queue;
-	uint32_t nworkers;          /* in the daemon: the step between this table's flow ids */
-	pthread_t thread;
-	bool started;
-	pthread_mutex_t lock;
-	struct hs_table *table;
-	struct hs_nfq nfq;
-	int epfd, timerfd, wakefd;
-	atomic_bool stop;
-	/*
-	 * Bumped on every pass of the event loop (at least every 100 ms, the
-	 * expiry timer's period), read by the main thread, which feeds the
-	 * systemd watchdog only while every worker's counter keeps moving.
-	 */
-	_Atomic uint64_t heartbeat;
-	bool strict;
-	struct hs_worker_stats stats;
-	struct hs_events events;
-	struct hs_policy_engine *policy;
-	struct hs_actions actions;  /* what the core decided, carried out after each packet and timer pass */
-	struct hs_rst_sender rst;
-	bool rst_ok;                /* the raw sockets are open (else every RST counts as failed) */
-	bool rst_waiting;           /* RSTs wait for the kernel: retry soon (worker thread only) */
-	uint32_t own_mark;          /* queue.own_mark: packets carrying it are the daemon's own */
-	uint32_t lo_ifindex;        /* the loopback device, to tell a looped-back packet's two sightings apart */
-	struct log_episode log_verdicts, log_receive, log_rst;
-	/* log.pcap: this worker's ring of the dropped-packet capture; NULL when off.  Set before start. */
-	struct hs_drop_ring *drop_ring;
-	/* Flows of a snapshot of another set of queues, claimed on a table miss; NULL = none.  Set before start. */
-	struct hs_restore_pool *restore_pool;
-	/* handshakectl watch: the ring the worker's events go to while someone watches; NULL otherwise. */
-	struct hs_watch_ring *watch_ring;
-};
-
-/* Creates the table and binds the queue.  On failure writes err and returns -1. */
-int hs_worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t nworkers,
-		   const struct hs_config *config, const uint8_t hash_key[16], int events_fd,
-		   char *err, size_t errlen);
-int hs_worker_start(struct hs_worker *w);
-/* Asks the worker to stop, waits for it, unbinds its queue and frees it. */
-void hs_worker_stop(struct hs_worker *w);
-
-/*
- * Resets a flow for `handshakectl kill`, with the worker's lock held: RSTs
- * to both ends, then the flow leaves the table, at once or, if some RSTs
- * must wait for the kernel, when the last of them is settled.
- */
-struct hs_rst_result hs_worker_reset_flow(struct hs_worker *w, struct hs_flow *flow);
-
-/* Applies the settings that can change while running (under the worker's lock). */
-void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int events_fd);
+/* A worker; its fields are its own (daemon/worker.c): other threads use the functions below. */
+struct hs_worker;
 
 /*
  * A worker of its own, as the daemon makes them: allocated, initialised
- * (hs_worker_init) and, with hs_worker_destroy, stopped and freed.  NULL
- * and err on failure.
+ * (its table created, its queue bound) and, with hs_worker_destroy,
+ * stopped (asked to, then waited for), unbound and freed.  NULL and err on
+ * failure.
  */
 struct hs_worker *hs_worker_create(int index, uint16_t queue, uint32_t nworkers, const struct hs_config *config,
 				   const uint8_t hash_key[16], int events_fd, char *err, size_t errlen);
 void hs_worker_destroy(struct hs_worker *w);
+/* Starts the worker's loop in its own thread; -1 and errno if it could not be. */
+int hs_worker_start(struct hs_worker *w);
+
+/* Applies the settings that can change while running (under the worker's lock). */
+void hs_worker_apply(struct hs_worker *w, const struct hs_config *config, int events_fd);
 
 /* ---- what the main thread may ask of a running worker ---- */
 
