@@ -101,8 +101,11 @@ def cmd_server(args):
 # count: many real connections, each bounded
 
 
-def one_attempt(addr, port, bind, timeout):
-    """Returns (ok, reason)."""
+def one_attempt(addr, port, bind, timeout, wait_eof=False):
+    """Returns (ok, reason).  With wait_eof the socket is closed only after
+    the server's FIN has arrived, so the server is the one that closed
+    first and holds the TIME_WAIT (closing as soon as the line is read can
+    cross the server's FIN and leave TIME_WAIT on this side)."""
     fam = family_of(addr)
     s = socket.socket(fam, socket.SOCK_STREAM)
     try:
@@ -131,6 +134,18 @@ def one_attempt(addr, port, bind, timeout):
             if not part:
                 return False, "read_eof"
             got += part
+        while wait_eof:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False, "eof_timeout"
+            s.settimeout(left)
+            try:
+                if not s.recv(16):
+                    break
+            except socket.timeout:
+                return False, "eof_timeout"
+            except OSError as e:
+                return False, "eof_" + errname(e.errno)
         return got.startswith(b"ok"), "ok" if got.startswith(b"ok") else "bad_reply"
     finally:
         s.close()
@@ -150,7 +165,7 @@ def cmd_count(args):
                 state["started"] += 1
                 n = state["started"]
             a = time.monotonic()
-            ok, reason = one_attempt(args.addr, args.port, args.bind, args.timeout)
+            ok, reason = one_attempt(args.addr, args.port, args.bind, args.timeout, args.wait_eof)
             ms = ms_since(a)
             with lock:
                 if ok:
@@ -340,6 +355,8 @@ def main():
     co.add_argument("--duration", type=float, default=8.0)
     co.add_argument("--max", type=int, default=300)
     co.add_argument("--timeout", type=float, default=3.0)
+    co.add_argument("--wait-eof", action="store_true",
+                    help="close only after the server's FIN (the server then holds TIME_WAIT)")
     co.add_argument("--interval", type=float, default=0.0)
     co.add_argument("--verbose", action="store_true")
 

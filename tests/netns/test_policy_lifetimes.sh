@@ -38,7 +38,7 @@ lab_expect_tracked ipv4 "$CPORT" $CW_PORT FIN_WAIT_2 CLOSE_WAIT
 # Then the TIME_WAIT connections: the server sends "ok" and closes first.
 pol_ep s tw-srv server $TW_PORT --hold 150
 lab_ep_wait_line tw-srv '^LISTENING ' 10
-pol_ep c tw-cl count "$LAB_S4" $TW_PORT --parallel 4 --max 20 --duration 10 --timeout 5
+pol_ep c tw-cl count "$LAB_S4" $TW_PORT --parallel 4 --max 20 --duration 10 --timeout 5 --wait-eof
 lab_ep_wait_line tw-cl '^RESULT ' 15
 grep -q '^RESULT attempts 20 ok 20 ' "$LAB_TMP/tw-cl.out" ||
 	lab_fail "lab: the TIME_WAIT connections did not all succeed: $(grep '^RESULT' "$LAB_TMP/tw-cl.out")"
