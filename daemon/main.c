@@ -347,11 +347,17 @@ static void loop_turn(struct main_loop *m)
 	}
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct command_line {
+	const char *path;
+	bool config_given;          /* -c was used (replay then loads that file) */
+	bool test_only, verbose;
+	struct hs_replay_options replay;
+};
+
+/* Parses argv; returns -1 to go on, or the exit status (0 after -h, 2 on a usage error). */
+static int parse_command_line(int argc, char **argv, struct command_line *cl)
 {
-	const char *path = HS_DEFAULT_CONFIG_PATH;
-	bool test_only = false, verbose = false, config_given = false;
-	struct hs_replay_options replay = { 0 };
 	static const struct option long_options[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "events", no_argument, NULL, 'E' },
@@ -359,26 +365,28 @@ int main(int argc, char **argv)
 	};
 	int opt;
 
+	memset(cl, 0, sizeof(*cl));
+	cl->path = HS_DEFAULT_CONFIG_PATH;
 	while ((opt = getopt_long(argc, argv, "c:tvhr:", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
-			config_given = true;
+			cl->path = optarg;
+			cl->config_given = true;
 			break;
 		case 'r':
-			replay.path = optarg;
+			cl->replay.path = optarg;
 			break;
 		case 'J':
-			replay.json = true;
+			cl->replay.json = true;
 			break;
 		case 'E':
-			replay.events = true;
+			cl->replay.events = true;
 			break;
 		case 't':
-			test_only = true;
+			cl->test_only = true;
 			break;
 		case 'v':
-			verbose = true;
+			cl->verbose = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -388,32 +396,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || ((replay.json || replay.events) && !replay.path) || (replay.path && test_only)) {
+	bool replay_options = cl->replay.json || cl->replay.events;
+	if (optind != argc || (replay_options && !cl->replay.path) || (cl->replay.path && cl->test_only)) {
 		usage(stderr);
 		return 2;
 	}
-	if (replay.path)
-		return hs_replay_command(config_given ? path : NULL, &replay);
-	if (test_only)
-		return check_config(path, verbose);
+	return -1;
+}
 
-	struct hs_config config;
-	struct hs_diag diag;
-	if (hs_config_load(path, &config, &diag) < 0) {
-		fputs(hs_diag_text(&diag), stderr);
-		hs_diag_free(&diag);
-		return 1;
-	}
-	fputs(hs_diag_text(&diag), stderr);
-	hs_diag_free(&diag);
-	log_init(verbose ? HS_LOG_DEBUG : config.log_level);
-
-	int sfd = signals_to_fd();
-
-	/* Kept before anything could reopen descriptor 0 (see hs_metrics.h). */
-	if (hs_queue_proc_adopt_stdin())
-		log_debug("kernel queue counters: reading the file systemd opened on standard input");
-
+/* Runs the daemon until a signal stops it; the table is saved on the way out (state.dir). */
+static int run_daemon(const char *path, const struct hs_config *config, int sfd)
+{
 	struct hs_notify notify;
 	char err[512];
 	/* A broken NOTIFY_SOCKET is worth a warning, not a refusal to run. */
@@ -421,21 +414,20 @@ int main(int argc, char **argv)
 		log_warnx("%s; systemd will not be notified", err);
 
 	struct hs_daemon daemon;
-	if (hs_daemon_start(&daemon, path, &config, err, sizeof(err)) < 0) {
+	if (hs_daemon_start(&daemon, path, config, err, sizeof(err)) < 0) {
 		hs_notify_sendf(&notify, "STATUS=start failed: %s", err);
 		fatalx("%s", err);
 	}
 	daemon.notify = &notify;
-	log_notice("started: queue %u-%u, %u flows per queue, control socket %s%s%s", config.queue_first,
-		   config.queue_last, config.max_flows, config.control_socket,
-		   config.metrics_listen[0] ? ", metrics on " : "", config.metrics_listen);
+	log_notice("started: queue %u-%u, %u flows per queue, control socket %s%s%s", config->queue_first,
+		   config->queue_last, config->max_flows, config->control_socket,
+		   config->metrics_listen[0] ? ", metrics on " : "", config->metrics_listen);
 
 	struct main_loop loop;
 	loop_init(&loop, &daemon, &notify, path, sfd);
 	while (loop.running)
 		loop_turn(&loop);
 	hs_notify_stopping(&notify);
-	/* The table as it stands, for the next start (state.dir). */
 	if (daemon.state.dir[0]) {
 		char save_err[HS_PATH_MAX + 128];
 		hs_daemon_save(&daemon, save_err, sizeof(save_err));
@@ -444,7 +436,39 @@ int main(int argc, char **argv)
 	watchdog_free(&loop.wd);
 	hs_notify_close(&notify);
 	close(loop.epfd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct command_line cl;
+	int rc = parse_command_line(argc, argv, &cl);
+
+	if (rc >= 0)
+		return rc;
+	if (cl.replay.path)
+		return hs_replay_command(cl.config_given ? cl.path : NULL, &cl.replay);
+	if (cl.test_only)
+		return check_config(cl.path, cl.verbose);
+
+	struct hs_config config;
+	struct hs_diag diag;
+	if (hs_config_load(cl.path, &config, &diag) < 0) {
+		fputs(hs_diag_text(&diag), stderr);
+		hs_diag_free(&diag);
+		return 1;
+	}
+	fputs(hs_diag_text(&diag), stderr);
+	hs_diag_free(&diag);
+	log_init(cl.verbose ? HS_LOG_DEBUG : config.log_level);
+
+	int sfd = signals_to_fd();
+
+	/* Kept before anything could reopen descriptor 0 (see hs_metrics.h). */
+	if (hs_queue_proc_adopt_stdin())
+		log_debug("kernel queue counters: reading the file systemd opened on standard input");
+	rc = run_daemon(cl.path, &config, sfd);
 	close(sfd);
 	log_notice("stopped");
-	return 0;
+	return rc;
 }
