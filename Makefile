@@ -80,7 +80,7 @@ PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
                $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-core check-replay check-modules check-san test bench bench-replay bench-snapshot bench-e2e demo clean deps test-netns fuzz install uninstall \
+.PHONY: all check check-core check-replay check-modules check-san test bench bench-query bench-replay bench-snapshot bench-e2e demo clean deps test-netns fuzz install uninstall \
         test-service test-systemd
 FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
@@ -217,8 +217,12 @@ demo: deps
 	$(MAKE) all
 	tests/netns/demo.sh
 
-bench: $(BUILD)/bench/bench_core bench-replay bench-snapshot
+bench: $(BUILD)/bench/bench_core bench-replay bench-snapshot bench-query
 	taskset -c 1 $(BUILD)/bench/bench_core
+
+# What handshakectl's count, summary, top and list cost on a table of 1M flows.
+bench-query: $(BUILD)/bench/bench_query
+	taskset -c 1 $(BUILD)/bench/bench_query
 
 # Saving and loading a snapshot of 1M flows (state.dir), against a raw dump of the records.
 bench-snapshot: $(BUILD)/bench/bench_snapshot

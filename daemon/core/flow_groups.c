@@ -120,10 +120,13 @@ static size_t slot_of(const struct hs_flow_groups *g, const struct hs_group_key 
 	return (size_t)hs_siphash(g->hash_key, k, sizeof(*k)) & (g->index_size - 1);
 }
 
-/* Doubles the array and rebuilds the index for it.  False when memory ran out. */
-static bool grow(struct hs_flow_groups *g)
+/* Grows the array to hold at least `need` groups and rebuilds the index for it.  False when memory ran out. */
+static bool grow(struct hs_flow_groups *g, size_t need)
 {
-	size_t capacity = g->capacity ? g->capacity * 2 : FIRST_CAPACITY;
+	size_t capacity = g->capacity ? g->capacity : FIRST_CAPACITY;
+
+	while (capacity < need)
+		capacity *= 2;
 	struct hs_flow_group *items = realloc(g->items, capacity * sizeof(*items));
 
 	if (!items)
@@ -154,7 +157,7 @@ bool hs_flow_groups_add(struct hs_flow_groups *g, const struct hs_flow *f)
 		g->skipped++;
 		return true;
 	}
-	if (g->count == g->capacity && !grow(g)) {
+	if (g->count == g->capacity && !grow(g, g->count + 1)) {
 		g->out_of_memory = true;
 		return false;
 	}
@@ -176,6 +179,16 @@ bool hs_flow_groups_add(struct hs_flow_groups *g, const struct hs_flow *f)
 		if (f->state[ends[e]] < HS_TCP_STATE_COUNT)
 			grp->states[e][f->state[ends[e]]]++;
 	return true;
+}
+
+bool hs_flow_groups_reserve(struct hs_flow_groups *g, size_t more)
+{
+	if (g->count + more <= g->capacity)
+		return true;
+	if (grow(g, g->count + more))
+		return true;
+	g->out_of_memory = true;
+	return false;
 }
 
 static int key_order(const struct hs_group_key *a, const struct hs_group_key *b)

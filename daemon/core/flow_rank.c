@@ -100,6 +100,31 @@ static void sift_up(struct hs_flow_rank *r, size_t i)
 	}
 }
 
+static bool grow(struct hs_flow_rank *r, size_t need)
+{
+	size_t capacity = r->capacity ? r->capacity : 256;
+
+	while (capacity < need)
+		capacity *= 2;
+	if (r->limit && capacity > r->limit)
+		capacity = r->limit;
+	if (capacity <= r->capacity)
+		return true;
+	struct hs_flow_view *items = realloc(r->items, capacity * sizeof(*items));
+	if (!items) {
+		r->out_of_memory = true;
+		return false;
+	}
+	r->items = items;
+	r->capacity = capacity;
+	return true;
+}
+
+bool hs_flow_rank_reserve(struct hs_flow_rank *r, size_t more)
+{
+	return grow(r, r->count + more);
+}
+
 bool hs_flow_rank_add(struct hs_flow_rank *r, const struct hs_flow_view *v)
 {
 	if (r->limit && r->count == r->limit) {
@@ -109,18 +134,8 @@ bool hs_flow_rank_add(struct hs_flow_rank *r, const struct hs_flow_view *v)
 		sift_down(r, 0);
 		return true;
 	}
-	if (r->count == r->capacity) {
-		size_t capacity = r->capacity ? r->capacity * 2 : 256;
-		if (r->limit && capacity > r->limit)
-			capacity = r->limit;
-		struct hs_flow_view *items = realloc(r->items, capacity * sizeof(*items));
-		if (!items) {
-			r->out_of_memory = true;
-			return false;
-		}
-		r->items = items;
-		r->capacity = capacity;
-	}
+	if (r->count == r->capacity && !grow(r, r->count + 1))
+		return false;
 	r->items[r->count++] = *v;
 	if (r->limit)
 		sift_up(r, r->count - 1);

@@ -61,7 +61,16 @@ struct hs_flow_groups {
 };
 
 void hs_flow_groups_init(struct hs_flow_groups *groups, enum hs_group_by by, const uint8_t hash_key[16]);
-/* Counts a flow in its group, making the group if need be.  False when memory ran out. */
+/*
+ * Makes room for `more` new groups, so that adding that many flows never
+ * allocates: a caller that adds under a lock reserves before taking it.
+ * False when memory ran out.
+ */
+bool hs_flow_groups_reserve(struct hs_flow_groups *groups, size_t more);
+/*
+ * Counts a flow in its group, making the group if need be (growing the
+ * arrays when no room was reserved).  False when memory ran out.
+ */
 bool hs_flow_groups_add(struct hs_flow_groups *groups, const struct hs_flow *flow);
 /* Sorts the groups, most flows first (ties by key), and keeps at most limit of them (0: all). */
 void hs_flow_groups_rank(struct hs_flow_groups *groups, size_t limit);

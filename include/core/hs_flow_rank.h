@@ -37,6 +37,8 @@ struct hs_flow_rank {
 };
 
 void hs_flow_rank_init(struct hs_flow_rank *rank, enum hs_flow_sort by, size_t limit);
+/* Makes room for `more` flows, so that offering that many never allocates.  False when memory ran out. */
+bool hs_flow_rank_reserve(struct hs_flow_rank *rank, size_t more);
 /* Offers a flow; false when memory ran out. */
 bool hs_flow_rank_add(struct hs_flow_rank *rank, const struct hs_flow_view *view);
 /* Puts the flows kept in order, the most first (ties: the lower id first). */
