@@ -97,6 +97,7 @@ $(BUILD)/%.o: %.c
 # its objects is another core symbol or in CORE_ALLOWED.
 check-core: $(CORE_OBJS)
 	@tests/check_core_purity $(CORE_OBJS) -- $(CORE_ALLOWED)
+	@tests/check_prefetch $(BUILD)/daemon/core/table.o
 
 $(BUILD)/libhs.a: $(LIB_OBJS)
 	@rm -f $@

@@ -139,6 +139,17 @@ run_ns() {
 	echo "$t"
 }
 
+# User-space CPU time of a process, all its threads, in clock ticks (utime in /proc/PID/stat).
+user_ticks() {
+	local st
+	[ -n "$1" ] && st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+	st=${st##*) }
+	# shellcheck disable=SC2086  # the fields after the name
+	set -- $st
+	echo "${12}"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 server_delivered() {
 	lab_exec s iptables -w 5 -L INPUT -v -n -x |
 		awk -v p="dpt:$PKT_PORT" '$3 == "DROP" && index($0, p) { n += $1 } END { print n + 0 }'
@@ -310,7 +321,8 @@ other_load() {
 
 # pkt_measure CASE FLOWS SECONDS: one generator run through CASE's consumer.
 # Sets R to "sent delivered via_consumer bypass (all per second) cpu0% cpu1%
-# consumer_ns_per_packet other%".
+# consumer_ns_per_packet other% generator_ns_per_packet
+# consumer_user_ns_per_packet".
 pkt_measure() {
 	local case=$1 flows=$2 secs=$3 key q="" pid=""
 	key=$(consumer_key "$case" "$flows")
@@ -319,10 +331,11 @@ pkt_measure() {
 		pid=${PID_OF[$key]}
 	fi
 	select_queue "$q"
-	local d0 q0=0 c0 n0 out
+	local d0 q0=0 c0 n0 u0 out
 	d0=$(server_delivered)
 	[ -n "$q" ] && q0=$(queue_ids "$q")
 	n0=$(run_ns "$pid")
+	u0=$(user_ticks "$pid")
 	task_times "$LAB_TMP/tasks.0"
 	local t0 t1
 	t0=$(lab__now_ms)
@@ -330,11 +343,12 @@ pkt_measure() {
 	out=$(lab_exec c timeout $((${secs%.*} + 15)) taskset -c "$GEN_CPU" "$PKTGEN" --dst "$LAB_S4" \
 		--dport "$PKT_PORT" --flows "$flows" --duration "$secs" 2>&1) ||
 		lab_fail "pktgen failed: $out"
-	local c1 n1
+	local c1 n1 u1
 	c1=$(cpu_snapshot)
 	t1=$(lab__now_ms)
 	task_times "$LAB_TMP/tasks.1"
 	n1=$(run_ns "$pid")
+	u1=$(user_ticks "$pid")
 	# Let the queue drain (8192 packets at most) before the counters are read.
 	[ -n "$q" ] && lab_wait_until 3 "queue $q to drain" queue_empty "$q" 2>/dev/null
 	sleep 0.1
@@ -362,13 +376,14 @@ pkt_measure() {
 		other=$lost
 		OTHER_TOP="(the generator lost ${lost}% of CPU $GEN_CPU)"
 	fi
-	R=$(echo "$sent $delivered $queued $elapsed $((n1 - n0)) $c0 $c1 $other $gcpu" | awk '{
+	R=$(echo "$sent $delivered $queued $elapsed $((n1 - n0)) $c0 $c1 $other $gcpu $((u1 - u0))" | awk -v hz="$CLK_TCK" '{
 		s = $1; d = $2; q = $3; e = $4; cons = $5
 		b = d - q; if (b < 0) b = 0
 		busy0 = 100 * ($10 - $6) / ($11 - $7); busy1 = 100 * ($12 - $8) / ($13 - $9)
 		nspp = (q > 0 && cons > 0) ? cons / q : 0
 		gnspp = (s > 0) ? $15 * 1e9 / s : 0
-		printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %s %.0f", s / e, d / e, q / e, b / e, busy0, busy1, nspp, $14, gnspp }')
+		unspp = (q > 0) ? $16 * 1e9 / hz / q : 0
+		printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %s %.0f %.0f", s / e, d / e, q / e, b / e, busy0, busy1, nspp, $14, gnspp, unspp }')
 }
 
 DISTURBED=0
@@ -385,7 +400,7 @@ pkt_run() {
 		note=""
 		[ "$record" = 1 ] || note=" (warm-up)"
 		[ "$8" -gt "$OTHER_MAX" ] && note="$note (disturbed; busiest other task: $OTHER_TOP)"
-		log "$(printf '%-10s %6s flows: sent %6s pps, delivered %6s, via consumer %6s, bypass %6s; CPU %3s%%/%3s%%, consumer %4s ns/pkt, other load %s%%, generator %s ns/pkt%s' \
+		log "$(printf '%-10s %6s flows: sent %6s pps, delivered %6s, via consumer %6s, bypass %6s; CPU %3s%%/%3s%%, consumer %4s ns/pkt, other load %s%%, generator %s ns/pkt, consumer user space %s ns/pkt%s' \
 			"$case" "$flows" "$@" "$note")"
 		[ "$record" = 1 ] || return 0
 		[ "$8" -le "$OTHER_MAX" ] && break
@@ -396,7 +411,7 @@ pkt_run() {
 		RETRIES=$((RETRIES - 1))
 	done
 	local m i=1
-	for m in sent delivered consumer bypass cpu_gen cpu_cons ns_per_pkt other gen_ns; do
+	for m in sent delivered consumer bypass cpu_gen cpu_cons ns_per_pkt other gen_ns user_ns; do
 		echo "pkt $case $flows $m ${!i}" >>"$RESULTS"
 		i=$((i + 1))
 	done
@@ -463,6 +478,9 @@ perf_daemon() {
 	perf report -q -i "$data" --no-children --sort dso -g none 2>/dev/null | grep -v '^$' | head -n 6
 	perf report -q -i "$data" --no-children --sort dso,symbol -g none 2>/dev/null | grep -v '^$' |
 		sed 's/[[:space:]-]*$//' | head -n 25
+	echo "---- perf: handshaked with $flows flows: user space only, top symbols (% of all samples) ----"
+	perf report -q -i "$data" --no-children --sort dso,symbol -g none 2>/dev/null | grep -v '^$' |
+		grep -v '\[kernel' | sed 's/[[:space:]-]*$//' | head -n 30
 }
 
 # ---------------------------------------------------------------------------
@@ -615,21 +633,23 @@ echo "   generator on CPU $GEN_CPU, consumers on CPU $CONS_CPU; kpps = thousands
 echo "   'via consumer' = packets that got a verdict from the consumer (the figure compared);"
 echo "   CPU = busy share of CPU $GEN_CPU / CPU $CONS_CPU; gen ns = the generator's CPU time per packet sent"
 echo "   (the router's receive path up to the queue included); cons ns = the consumer's CPU time per packet"
-echo "   it handled (reinjection and delivery to the server included); other = CPU used by other tasks"
+echo "   it handled (reinjection and delivery to the server included); user ns = the part of it in user"
+echo "   space (utime, in ${CLK_TCK} Hz ticks); other = CPU used by other tasks"
 echo "   on the machine during the runs (% of one CPU);"
 echo "   noisy = runs in which that exceeded ${OTHER_MAX}% even after retrying"
 if [ -n "$PKT_CASES" ]; then
 	echo
-	printf '%-11s %6s %9s %10s %13s %7s %10s %7s %7s %6s %6s\n' case flows "sent kpps" "deliv kpps" \
-		"via consumer" bypass "CPU0/CPU1" "gen ns" "cons ns" other noisy
+	printf '%-11s %6s %9s %10s %13s %7s %10s %7s %7s %7s %6s %6s\n' case flows "sent kpps" "deliv kpps" \
+		"via consumer" bypass "CPU0/CPU1" "gen ns" "cons ns" "user ns" other noisy
 	for f in $FLOW_COUNTS; do
 		for c in $PKT_CASES; do
-			printf '%-11s %6s %9s %10s %13s %7s %10s %7s %7s %5s%% %6s\n' "$c" "$f" \
+			printf '%-11s %6s %9s %10s %13s %7s %10s %7s %7s %7s %5s%% %6s\n' "$c" "$f" \
 				"$(get pkt "$c" "$f" sent | kpps)" "$(get pkt "$c" "$f" delivered | kpps)" \
 				"$(get pkt "$c" "$f" consumer | kpps)" "$(get pkt "$c" "$f" bypass | kpps)" \
 				"$(get pkt "$c" "$f" cpu_gen | int)/$(get pkt "$c" "$f" cpu_cons | int)%" \
 				"$(get pkt "$c" "$f" gen_ns | int)" \
 				"$(if [ "$c" = none ]; then echo -; else get pkt "$c" "$f" ns_per_pkt | int; fi)" \
+				"$(if [ "$c" = none ]; then echo -; else get pkt "$c" "$f" user_ns | int; fi)" \
 				"$(get pkt "$c" "$f" other | int)" "$(noisy pkt "$c" "$f")/$RUNS"
 		done
 	done
@@ -658,6 +678,8 @@ for f in $FLOW_COUNTS; do
 		"$(get pkt bare-burst "$f" ns_per_pkt)"
 	ratio "$f flows, generator ns/pkt, hs / bare-burst:" "$(get pkt handshaked "$f" gen_ns)" \
 		"$(get pkt bare-burst "$f" gen_ns)"
+	ratio "$f flows, user-space ns/pkt, hs / bare-burst (goal <= 1.5):" "$(get pkt handshaked "$f" user_ns)" \
+		"$(get pkt bare-burst "$f" user_ns)"
 done
 ratio "connections/s, hs / bare-burst:" "$(get conn handshaked - rate)" "$(get conn bare-burst - rate)"
 ratio "connections/s, hs / none:" "$(get conn handshaked - rate)" "$(get conn none - rate)"
