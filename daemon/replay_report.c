@@ -32,7 +32,7 @@ void hs_replay_actions_add(struct hs_replay_actions *list, uint64_t ms, uint32_t
 	struct hs_replay_action *a = &list->items[list->n++];
 	a->ms = ms;
 	a->policy = policy;
-	a->flow = *flow;
+	hs_flow_copy(&a->copy, flow);
 }
 
 void hs_replay_actions_free(struct hs_replay_actions *list)
@@ -121,8 +121,10 @@ static void endpoint(char *buf, size_t size, const struct hs_flow *f, enum hs_si
 {
 	char addr[64];
 
-	hs_addr_format(hs_flow_addr(f, side), f->family, addr, sizeof(addr));
-	snprintf(buf, size, f->family == HS_FAMILY_IPV6 ? "[%s]:%u" : "%s:%u", addr, hs_flow_port(f, side));
+	struct hs_addr a = hs_flow_addr(f, side);
+
+	hs_addr_format(&a, hs_flow_family(f), addr, sizeof(addr));
+	snprintf(buf, size, hs_flow_family(f) == HS_FAMILY_IPV6 ? "[%s]:%u" : "%s:%u", addr, hs_flow_port(f, side));
 }
 
 static void print_actions_text(const struct hs_replay_report *rep, FILE *out)

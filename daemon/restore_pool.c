@@ -24,6 +24,7 @@ static uint32_t pool_hash(const struct hs_restore_pool *p, const struct hs_flow_
 {
 	uint8_t buf[sizeof(*key) + 1];
 
+	/* Keys hash as bytes: a key's padding is zero wherever it was built. */
 	memcpy(buf, key, sizeof(*key));
 	buf[sizeof(*key)] = family;
 	return (uint32_t)hs_siphash(p->key, buf, sizeof(buf)) & p->bucket_mask;
@@ -78,7 +79,7 @@ static uint32_t *find_link(struct hs_restore_pool *p, const struct hs_flow_key *
 
 	while (*link) {
 		struct hs_restore_pool_entry *e = &p->entries[*link - 1];
-		if (e->image.family == family && memcmp(&e->image.key, key, sizeof(*key)) == 0)
+		if ((e->image.flow.flags & HS_FLOW_IN_USE) && hs_flow_has_key(&e->image.flow, key, family))
 			return link;
 		link = &e->next;
 	}
@@ -87,13 +88,18 @@ static uint32_t *find_link(struct hs_restore_pool *p, const struct hs_flow_key *
 
 bool hs_restore_pool_add(struct hs_restore_pool *p, const struct hs_flow *image, const struct hs_flow_ages *ages)
 {
+	struct hs_flow_key key;
+	uint8_t family = hs_flow_family(image);
+
+	memset(&key, 0, sizeof(key));
+	hs_flow_key_get(image, &key);
 	pthread_mutex_lock(&p->lock);
-	bool ok = p->used < p->capacity && !find_link(p, &image->key, image->family);
+	bool ok = p->used < p->capacity && (image->flags & HS_FLOW_IN_USE) && !find_link(p, &key, family);
 	if (ok) {
 		struct hs_restore_pool_entry *e = &p->entries[p->used++];
-		uint32_t *head = &p->buckets[pool_hash(p, &image->key, image->family)];
+		uint32_t *head = &p->buckets[pool_hash(p, &key, family)];
 
-		e->image = *image;
+		hs_flow_copy(&e->image, image);
 		e->ages = *ages;
 		e->next = *head;
 		*head = p->used;
@@ -119,7 +125,7 @@ static struct hs_flow_ages ages_at(const struct hs_restore_pool *p, const struct
 }
 
 bool hs_restore_pool_take(struct hs_restore_pool *p, const struct hs_flow_key *key, uint8_t family,
-			  uint64_t now_ms, struct hs_flow *image, struct hs_flow_ages *ages)
+			  uint64_t now_ms, struct hs_flow_v6 *image, struct hs_flow_ages *ages)
 {
 	if (atomic_load_explicit(&p->waiting, memory_order_relaxed) == 0)
 		return false;
@@ -131,7 +137,7 @@ bool hs_restore_pool_take(struct hs_restore_pool *p, const struct hs_flow_key *k
 		*image = e->image;
 		*ages = ages_at(p, e, now_ms);
 		*link = e->next;
-		e->image.family = 0;    /* taken: no walk or lookup sees it again */
+		e->image.flow.flags = 0;    /* taken: no walk or lookup sees it again */
 		atomic_fetch_sub(&p->waiting, 1);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -148,12 +154,12 @@ static void count(struct hs_restore_pool *p, uint64_t *counter)
 bool hs_restore_pool_claim(struct hs_restore_pool *p, struct hs_table *t, struct hs_policy_engine *engine,
 			   const struct hs_flow_key *key, uint8_t family, uint64_t now_ms)
 {
-	struct hs_flow image;
+	struct hs_flow_v6 image;
 	struct hs_flow_ages ages;
 
 	if (!hs_restore_pool_take(p, key, family, now_ms, &image, &ages))
 		return false;
-	if (hs_table_restore_flow(t, &image, &ages, now_ms, true) != HS_RESTORE_OK) {
+	if (hs_table_restore_flow(t, &image.flow, &ages, now_ms, true) != HS_RESTORE_OK) {
 		count(p, &p->no_room);
 		return false;
 	}
@@ -197,9 +203,9 @@ bool hs_restore_pool_walk(struct hs_restore_pool *p, uint32_t *cursor, uint32_t 
 
 	for (; pos < end; pos++) {
 		const struct hs_restore_pool_entry *e = &p->entries[pos];
-		if (e->image.family != 0) {
+		if (e->image.flow.flags & HS_FLOW_IN_USE) {
 			struct hs_flow_ages ages = ages_at(p, e, now_ms);
-			fn(ctx, &e->image, &ages);
+			fn(ctx, &e->image.flow, &ages);
 		}
 	}
 	bool more = pos < p->used;

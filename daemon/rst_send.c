@@ -207,7 +207,7 @@ struct hs_rst_result hs_rst_send_flow(struct hs_rst_sender *s, const struct hs_f
 			r.skipped++;
 			continue;
 		}
-		submit(s, &r, pkt, len, flow->family, tag, now_ms);
+		submit(s, &r, pkt, len, hs_flow_family(flow), tag, now_ms);
 	}
 	if (r.queued)
 		s->queue[(s->head + s->count - 1) % HS_RST_QUEUE_MAX].last = true;

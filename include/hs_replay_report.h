@@ -36,7 +36,10 @@ struct hs_replay_stats {
 struct hs_replay_action {
 	uint64_t ms;                /* capture time */
 	uint32_t policy;            /* index in the policy set */
-	struct hs_flow flow;
+	union {
+		struct hs_flow flow;
+		struct hs_flow_v6 copy;     /* room for an IPv6 flow's addresses (hs_flow_copy) */
+	};
 };
 
 /* Kept up to this many; the rest are counted (the summary's counts have them all). */

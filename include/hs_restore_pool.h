@@ -25,7 +25,7 @@
 #include "hs_table.h"
 
 struct hs_restore_pool_entry {
-	struct hs_flow image;       /* as saved: key, states, windows, history, counters, id */
+	struct hs_flow_v6 image;    /* as saved: key, states, windows, history, counters, id; taken: not in use */
 	struct hs_flow_ages ages;   /* at the load, the gap while no daemon ran included */
 	uint32_t next;              /* index + 1 of the next entry in the bucket; 0 = end */
 };
@@ -67,7 +67,7 @@ bool hs_restore_pool_add(struct hs_restore_pool *pool, const struct hs_flow *ima
  * False (without taking the lock) when the pool is empty.
  */
 bool hs_restore_pool_take(struct hs_restore_pool *pool, const struct hs_flow_key *key, uint8_t family,
-			  uint64_t now_ms, struct hs_flow *image, struct hs_flow_ages *ages);
+			  uint64_t now_ms, struct hs_flow_v6 *image, struct hs_flow_ages *ages);
 
 /*
  * A worker's table missed key: takes the flow from the pool, if it holds

@@ -63,7 +63,7 @@ static void fill(struct hs_action *a, enum hs_action_type type, const struct hs_
 	a->type = (uint8_t)type;
 	a->policy = HS_ACTIONS_NO_POLICY;
 	a->now_ms = now_ms;
-	a->flow = *flow;
+	hs_flow_copy(&a->copy, flow);
 }
 
 struct hs_action *hs_actions_event(struct hs_actions *list, enum hs_event_kind kind, const struct hs_flow *flow,

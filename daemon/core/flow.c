@@ -31,6 +31,48 @@ void hs_flow_key_from_packet(const struct hs_packet *pkt, struct hs_flow_key *ke
 	*src_is_0 = src_low;
 }
 
+void hs_flow_key_get(const struct hs_flow *flow, struct hs_flow_key *key)
+{
+	key->addr[0] = hs_flow_key_addr(flow, 0);
+	key->addr[1] = hs_flow_key_addr(flow, 1);
+	key->port[0] = flow->port[0];
+	key->port[1] = flow->port[1];
+}
+
+bool hs_flow_has_key(const struct hs_flow *flow, const struct hs_flow_key *key, uint8_t family)
+{
+	if (hs_flow_family(flow) != family || flow->port[0] != key->port[0] || flow->port[1] != key->port[1])
+		return false;
+	if (family == HS_FAMILY_IPV6)
+		return memcmp(hs_flow_v6_of(flow)->addr, key->addr, sizeof(key->addr)) == 0;
+	/* An IPv4 key's addresses are zero past their first four bytes (hs_packet_parse). */
+	return memcmp(flow->addr4[0], key->addr[0].bytes, 4) == 0 && memcmp(flow->addr4[1], key->addr[1].bytes, 4) == 0;
+}
+
+void hs_flow_key_set(struct hs_flow_v6 *dst, const struct hs_flow_key *key, uint8_t family)
+{
+	struct hs_flow *f = &dst->flow;
+
+	hs_flow_set_family(f, family);
+	f->port[0] = key->port[0];
+	f->port[1] = key->port[1];
+	if (family == HS_FAMILY_IPV6) {
+		memset(f->addr4, 0, sizeof(f->addr4));
+		memcpy(dst->addr, key->addr, sizeof(dst->addr));
+	} else {
+		memcpy(f->addr4[0], key->addr[0].bytes, 4);
+		memcpy(f->addr4[1], key->addr[1].bytes, 4);
+	}
+}
+
+void hs_flow_copy(struct hs_flow_v6 *dst, const struct hs_flow *src)
+{
+	if (hs_flow_family(src) == HS_FAMILY_IPV6)
+		*dst = *hs_flow_v6_of(src);
+	else
+		*dst = (struct hs_flow_v6){ .flow = *src };
+}
+
 static unsigned history_get(const struct hs_flow *flow, unsigned i)
 {
 	return (flow->history[i / 2] >> ((i % 2) * 4)) & 0xf;

@@ -71,7 +71,7 @@ static bool key_of(enum hs_group_by by, const struct hs_flow *f, struct hs_group
 	memset(k, 0, sizeof(*k));
 	ends[0] = HS_CLIENT;
 	ends[1] = HS_SERVER;
-	k->family = f->family;
+	k->family = hs_flow_family(f);
 	switch (by) {
 	case HS_GROUP_REMOTE:
 	case HS_GROUP_LOCAL:
@@ -80,7 +80,7 @@ static bool key_of(enum hs_group_by by, const struct hs_flow *f, struct hs_group
 		ends[0] = local == HS_SIDE_BIT(HS_CLIENT) ? HS_CLIENT : HS_SERVER;
 		ends[1] = ends[0] == HS_CLIENT ? HS_SERVER : HS_CLIENT;
 		side = by == HS_GROUP_LOCAL ? ends[0] : ends[1];
-		k->addr = *hs_flow_addr(f, side);
+		k->addr = hs_flow_addr(f, side);
 		/* A service the host offers is its address and port; a connection it makes, its address. */
 		if (by == HS_GROUP_LOCAL && side == HS_SERVER) {
 			k->has_port = true;
@@ -89,14 +89,14 @@ static bool key_of(enum hs_group_by by, const struct hs_flow *f, struct hs_group
 		return true;
 	case HS_GROUP_CLIENT:
 	case HS_GROUP_SRC:
-		k->addr = *hs_flow_addr(f, HS_CLIENT);
+		k->addr = hs_flow_addr(f, HS_CLIENT);
 		return true;
 	case HS_GROUP_SERVER:
 		k->has_port = true;
 		k->port = hs_flow_port(f, HS_SERVER);
 		/* fall through */
 	case HS_GROUP_DST:
-		k->addr = *hs_flow_addr(f, HS_SERVER);
+		k->addr = hs_flow_addr(f, HS_SERVER);
 		return true;
 	case HS_GROUP_DPORT:
 		k->family = 0;

@@ -29,10 +29,19 @@ static const char *local_json(const struct hs_flow *flow)
 	}
 }
 
+/* Both endpoints' addresses as text, in buffers of 64 bytes. */
+static void format_addrs(const struct hs_flow *flow, char *client, char *server)
+{
+	struct hs_addr c = hs_flow_addr(flow, HS_CLIENT), s = hs_flow_addr(flow, HS_SERVER);
+
+	hs_addr_format(&c, hs_flow_family(flow), client, 64);
+	hs_addr_format(&s, hs_flow_family(flow), server, 64);
+}
+
 void hs_flow_view_of(struct hs_flow_view *view, const struct hs_table *table, const struct hs_flow *flow,
 		     uint64_t now_ms)
 {
-	view->flow = *flow;
+	hs_flow_copy(&view->copy, flow);
 	view->age_ms = hs_flow_age_ms(table, flow, now_ms);
 	view->idle_ms = hs_flow_idle_ms(table, flow, now_ms);
 	view->state_age_ms = hs_flow_state_age_ms(table, flow, now_ms);
@@ -61,15 +70,14 @@ size_t hs_flow_view_json(char *buf, size_t size, const struct hs_flow_view *view
 	const struct hs_flow *flow = &view->flow;
 	char caddr[64], saddr[64], history[HS_HISTORY_MAX + 1];
 
-	hs_addr_format(hs_flow_addr(flow, HS_CLIENT), flow->family, caddr, sizeof(caddr));
-	hs_addr_format(hs_flow_addr(flow, HS_SERVER), flow->family, saddr, sizeof(saddr));
+	format_addrs(flow, caddr, saddr);
 	hs_flow_history_format(flow, history, sizeof(history));
 	int n = snprintf(buf, size,
 			 "{\"id\":%" PRIu32 ",\"family\":\"%s\","
 			 "\"client\":{\"addr\":\"%s\",\"port\":%u,\"state\":\"%s\",\"packets\":%" PRIu32 ",\"bytes\":%" PRIu64 "},"
 			 "\"server\":{\"addr\":\"%s\",\"port\":%u,\"state\":\"%s\",\"packets\":%" PRIu32 ",\"bytes\":%" PRIu64 "},"
 			 "\"local\":%s,\"age_ms\":%" PRIu64 ",\"idle_ms\":%" PRIu64 ",\"history\":\"%s\"}",
-			 flow->id, flow->family == HS_FAMILY_IPV6 ? "ipv6" : "ipv4",
+			 flow->id, hs_flow_family(flow) == HS_FAMILY_IPV6 ? "ipv6" : "ipv4",
 			 caddr, hs_flow_port(flow, HS_CLIENT), hs_tcp_state_name(flow->state[HS_CLIENT]),
 			 flow->packets[HS_CLIENT], hs_flow_bytes(flow, HS_CLIENT),
 			 saddr, hs_flow_port(flow, HS_SERVER), hs_tcp_state_name(flow->state[HS_SERVER]),
@@ -89,10 +97,9 @@ size_t hs_flow_view_text(char *buf, size_t size, const struct hs_flow_view *view
 {
 	const struct hs_flow *flow = &view->flow;
 	char caddr[64], saddr[64], cend[80], send[80], history[HS_HISTORY_MAX + 1];
-	bool v6 = flow->family == HS_FAMILY_IPV6;
+	bool v6 = hs_flow_family(flow) == HS_FAMILY_IPV6;
 
-	hs_addr_format(hs_flow_addr(flow, HS_CLIENT), flow->family, caddr, sizeof(caddr));
-	hs_addr_format(hs_flow_addr(flow, HS_SERVER), flow->family, saddr, sizeof(saddr));
+	format_addrs(flow, caddr, saddr);
 	unsigned local = hs_flow_local_sides(flow);
 
 	/* A '*' before an endpoint says it is this host's own socket. */

@@ -116,15 +116,28 @@ static uint8_t family_bit(uint8_t family)
 	return family == HS_FAMILY_IPV6 ? HS_FAMILY_BIT_IPV6 : HS_FAMILY_BIT_IPV4;
 }
 
+/* Whether a side's address is in a list of networks. */
+static bool side_in(const struct hs_cidr *list, unsigned n, const struct hs_flow *f, enum hs_side side)
+{
+	struct hs_addr a = hs_flow_addr(f, side);
+
+	return hs_cidr_list_contains(list, n, hs_flow_family(f), &a);
+}
+
 /* The keys on either endpoint: addr and ports. */
 static bool either_end(const struct hs_flow_match *m, const struct hs_flow *f)
 {
 	if (m->n_ports && !ports_contain(m->ports, m->n_ports, hs_flow_port(f, HS_CLIENT)) &&
 	    !ports_contain(m->ports, m->n_ports, hs_flow_port(f, HS_SERVER)))
 		return false;
-	if (m->n_addr && !hs_cidr_list_contains(m->addr, m->n_addr, f->family, hs_flow_addr(f, HS_CLIENT)) &&
-	    !hs_cidr_list_contains(m->addr, m->n_addr, f->family, hs_flow_addr(f, HS_SERVER)))
-		return false;
+	if (m->n_addr) {
+		struct hs_addr c = hs_flow_addr(f, HS_CLIENT), s = hs_flow_addr(f, HS_SERVER);
+		uint8_t family = hs_flow_family(f);
+
+		if (!hs_cidr_list_contains(m->addr, m->n_addr, family, &c) &&
+		    !hs_cidr_list_contains(m->addr, m->n_addr, family, &s))
+			return false;
+	}
 	return true;
 }
 
@@ -135,15 +148,15 @@ bool hs_flow_match_flow(const struct hs_flow_match *m, const struct hs_flow *f)
 		return false;
 	if (!hs_flow_match_states(m, f->state[HS_CLIENT], f->state[HS_SERVER], hs_flow_local_sides(f)))
 		return false;
-	if (m->families && !(m->families & family_bit(f->family)))
+	if (m->families && !(m->families & family_bit(hs_flow_family(f))))
 		return false;
 	if (m->n_dst_ports && !ports_contain(m->dst_ports, m->n_dst_ports, hs_flow_port(f, HS_SERVER)))
 		return false;
 	if (m->n_src_ports && !ports_contain(m->src_ports, m->n_src_ports, hs_flow_port(f, HS_CLIENT)))
 		return false;
-	if (m->n_dst && !hs_cidr_list_contains(m->dst, m->n_dst, f->family, hs_flow_addr(f, HS_SERVER)))
+	if (m->n_dst && !side_in(m->dst, m->n_dst, f, HS_SERVER))
 		return false;
-	if (m->n_src && !hs_cidr_list_contains(m->src, m->n_src, f->family, hs_flow_addr(f, HS_CLIENT)))
+	if (m->n_src && !side_in(m->src, m->n_src, f, HS_CLIENT))
 		return false;
 	return either_end(m, f);
 }

@@ -14,7 +14,7 @@ void hs_flow_tally_add(struct hs_flow_tally *t, const struct hs_flow *f)
 
 	t->flows++;
 	t->half_open += !(f->flags & HS_FLOW_ESTABLISHED);
-	if (f->family == HS_FAMILY_IPV6)
+	if (hs_flow_family(f) == HS_FAMILY_IPV6)
 		t->ipv6++;
 	else
 		t->ipv4++;

@@ -166,13 +166,13 @@ static uint64_t group_key(const struct hs_policy_engine *e, uint32_t policy, enu
 	buf[n++] = (uint8_t)policy;
 	buf[n++] = salt;
 	buf[n++] = (uint8_t)per;
-	buf[n++] = f->family;
+	buf[n++] = hs_flow_family(f);
 	if (per == HS_PER_SOURCE) {
-		memcpy(buf + n, hs_flow_addr(f, HS_CLIENT)->bytes, 16);
+		memcpy(buf + n, hs_flow_addr(f, HS_CLIENT).bytes, 16);
 		n += 16;
 	} else if (per == HS_PER_DESTINATION) {
 		uint16_t port = hs_flow_port(f, HS_SERVER);
-		memcpy(buf + n, hs_flow_addr(f, HS_SERVER)->bytes, 16);
+		memcpy(buf + n, hs_flow_addr(f, HS_SERVER).bytes, 16);
 		n += 16;
 		memcpy(buf + n, &port, sizeof(port));
 		n += sizeof(port);
@@ -183,11 +183,15 @@ static uint64_t group_key(const struct hs_policy_engine *e, uint32_t policy, enu
 
 static uint64_t tuple_key(const struct hs_policy_engine *e, const struct hs_flow *f)
 {
-	uint8_t buf[sizeof(f->key) + 2];
+	struct hs_flow_key key;
+	uint8_t buf[sizeof(key) + 2];
 
-	memcpy(buf, &f->key, sizeof(f->key));
-	buf[sizeof(f->key)] = f->family;
-	buf[sizeof(f->key) + 1] = 0x7e;
+	/* The canonical key, padding zero: the same bytes whatever the record keeps. */
+	memset(&key, 0, sizeof(key));
+	hs_flow_key_get(f, &key);
+	memcpy(buf, &key, sizeof(key));
+	buf[sizeof(key)] = hs_flow_family(f);
+	buf[sizeof(key) + 1] = 0x7e;
 	uint64_t k = hs_siphash(e->key, buf, sizeof(buf));
 	return k ? k : 1;
 }
@@ -196,8 +200,8 @@ static uint64_t source_key(const struct hs_policy_engine *e, const struct hs_flo
 {
 	uint8_t buf[18];
 
-	memcpy(buf, hs_flow_addr(f, HS_CLIENT)->bytes, 16);
-	buf[16] = f->family;
+	memcpy(buf, hs_flow_addr(f, HS_CLIENT).bytes, 16);
+	buf[16] = hs_flow_family(f);
 	buf[17] = 0x5c;
 	uint64_t k = hs_siphash(e->key, buf, sizeof(buf));
 	return k ? k : 1;
@@ -282,10 +286,11 @@ static void counting_states(const uint8_t *state, uint8_t *out)
 /* Whether a flow, seen with the given states, counts against a limit policy. */
 static bool counts_for(const struct hs_policy *p, const struct hs_flow *f, const uint8_t *state)
 {
-	struct hs_flow view = *f;
+	struct hs_flow_v6 view;
 
-	counting_states(state, view.state);
-	return hs_flow_match_flow(&p->match, &view);
+	hs_flow_copy(&view, f);
+	counting_states(state, view.flow.state);
+	return hs_flow_match_flow(&p->match, &view.flow);
 }
 
 /* Adjusts every limit's count for a flow whose states went from old to new. */

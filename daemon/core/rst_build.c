@@ -101,15 +101,16 @@ static void write_tcp(uint8_t *tcp, uint32_t pseudo, uint16_t sport, uint16_t dp
 size_t hs_rst_build(const struct hs_flow *flow, enum hs_side to, uint8_t *buf, size_t size)
 {
 	enum hs_side peer = to == HS_CLIENT ? HS_SERVER : HS_CLIENT;
-	const struct hs_addr *src = hs_flow_addr(flow, peer), *dst = hs_flow_addr(flow, to);
+	const struct hs_addr src_addr = hs_flow_addr(flow, peer), dst_addr = hs_flow_addr(flow, to);
+	const struct hs_addr *src = &src_addr, *dst = &dst_addr;
 	uint16_t sport = hs_flow_port(flow, peer), dport = hs_flow_port(flow, to);
 	uint8_t flags = HS_TCP_RST;
 	uint32_t seq, ack = 0;
 	size_t len;
 
-	if (flow->family == HS_FAMILY_IPV4)
+	if (hs_flow_family(flow) == HS_FAMILY_IPV4)
 		len = IPV4_HEADER + TCP_HEADER;
-	else if (flow->family == HS_FAMILY_IPV6)
+	else if (hs_flow_family(flow) == HS_FAMILY_IPV6)
 		len = IPV6_HEADER + TCP_HEADER;
 	else
 		return 0;
@@ -132,7 +133,7 @@ size_t hs_rst_build(const struct hs_flow *flow, enum hs_side to, uint8_t *buf, s
 	}
 
 	memset(buf, 0, len);
-	if (flow->family == HS_FAMILY_IPV4) {
+	if (hs_flow_family(flow) == HS_FAMILY_IPV4) {
 		uint8_t *ip = buf, *tcp = buf + IPV4_HEADER;
 		uint32_t pseudo;
 

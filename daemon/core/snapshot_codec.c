@@ -196,19 +196,22 @@ static uint32_t ticks_of(uint64_t ms)
 
 static void encode_flow(uint8_t *p, const struct hs_flow *f, const struct hs_flow_ages *ages)
 {
-	p[0] = f->family;
+	struct hs_flow_key key;
+
+	hs_flow_key_get(f, &key);
+	p[0] = hs_flow_family(f);
 	p[1] = (uint8_t)(f->flags & SAVED_FLOW_FLAGS);
 	p[2] = f->state[0];
 	p[3] = f->state[1];
-	p[4] = f->wscale[0];
-	p[5] = f->wscale[1];
+	p[4] = hs_flow_wscale(f, HS_CLIENT);
+	p[5] = hs_flow_wscale(f, HS_SERVER);
 	p[6] = f->ep_flags[0];
 	p[7] = f->ep_flags[1];
 	memcpy(p + 8, f->history, 6);
-	memcpy(p + 14, f->key.addr[0].bytes, 16);
-	memcpy(p + 30, f->key.addr[1].bytes, 16);
-	put16(p + 46, f->key.port[0]);
-	put16(p + 48, f->key.port[1]);
+	memcpy(p + 14, key.addr[0].bytes, 16);
+	memcpy(p + 30, key.addr[1].bytes, 16);
+	put16(p + 46, key.port[0]);
+	put16(p + 48, key.port[1]);
 	for (int s = 0; s < 2; s++) {
 		put32(p + 50 + 12 * s, f->window[s].end);
 		put32(p + 54 + 12 * s, f->window[s].maxend);
@@ -302,19 +305,23 @@ static bool history_valid(const uint8_t *history)
 	return true;
 }
 
-static const char *decode_flow(const uint8_t *p, struct hs_flow *f, struct hs_flow_ages *ages)
+/* A flow record as saved, into f6 (the record, and an IPv6 flow's addresses after it). */
+static const char *decode_flow(const uint8_t *p, struct hs_flow_v6 *f6, struct hs_flow_ages *ages)
 {
-	memset(f, 0, sizeof(*f));
-	f->family = p[0];
+	struct hs_flow *f = &f6->flow;
+	struct hs_flow_key key;
+	uint8_t family = p[0];
+
+	memset(f6, 0, sizeof(*f6));
+	memset(&key, 0, sizeof(key));
 	f->flags = p[1];
 	memcpy(f->state, p + 2, 2);
-	memcpy(f->wscale, p + 4, 2);
 	memcpy(f->ep_flags, p + 6, 2);
 	memcpy(f->history, p + 8, 6);
-	memcpy(f->key.addr[0].bytes, p + 14, 16);
-	memcpy(f->key.addr[1].bytes, p + 30, 16);
-	f->key.port[0] = get16(p + 46);
-	f->key.port[1] = get16(p + 48);
+	memcpy(key.addr[0].bytes, p + 14, 16);
+	memcpy(key.addr[1].bytes, p + 30, 16);
+	key.port[0] = get16(p + 46);
+	key.port[1] = get16(p + 48);
 	for (int s = 0; s < 2; s++) {
 		f->window[s].end = get32(p + 50 + 12 * s);
 		f->window[s].maxend = get32(p + 54 + 12 * s);
@@ -323,31 +330,32 @@ static const char *decode_flow(const uint8_t *p, struct hs_flow *f, struct hs_fl
 	f->id = get32(p + 74);
 	f->packets[0] = get32(p + 78);
 	f->packets[1] = get32(p + 82);
-	for (int s = 0; s < 2; s++) {
-		uint64_t b = get64(p + 86 + 8 * s);
-		f->bytes_lo[s] = (uint32_t)b;
-		f->bytes_hi[s] = (uint32_t)(b >> 32);
-	}
+	/* A record counts 48 bits of bytes each way; the file has room for 64. */
+	hs_flow_set_bytes(f, HS_CLIENT, get64(p + 86));
+	hs_flow_set_bytes(f, HS_SERVER, get64(p + 94));
 	ages->age_ticks = get32(p + 102);
 	ages->idle_ticks = get32(p + 106);
 	ages->state_ticks = get32(p + 110);
 
-	if (f->family != HS_FAMILY_IPV4 && f->family != HS_FAMILY_IPV6)
+	if (family != HS_FAMILY_IPV4 && family != HS_FAMILY_IPV6)
 		return "unknown address family";
-	if (f->family == HS_FAMILY_IPV4) {
+	if (family == HS_FAMILY_IPV4) {
 		static const uint8_t zero[12];
-		if (memcmp(f->key.addr[0].bytes + 4, zero, 12) || memcmp(f->key.addr[1].bytes + 4, zero, 12))
+		if (memcmp(key.addr[0].bytes + 4, zero, 12) || memcmp(key.addr[1].bytes + 4, zero, 12))
 			return "IPv4 address with bytes beyond the fourth";
 	}
-	int cmp = memcmp(f->key.addr[0].bytes, f->key.addr[1].bytes, 16);
-	if (cmp > 0 || (cmp == 0 && f->key.port[0] > f->key.port[1]))
+	int cmp = memcmp(key.addr[0].bytes, key.addr[1].bytes, 16);
+	if (cmp > 0 || (cmp == 0 && key.port[0] > key.port[1]))
 		return "endpoints out of the key's order";
+	hs_flow_key_set(f6, &key, family);
 	if ((f->flags & ~SAVED_FLOW_FLAGS) || !(f->flags & HS_FLOW_IN_USE))
 		return "unknown flow flags";
 	if (f->state[0] >= HS_TCP_STATE_COUNT || f->state[1] >= HS_TCP_STATE_COUNT)
 		return "unknown TCP state";
-	if (f->wscale[0] > MAX_WSCALE || f->wscale[1] > MAX_WSCALE)
+	if (p[4] > MAX_WSCALE || p[5] > MAX_WSCALE)
 		return "window scale above 14";
+	hs_flow_set_wscale(f, HS_CLIENT, p[4]);
+	hs_flow_set_wscale(f, HS_SERVER, p[5]);
 	if (!history_valid(f->history))
 		return "malformed history";
 	if (f->id == 0)
@@ -460,13 +468,13 @@ static int read_list(struct reader *r, struct pass *ps, uint32_t type, const uin
 					      index, i, ps->section.queue);
 			ps->totals.flows++;
 		} else if (type == BLOCK_FLOWS) {
-			struct hs_flow f;
+			struct hs_flow_v6 f;
 			struct hs_flow_ages ages;
 
 			if ((bad = decode_flow(q, &f, &ages)))
 				return refuse(r, "block %" PRIu64 ", flow %u: %s", index, i, bad);
 			if (ps->stage == 2 && ps->visitor->flow)
-				ps->visitor->flow(ps->ctx, &ps->section, &f, &ages);
+				ps->visitor->flow(ps->ctx, &ps->section, &f.flow, &ages);
 			ps->totals.flows++;
 		} else {
 			struct hs_engine_memory_entry e;

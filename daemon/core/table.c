@@ -1,10 +1,16 @@
 /*
  * table: the flow table.
  *
- * Records are preallocated in one array and found through a chained hash
- * index (bucket heads and chain links are 32-bit indices, not pointers, to
- * keep each record at 128 bytes).  The hash is SipHash with a random key,
- * so chains stay short whatever addresses an attacker picks.
+ * Records are reserved in two arrays, IPv4 records (96 bytes) and IPv6
+ * records (128: the record and its addresses), and found through a chained
+ * hash index.  A flow's index names its record in both: even indices are
+ * IPv4 records, odd ones IPv6.  Bucket heads and chain links are indices,
+ * not pointers, and a record's three link words pack the hash chain, both
+ * timer wheel links and the wheel slot (26 bits a link: indices stay below
+ * 2^25).  The hash is SipHash with a random key, so chains stay short
+ * whatever addresses an attacker picks; a bucket is chosen by multiplying
+ * the hash by the number of buckets, one per record, so the index costs 4
+ * bytes a flow.
  *
  * Expiry uses two timer wheels, one for flows that never completed their
  * handshake and one for the rest.  Each wheel has two levels: 4096 slots of
@@ -42,21 +48,26 @@ struct wheel {
 	uint64_t nonempty[WHEEL_WORDS];
 };
 
+enum { ARRAY_V4 = 0, ARRAY_V6 = 1 };
+
 struct hs_table {
 	struct hs_table_config config;
-	uint32_t capacity;
-	uint32_t bucket_mask;
+	uint32_t capacity;              /* live flows at most, of both families together */
+	uint32_t nbuckets;
 	uint32_t *buckets;              /* index + 1 of the first flow; 0 = empty */
-	struct hs_flow *flows;
-	size_t flows_bytes, buckets_bytes;
-	uint32_t free_head;             /* index + 1; the free list runs through hash_next */
+	struct hs_flow *flows4;         /* IPv4 records, capacity of them reserved */
+	struct hs_flow_v6 *flows6;      /* IPv6 records, as many */
+	size_t flows4_bytes, flows6_bytes, buckets_bytes;
+	/* Per array: the position + 1 of the first free record, the list running through the hash links. */
+	uint32_t free_head[2];
 	/*
-	 * Records below this index have been used at least once; those above
-	 * were never touched, so their pages are not resident yet.  A new flow
-	 * takes a freed record first and only then raises the mark, so memory
-	 * follows the most flows ever live, not max_flows.
+	 * Per array, records below this position have been used at least
+	 * once; those above were never touched, so their pages are not
+	 * resident yet.  A new flow takes a freed record first and only then
+	 * raises the mark, so memory follows the most flows ever live, not
+	 * max_flows.
 	 */
-	uint32_t high_water;
+	uint32_t high_water[2];
 	uint32_t next_id;
 	uint64_t epoch_ms;
 	uint64_t processed;             /* slot time (64-bit, never wraps) up to which slots are processed */
@@ -105,9 +116,79 @@ static inline uint32_t to_ticks(const struct hs_table *t, uint64_t now_ms)
 	return (uint32_t)((now_ms - t->epoch_ms) / TICK_MS);
 }
 
+/* ---- records, their indices and their links ---- */
+
+static inline struct hs_flow *flow_at(const struct hs_table *t, uint32_t index)
+{
+	return (index & 1) ? &t->flows6[index >> 1].flow : &t->flows4[index >> 1];
+}
+
+/* The array holding a record follows its family, which a record keeps from its first use. */
 static inline uint32_t flow_index(const struct hs_table *t, const struct hs_flow *f)
 {
-	return (uint32_t)(f - t->flows);
+	if (hs_flow_family(f) == HS_FAMILY_IPV6)
+		return (uint32_t)(hs_flow_v6_of(f) - t->flows6) * 2 + ARRAY_V6;
+	return (uint32_t)(f - t->flows4) * 2 + ARRAY_V4;
+}
+
+/* The record at an index if it was ever used and holds a flow now, else NULL. */
+static inline struct hs_flow *live_at(const struct hs_table *t, uint32_t index)
+{
+	if ((index >> 1) >= t->high_water[index & 1])
+		return NULL;
+	struct hs_flow *f = flow_at(t, index);
+	return (f->flags & HS_FLOW_IN_USE) ? f : NULL;
+}
+
+/*
+ * link[0]: the next flow in the bucket (index + 1, 0 at the end; a free
+ * record's next free position + 1) and the wheel slot's low 6 bits;
+ * link[1]: the next flow in the wheel slot and the slot's high 6 bits;
+ * link[2]: the previous flow in the wheel slot.
+ */
+#define LINK_BITS 26u
+#define LINK_MASK ((1u << LINK_BITS) - 1)
+#define LINK_NIL LINK_MASK              /* a timer link's end: indices stay below 2^25 */
+
+_Static_assert(2ull * HS_TABLE_MAX_FLOWS < LINK_NIL, "indices of both arrays fit in a link");
+_Static_assert(WHEEL_SLOTS <= (1u << (2 * (32 - LINK_BITS))), "a wheel slot fits in two links' spare bits");
+
+static inline uint32_t hash_next(const struct hs_flow *f)
+{
+	return f->link[0] & LINK_MASK;
+}
+
+static inline void set_hash_next(struct hs_flow *f, uint32_t next)
+{
+	f->link[0] = (f->link[0] & ~LINK_MASK) | next;
+}
+
+static inline uint32_t timer_link(const struct hs_flow *f, int which)
+{
+	uint32_t v = f->link[1 + which] & LINK_MASK;
+
+	return v == LINK_NIL ? HS_NIL : v;
+}
+
+static inline void set_timer_link(struct hs_flow *f, int which, uint32_t index)
+{
+	f->link[1 + which] = (f->link[1 + which] & ~LINK_MASK) | (index == HS_NIL ? LINK_NIL : index);
+}
+
+#define TIMER_NEXT 0
+#define TIMER_PREV 1
+
+static inline uint32_t timer_slot(const struct hs_flow *f)
+{
+	return (f->link[0] >> LINK_BITS) | ((f->link[1] >> LINK_BITS) << (32 - LINK_BITS));
+}
+
+static inline void set_timer_slot(struct hs_flow *f, uint32_t slot)
+{
+	uint32_t low = slot & ((1u << (32 - LINK_BITS)) - 1), high = slot >> (32 - LINK_BITS);
+
+	f->link[0] = (f->link[0] & LINK_MASK) | (low << LINK_BITS);
+	f->link[1] = (f->link[1] & LINK_MASK) | (high << LINK_BITS);
 }
 
 static void set_timeouts(struct hs_table *t, const struct hs_table_config *config)
@@ -133,16 +214,15 @@ struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t 
 	if (t->config.id_step == 0)
 		t->config.id_step = 1;
 	t->capacity = config->max_flows;
-	uint32_t buckets = 1;
-	while (buckets < t->capacity)
-		buckets <<= 1;
-	t->bucket_mask = buckets - 1;
-	t->buckets_bytes = (size_t)buckets * sizeof(uint32_t);
-	t->flows_bytes = (size_t)t->capacity * sizeof(struct hs_flow);
+	t->nbuckets = t->capacity;
+	t->buckets_bytes = (size_t)t->nbuckets * sizeof(uint32_t);
+	t->flows4_bytes = (size_t)t->capacity * sizeof(struct hs_flow);
+	t->flows6_bytes = (size_t)t->capacity * sizeof(struct hs_flow_v6);
 	/* Reserved whole, resident as used (hs_bigmem.h). */
 	t->buckets = hs_bigmem_alloc(t->buckets_bytes, true);
-	t->flows = hs_bigmem_alloc(t->flows_bytes, true);
-	if (!t->buckets || !t->flows) {
+	t->flows4 = hs_bigmem_alloc(t->flows4_bytes, true);
+	t->flows6 = hs_bigmem_alloc(t->flows6_bytes, true);
+	if (!t->buckets || !t->flows4 || !t->flows6) {
 		hs_table_destroy(t);
 		errno = ENOMEM;
 		return NULL;
@@ -153,8 +233,8 @@ struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t 
 	 * record here would make the whole array resident before the first
 	 * packet.
 	 */
-	t->free_head = 0;
-	t->high_water = 0;
+	memset(t->free_head, 0, sizeof(t->free_head));
+	memset(t->high_water, 0, sizeof(t->high_water));
 	t->next_id = t->config.id_first;
 	t->epoch_ms = now_ms;
 	t->processed = 0;
@@ -171,7 +251,8 @@ void hs_table_destroy(struct hs_table *t)
 	if (!t)
 		return;
 	hs_bigmem_free(t->buckets, t->buckets_bytes);
-	hs_bigmem_free(t->flows, t->flows_bytes);
+	hs_bigmem_free(t->flows4, t->flows4_bytes);
+	hs_bigmem_free(t->flows6, t->flows6_bytes);
 	free(t);
 }
 
@@ -242,13 +323,27 @@ static uint32_t key_hash(const struct hs_table *t, const struct hs_flow_key *key
 	return (uint32_t)hs_siphash(t->config.hash_key, buf, n);
 }
 
+/* A bucket from a hash: the high bits of hash x buckets, so any number of buckets is as good as a power of two. */
+static inline uint32_t key_bucket(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
+{
+	return (uint32_t)(((uint64_t)key_hash(t, key, family) * t->nbuckets) >> 32);
+}
+
+static uint32_t flow_bucket(const struct hs_table *t, const struct hs_flow *f)
+{
+	struct hs_flow_key key;
+
+	hs_flow_key_get(f, &key);
+	return key_bucket(t, &key, hs_flow_family(f));
+}
+
 static struct hs_flow *lookup_in_bucket(struct hs_table *t, uint32_t bucket,
 					const struct hs_flow_key *key, uint8_t family)
 {
-	for (uint32_t i = t->buckets[bucket]; i != 0; i = t->flows[i - 1].hash_next) {
-		struct hs_flow *f = &t->flows[i - 1];
+	for (uint32_t i = t->buckets[bucket]; i != 0; i = hash_next(flow_at(t, i - 1))) {
+		struct hs_flow *f = flow_at(t, i - 1);
 
-		if (f->family == family && memcmp(&f->key, key, sizeof(*key)) == 0)
+		if (hs_flow_has_key(f, key, family))
 			return f;
 	}
 	return NULL;
@@ -257,23 +352,30 @@ static struct hs_flow *lookup_in_bucket(struct hs_table *t, uint32_t bucket,
 struct hs_flow *hs_table_lookup(struct hs_table *t, const struct hs_flow_key *key)
 {
 	/* The family is implied by the key bytes only up to padding; try both. */
-	struct hs_flow *f = lookup_in_bucket(t, key_hash(t, key, HS_FAMILY_IPV4) & t->bucket_mask,
-					     key, HS_FAMILY_IPV4);
+	struct hs_flow *f = lookup_in_bucket(t, key_bucket(t, key, HS_FAMILY_IPV4), key, HS_FAMILY_IPV4);
 	if (f)
 		return f;
-	return lookup_in_bucket(t, key_hash(t, key, HS_FAMILY_IPV6) & t->bucket_mask, key, HS_FAMILY_IPV6);
+	return lookup_in_bucket(t, key_bucket(t, key, HS_FAMILY_IPV6), key, HS_FAMILY_IPV6);
 }
 
 static void hash_unlink(struct hs_table *t, struct hs_flow *f)
 {
-	uint32_t bucket = key_hash(t, &f->key, f->family) & t->bucket_mask;
 	uint32_t want = flow_index(t, f) + 1;
-	uint32_t *link = &t->buckets[bucket];
+	uint32_t *head = &t->buckets[flow_bucket(t, f)];
 
-	while (*link != 0 && *link != want)
-		link = &t->flows[*link - 1].hash_next;
-	if (*link == want)
-		*link = f->hash_next;
+	if (*head == want) {
+		*head = hash_next(f);
+		return;
+	}
+	for (uint32_t i = *head; i != 0;) {
+		struct hs_flow *prev = flow_at(t, i - 1);
+
+		i = hash_next(prev);
+		if (i == want) {
+			set_hash_next(prev, hash_next(f));
+			return;
+		}
+	}
 }
 
 /* ---- timer wheels ---- */
@@ -378,7 +480,7 @@ static struct timer_place filed_place(const struct hs_table *t, const struct hs_
 	struct timer_place p = { flow_level(f), 0 };
 	uint64_t base = p.level ? t->processed / WHEEL_SLOTS : t->processed;
 
-	p.when = base + (((uint64_t)f->timer_slot - base) & (WHEEL_SLOTS - 1));
+	p.when = base + (((uint64_t)timer_slot(f) - base) & (WHEEL_SLOTS - 1));
 	return p;
 }
 
@@ -397,14 +499,14 @@ static void timer_unlink(struct hs_table *t, struct hs_flow *f)
 	if (!(f->flags & HS_FLOW_TIMER_LINKED))
 		return;
 	struct wheel *w = &t->wheel[flow_wheel(f)][flow_level(f)];
-	uint32_t slot = f->timer_slot;
+	uint32_t slot = timer_slot(f), next = timer_link(f, TIMER_NEXT), prev = timer_link(f, TIMER_PREV);
 
-	if (f->timer_prev != HS_NIL)
-		t->flows[f->timer_prev].timer_next = f->timer_next;
+	if (prev != HS_NIL)
+		set_timer_link(flow_at(t, prev), TIMER_NEXT, next);
 	else
-		w->head[slot] = f->timer_next;
-	if (f->timer_next != HS_NIL)
-		t->flows[f->timer_next].timer_prev = f->timer_prev;
+		w->head[slot] = next;
+	if (next != HS_NIL)
+		set_timer_link(flow_at(t, next), TIMER_PREV, prev);
 	if (w->head[slot] == HS_NIL)
 		w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
 	f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
@@ -422,11 +524,11 @@ static void timer_file(struct hs_table *t, struct hs_flow *f, uint32_t due_ticks
 	struct wheel *w = &t->wheel[flow_wheel(f)][p.level];
 	uint32_t idx = flow_index(t, f);
 
-	f->timer_slot = (uint16_t)slot;
-	f->timer_prev = HS_NIL;
-	f->timer_next = w->head[slot];
-	if (f->timer_next != HS_NIL)
-		t->flows[f->timer_next].timer_prev = idx;
+	set_timer_slot(f, slot);
+	set_timer_link(f, TIMER_PREV, HS_NIL);
+	set_timer_link(f, TIMER_NEXT, w->head[slot]);
+	if (w->head[slot] != HS_NIL)
+		set_timer_link(flow_at(t, w->head[slot]), TIMER_PREV, idx);
 	w->head[slot] = idx;
 	w->nonempty[slot / 64] |= 1ull << (slot % 64);
 	f->flags |= HS_FLOW_TIMER_LINKED;
@@ -447,8 +549,9 @@ static void release(struct hs_table *t, struct hs_flow *f, enum hs_remove_reason
 	if (!(f->flags & HS_FLOW_ESTABLISHED))
 		t->stats.live_half_open--;
 	f->flags = 0;
-	f->hash_next = t->free_head;
-	t->free_head = flow_index(t, f) + 1;
+	uint32_t index = flow_index(t, f);
+	set_hash_next(f, t->free_head[index & 1]);
+	t->free_head[index & 1] = (index >> 1) + 1;
 }
 
 void hs_table_remove(struct hs_table *t, struct hs_flow *f, enum hs_remove_reason reason)
@@ -500,8 +603,8 @@ static void run_slot(struct hs_table *t, struct wheel *w, uint32_t slot, uint32_
 	w->head[slot] = HS_NIL;
 	w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
 	while (i != HS_NIL) {
-		struct hs_flow *f = &t->flows[i];
-		uint32_t next = f->timer_next;
+		struct hs_flow *f = flow_at(t, i);
+		uint32_t next = timer_link(f, TIMER_NEXT);
 
 		f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
 		run_flow(t, f, now, expired);
@@ -577,7 +680,7 @@ static struct hs_flow *first_filed(struct hs_table *t, int wheel_no)
 	if (slot < 0)
 		return NULL;
 	const struct wheel *w = &t->wheel[wheel_no][slot >= (int)WHEEL_SLOTS];
-	return &t->flows[w->head[slot % (int)WHEEL_SLOTS]];
+	return flow_at(t, w->head[slot % (int)WHEEL_SLOTS]);
 }
 
 /* Evicts one flow from a wheel, the one nearest its real deadline. */
@@ -608,20 +711,39 @@ static bool evict_from(struct hs_table *t, int wheel_no)
 	}
 }
 
-static struct hs_flow *alloc_flow(struct hs_table *t, uint64_t now_ms)
+/*
+ * A record of the family's array: a freed one first, else the next never
+ * used.  Either exists while fewer than capacity flows live: the array
+ * holds capacity records, and those not live are free or never used.
+ */
+static struct hs_flow *take_record(struct hs_table *t, uint8_t family)
 {
-	if (t->free_head == 0 && t->high_water < t->capacity)
-		return &t->flows[t->high_water++];
-	if (t->free_head == 0) {
+	int a = family == HS_FAMILY_IPV6 ? ARRAY_V6 : ARRAY_V4;
+	uint32_t pos;
+
+	if (t->free_head[a] != 0) {
+		pos = t->free_head[a] - 1;
+		t->free_head[a] = hash_next(flow_at(t, pos * 2 + (uint32_t)a));
+	} else if (t->high_water[a] < t->capacity) {
+		pos = t->high_water[a]++;
+	} else {
+		return NULL;
+	}
+	struct hs_flow *f = flow_at(t, pos * 2 + (uint32_t)a);
+	hs_flow_set_family(f, family);
+	return f;
+}
+
+static struct hs_flow *alloc_flow(struct hs_table *t, uint64_t now_ms, uint8_t family)
+{
+	if (t->stats.live >= t->capacity) {
 		hs_table_expire(t, now_ms);
-		if (t->free_head == 0 && !evict_from(t, WHEEL_HALF_OPEN))
+		if (t->stats.live >= t->capacity && !evict_from(t, WHEEL_HALF_OPEN))
 			evict_from(t, WHEEL_SETTLED);
-		if (t->free_head == 0)
+		if (t->stats.live >= t->capacity)
 			return NULL;
 	}
-	struct hs_flow *f = &t->flows[t->free_head - 1];
-	t->free_head = f->hash_next;
-	return f;
+	return take_record(t, family);
 }
 
 /* ---- tracking ---- */
@@ -673,9 +795,11 @@ static void mark_local(const struct hs_table *t, struct hs_flow *f)
 {
 	if (hs_local_addrs_count(&t->local) == 0)
 		return;
-	for (int side = HS_CLIENT; side <= HS_SERVER; side++)
-		if (hs_local_addrs_contains(&t->local, f->family, hs_flow_addr(f, (enum hs_side)side)))
+	for (int side = HS_CLIENT; side <= HS_SERVER; side++) {
+		struct hs_addr addr = hs_flow_addr(f, (enum hs_side)side);
+		if (hs_local_addrs_contains(&t->local, hs_flow_family(f), &addr))
 			f->ep_flags[side] |= HS_EP_LOCAL;
+	}
 }
 
 /* Whether the sender should be taken for the client of a flow picked up mid-stream. */
@@ -701,22 +825,22 @@ static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const s
 		t->stats.invalid[why]++;
 		return;
 	}
-	struct hs_flow *f = alloc_flow(t, now_ms);
+	struct hs_flow *f = alloc_flow(t, now_ms, pkt->family);
 	if (!f) {
 		res->hint = HS_HINT_UNTRACKED;
 		t->stats.untracked_table_full++;
 		return;
 	}
 	uint32_t now = to_ticks(t, now_ms);
-	f->key = *key;
-	f->family = pkt->family;
+	/* An IPv6 record is the start of its hs_flow_v6, where the addresses go. */
+	hs_flow_key_set((struct hs_flow_v6 *)f, key, pkt->family);
 	f->flags = HS_FLOW_IN_USE;
 	if (src_is_0 == sender_client)
 		f->flags |= HS_FLOW_CLIENT_IS_0;
 	if (!is_syn)
 		f->flags |= HS_FLOW_PICKED_UP | HS_FLOW_ESTABLISHED;
 	memcpy(f->state, scratch.state, sizeof(f->state));
-	memcpy(f->wscale, scratch.wscale, sizeof(f->wscale));
+	f->wscales = scratch.wscales;
 	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
 	memcpy(f->window, scratch.window, sizeof(f->window));
 	mark_local(t, f);
@@ -724,7 +848,7 @@ static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const s
 	record(f, sender, pkt, false);
 
 	/* Bucket heads may have moved if allocation evicted a flow: recompute. */
-	f->hash_next = t->buckets[bucket];
+	set_hash_next(f, t->buckets[bucket]);
 	t->buckets[bucket] = flow_index(t, f) + 1;
 	timer_file(t, f, flow_due(t, f));
 
@@ -759,7 +883,7 @@ static void restart_flow(struct hs_table *t, struct hs_flow *f, enum hs_side sen
 		t->stats.live_half_open++;
 	f->flags = (uint8_t)(HS_FLOW_IN_USE | (src_is_0 ? HS_FLOW_CLIENT_IS_0 : 0));
 	memcpy(f->state, scratch.state, sizeof(f->state));
-	memcpy(f->wscale, scratch.wscale, sizeof(f->wscale));
+	f->wscales = scratch.wscales;
 	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
 	memcpy(f->window, scratch.window, sizeof(f->window));
 	/* The new client may be the old server: the sides' marks follow the addresses. */
@@ -866,10 +990,17 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
 	bool src_is_0;
 
 	hs_flow_key_from_packet(pkt, &key, &src_is_0);
-	track_keyed(t, pkt, &key, src_is_0, key_hash(t, &key, pkt->family) & t->bucket_mask, now_ms, res);
+	track_keyed(t, pkt, &key, src_is_0, key_bucket(t, &key, pkt->family), now_ms, res);
 }
 
 #define BATCH 32
+/*
+ * A record is prefetched this many packets after its bucket, while the
+ * next packets are hashed: by then the bucket has arrived, and the misses
+ * in flight stay within what the core can track (some twenty lines); all
+ * 64 record lines of a burst asked for at once, most prefetches were lost.
+ */
+#define PREFETCH_LAG 6
 
 /*
  * A prefetch the compiler must keep.  GCC 12 at -O2 takes a loop whose
@@ -895,7 +1026,7 @@ static inline void prefetch_flow(const struct hs_table *t, uint32_t bucket)
 	uint32_t head = t->buckets[bucket];
 
 	if (head) {
-		const struct hs_flow *f = &t->flows[head - 1];
+		const struct hs_flow *f = flow_at(t, head - 1);
 		prefetch_line(f);
 		prefetch_line((const uint8_t *)f + 64);
 	}
@@ -920,10 +1051,12 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 
 		for (size_t i = 0; i < m; i++) {
 			hs_flow_key_from_packet(pkts[base + i], &keys[i], &src_is_0[i]);
-			buckets[i] = key_hash(t, &keys[i], pkts[base + i]->family) & t->bucket_mask;
+			buckets[i] = key_bucket(t, &keys[i], pkts[base + i]->family);
 			prefetch_line(&t->buckets[buckets[i]]);
+			if (i >= PREFETCH_LAG)
+				prefetch_flow(t, buckets[i - PREFETCH_LAG]);
 		}
-		for (size_t i = 0; i < m; i++)
+		for (size_t i = m > PREFETCH_LAG ? m - PREFETCH_LAG : 0; i < m; i++)
 			prefetch_flow(t, buckets[i]);
 		for (size_t i = 0; i < m; i++) {
 			track_keyed(t, pkts[base + i], &keys[i], src_is_0[i], buckets[i], now_ms, &res[base + i]);
@@ -936,10 +1069,10 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 
 void hs_table_rewake_all(struct hs_table *t)
 {
-	for (uint32_t i = 0; i < t->high_water; i++) {
-		struct hs_flow *f = &t->flows[i];
+	for (uint32_t i = 0, span = hs_table_span(t); i < span; i++) {
+		struct hs_flow *f = live_at(t, i);
 
-		if (!(f->flags & HS_FLOW_IN_USE))
+		if (!f)
 			continue;
 		f->flags &= (uint8_t)~HS_FLOW_POLICY_DONE;
 		timer_unlink(t, f);
@@ -967,9 +1100,10 @@ struct hs_flow *hs_table_find_id(struct hs_table *t, uint32_t id)
 {
 	if (id == 0)
 		return NULL;
-	for (uint32_t i = 0; i < t->high_water; i++) {
-		if ((t->flows[i].flags & HS_FLOW_IN_USE) && t->flows[i].id == id)
-			return &t->flows[i];
+	for (uint32_t i = 0, span = hs_table_span(t); i < span; i++) {
+		struct hs_flow *f = live_at(t, i);
+		if (f && f->id == id)
+			return f;
 	}
 	return NULL;
 }
@@ -981,22 +1115,21 @@ uint32_t hs_table_flow_index(const struct hs_table *t, const struct hs_flow *f)
 
 struct hs_flow *hs_table_flow_ref(struct hs_table *t, uint32_t index, uint32_t id)
 {
-	if (index >= t->capacity || !(t->flows[index].flags & HS_FLOW_IN_USE) || t->flows[index].id != id)
-		return NULL;
-	return &t->flows[index];
+	struct hs_flow *f = live_at(t, index);
+
+	return f && f->id == id ? f : NULL;
 }
 
 const struct hs_flow *hs_table_flow_at(const struct hs_table *t, uint32_t index)
 {
-	if (index >= t->high_water || !(t->flows[index].flags & HS_FLOW_IN_USE))
-		return NULL;
-	return &t->flows[index];
+	return live_at(t, index);
 }
 
 void hs_table_foreach(const struct hs_table *t, hs_table_visit_fn fn, void *ctx)
 {
-	for (uint32_t i = 0; i < t->high_water; i++) {
-		if ((t->flows[i].flags & HS_FLOW_IN_USE) && !fn(ctx, &t->flows[i]))
+	for (uint32_t i = 0, span = hs_table_span(t); i < span; i++) {
+		const struct hs_flow *f = live_at(t, i);
+		if (f && !fn(ctx, f))
 			return;
 	}
 }
@@ -1004,13 +1137,13 @@ void hs_table_foreach(const struct hs_table *t, hs_table_visit_fn fn, void *ctx)
 bool hs_table_walk(const struct hs_table *t, const struct hs_flow_match *match, uint64_t now_ms, uint32_t *cursor,
 		   uint32_t budget, hs_table_walk_fn fn, void *ctx)
 {
-	uint32_t pos = *cursor, span = t->high_water;
+	uint32_t pos = *cursor, span = hs_table_span(t);
 	uint32_t end = span > pos && span - pos > budget ? pos + budget : span;
 	bool go_on = true;
 
 	for (; pos < end && go_on; pos++) {
-		const struct hs_flow *f = &t->flows[pos];
-		if (!(f->flags & HS_FLOW_IN_USE))
+		const struct hs_flow *f = live_at(t, pos);
+		if (!f)
 			continue;
 		if (match && !(hs_flow_match_flow(match, f) &&
 			       hs_flow_match_times(match, hs_flow_age_ms(t, f, now_ms), hs_flow_idle_ms(t, f, now_ms),
@@ -1026,8 +1159,9 @@ uint32_t hs_table_count(const struct hs_table *t, const struct hs_flow_match *ma
 {
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < t->high_water; i++) {
-		if ((t->flows[i].flags & HS_FLOW_IN_USE) && hs_flow_match_flow(match, &t->flows[i]))
+	for (uint32_t i = 0, span = hs_table_span(t); i < span; i++) {
+		const struct hs_flow *f = live_at(t, i);
+		if (f && hs_flow_match_flow(match, f))
 			n++;
 	}
 	return n;
@@ -1045,23 +1179,26 @@ uint32_t hs_table_capacity(const struct hs_table *t)
 
 uint32_t hs_table_span(const struct hs_table *t)
 {
-	return t->high_water;
+	uint32_t v4 = 2 * t->high_water[ARRAY_V4], v6 = 2 * t->high_water[ARRAY_V6];
+
+	return v4 > v6 ? v4 : v6;
 }
 
 size_t hs_table_memory(const struct hs_table *t)
 {
-	return sizeof(*t) + t->flows_bytes + t->buckets_bytes;
+	return sizeof(*t) + t->buckets_bytes + (size_t)t->high_water[ARRAY_V4] * sizeof(struct hs_flow) +
+	       (size_t)t->high_water[ARRAY_V6] * sizeof(struct hs_flow_v6);
 }
 
 void hs_table_chains(const struct hs_table *t, struct hs_table_chain_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->buckets = t->bucket_mask + 1;
-	for (uint32_t b = 0; b <= t->bucket_mask; b++) {
+	out->buckets = t->nbuckets;
+	for (uint32_t b = 0; b < t->nbuckets; b++) {
 		uint32_t len = 0;
 
 		/* Bounded by the capacity, so a corrupted link cannot loop forever. */
-		for (uint32_t i = t->buckets[b]; i != 0 && len <= t->capacity; i = t->flows[i - 1].hash_next)
+		for (uint32_t i = t->buckets[b]; i != 0 && len <= t->capacity; i = hash_next(flow_at(t, i - 1)))
 			len++;
 		if (len == 0)
 			continue;
@@ -1114,25 +1251,27 @@ uint32_t hs_flow_timeout_ms(const struct hs_table *t, const struct hs_flow *f)
 enum hs_restore_result hs_table_restore_flow(struct hs_table *t, const struct hs_flow *image,
 					     const struct hs_flow_ages *ages, uint64_t now_ms, bool keep_id)
 {
-	uint32_t bucket = key_hash(t, &image->key, image->family) & t->bucket_mask;
+	struct hs_flow_key key;
+
+	hs_flow_key_get(image, &key);
+	uint8_t family = hs_flow_family(image);
+	uint32_t bucket = key_bucket(t, &key, family);
 
 	clock_at(t, now_ms);
-	if (lookup_in_bucket(t, bucket, &image->key, image->family))
+	if (lookup_in_bucket(t, bucket, &key, family))
 		return HS_RESTORE_DUPLICATE;
 	/* Never by eviction: a snapshot does not push out what the table holds. */
-	struct hs_flow *f = NULL;
-	if (t->free_head != 0) {
-		f = &t->flows[t->free_head - 1];
-		t->free_head = f->hash_next;
-	} else if (t->high_water < t->capacity) {
-		f = &t->flows[t->high_water++];
-	} else {
+	struct hs_flow *f = t->stats.live < t->capacity ? take_record(t, family) : NULL;
+	if (!f)
 		return HS_RESTORE_FULL;
-	}
 	uint32_t now = to_ticks(t, now_ms);
 	uint32_t id = image->id;
 
-	*f = *image;
+	/* An IPv6 image is an hs_flow_v6, as its record here is. */
+	if (family == HS_FAMILY_IPV6)
+		*(struct hs_flow_v6 *)f = *hs_flow_v6_of(image);
+	else
+		*f = *image;
 	f->flags = (uint8_t)((image->flags & RESTORED_FLOW_FLAGS) | HS_FLOW_IN_USE);
 	/* Packets passed while no daemon ran: both windows catch up with the first plausible packet. */
 	f->ep_flags[HS_CLIENT] |= HS_EP_GAP;
@@ -1148,7 +1287,7 @@ enum hs_restore_result hs_table_restore_flow(struct hs_table *t, const struct hs
 			t->next_id = t->config.id_first;
 	}
 	f->id = id;
-	f->hash_next = t->buckets[bucket];
+	set_hash_next(f, t->buckets[bucket]);
 	t->buckets[bucket] = flow_index(t, f) + 1;
 	timer_file(t, f, flow_due(t, f));
 	t->stats.live++;

@@ -199,9 +199,9 @@ static void init_from_syn(struct hs_flow *flow, enum hs_side side, const struct 
 		flow->ep_flags[side] |= HS_EP_SYN_DATA;
 	if (pkt->wscale != HS_WSCALE_NONE) {
 		flow->ep_flags[side] |= HS_EP_WSCALE;
-		flow->wscale[side] = pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale;
+		hs_flow_set_wscale(flow, side, pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale);
 	} else {
-		flow->wscale[side] = 0;
+		hs_flow_set_wscale(flow, side, 0);
 	}
 }
 
@@ -227,8 +227,8 @@ static void merge_syn(struct hs_flow *flow, enum hs_side side, const struct hs_p
 	if (pkt->wscale != HS_WSCALE_NONE) {
 		uint8_t shift = pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale;
 
-		if (!(flow->ep_flags[side] & HS_EP_WSCALE) || shift > flow->wscale[side])
-			flow->wscale[side] = shift;
+		if (!(flow->ep_flags[side] & HS_EP_WSCALE) || shift > hs_flow_wscale(flow, side))
+			hs_flow_set_wscale(flow, side, shift);
 		flow->ep_flags[side] |= HS_EP_WSCALE;
 	}
 }
@@ -290,8 +290,7 @@ static bool same_syn(const struct hs_flow *flow, enum hs_side side, const struct
 static void settle_window_scale(struct hs_flow *flow)
 {
 	if (!((flow->ep_flags[HS_CLIENT] & HS_EP_WSCALE) && (flow->ep_flags[HS_SERVER] & HS_EP_WSCALE))) {
-		flow->wscale[HS_CLIENT] = 0;
-		flow->wscale[HS_SERVER] = 0;
+		flow->wscales = 0;
 	}
 }
 
@@ -332,7 +331,7 @@ bool hs_tcp_start(struct hs_flow *flow, enum hs_side sender, const struct hs_pac
 	}
 	memset(flow->window, 0, sizeof(flow->window));
 	memset(flow->ep_flags, 0, sizeof(flow->ep_flags));
-	memset(flow->wscale, 0, sizeof(flow->wscale));
+	flow->wscales = 0;
 
 	if ((flags & (HS_TCP_SYN | HS_TCP_ACK)) == HS_TCP_SYN) {
 		init_from_syn(flow, sender, pkt);
@@ -368,7 +367,7 @@ static enum hs_invalid_reason check_window(struct hs_flow *flow, enum hs_side se
 	uint32_t win = pkt->window;
 
 	if (!(pkt->flags & HS_TCP_SYN))
-		win <<= flow->wscale[sender];
+		win <<= hs_flow_wscale(flow, sender);
 	/* Without an ACK (or with the zero ACK some stacks put in RSTs) there is nothing to check. */
 	if (!(pkt->flags & HS_TCP_ACK) || ((pkt->flags & HS_TCP_RST) && ack == 0))
 		ack = r->end;
@@ -669,10 +668,10 @@ static void first_synack(struct hs_flow *flow, enum hs_side sender, const struct
 			 struct hs_tcp_update *update)
 {
 	struct hs_endpoint_window saved_window[2];
-	uint8_t saved_flags = flow->ep_flags[sender], saved_wscale[2];
+	uint8_t saved_flags = flow->ep_flags[sender], saved_wscales;
 
 	memcpy(saved_window, flow->window, sizeof(saved_window));
-	memcpy(saved_wscale, flow->wscale, sizeof(saved_wscale));
+	saved_wscales = flow->wscales;
 	init_from_syn(flow, sender, pkt);
 	settle_window_scale(flow);
 	update->invalid = check_window(flow, sender, pkt);
@@ -681,7 +680,7 @@ static void first_synack(struct hs_flow *flow, enum hs_side sender, const struct
 		return;
 	}
 	memcpy(flow->window, saved_window, sizeof(saved_window));
-	memcpy(flow->wscale, saved_wscale, sizeof(saved_wscale));
+	flow->wscales = saved_wscales;
 	flow->ep_flags[sender] = saved_flags;
 }
 

@@ -69,7 +69,10 @@ struct hs_action {
 	uint16_t generation;        /* of the policy set the index belongs to */
 	uint32_t flow_index;        /* reset: the flow's place in its table (hs_table_flow_ref) */
 	uint64_t now_ms;            /* when it was decided, on the table's clock */
-	struct hs_flow flow;        /* the flow as it was then */
+	union {
+		struct hs_flow flow;        /* the flow as it was then */
+		struct hs_flow_v6 copy;     /* room for an IPv6 flow's addresses (hs_flow_copy) */
+	};
 };
 
 struct hs_actions;

@@ -3,7 +3,7 @@
  * direction-independent key of a TCP connection, the compact per-flow record
  * (both endpoints' states and windows, counters, times, history) and the
  * small helpers that read it.  Records live in the table's preallocated
- * array; nothing here allocates.
+ * arrays; nothing here allocates.
  */
 #ifndef HS_FLOW_H
 #define HS_FLOW_H
@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hs_packet.h"
 #include "hs_tcp_state.h"
@@ -82,23 +83,34 @@ enum hs_history_event {
 #define HS_HISTORY_MAX 12           /* events (nibbles) kept in hs_flow.history */
 
 /*
- * One tracked connection, 128 bytes: the first cache line holds what a
- * lookup reads (links, key, states), the second what the window checks and
- * counters write.  Endpoint arrays (state, window, counters) are indexed by
- * enum hs_side, not by key order.  Times are 10 ms ticks since the table was
- * created (uint32: ages wrap after 497 days).  Byte counters are split into
- * 32-bit halves so that the record needs only 4-byte alignment.
+ * One tracked connection, 96 bytes; an IPv6 one takes 128 (hs_flow_v6).
+ * Measured what a flow needs: a table's memory is its records, and 128
+ * bytes a record (36 of them a key sized for IPv6 even when it holds two
+ * IPv4 addresses) made 1M flows cost 132 MB with the index.  So the record
+ * holds IPv4 addresses in place and an IPv6 flow's addresses follow its
+ * record (the table keeps IPv6 records apart, 128 bytes each); the table's
+ * links, the timer wheel slot and the family share three words; both
+ * window scales share a byte; byte counters are 48 bits (256 TiB each
+ * way).  hs_flow_family and hs_flow_wscale read the packed fields.
+ *
+ * The first cache line holds what a lookup reads (links, addresses, ports,
+ * family, states), the rest what the window checks and counters write.
+ * Endpoint arrays (state, window, counters) are indexed by enum hs_side;
+ * addresses and ports by key endpoint (hs_flow_addr, hs_flow_port read
+ * them by side).  Times are 10 ms ticks since the table was created
+ * (uint32: ages wrap after 497 days).
+ *
+ * A flow is copied with hs_flow_copy into an hs_flow_v6, never by
+ * assignment: an IPv6 flow's addresses are not in struct hs_flow.
  */
 struct hs_flow {
-	uint32_t hash_next;         /* index + 1 of the next flow in the bucket; also the free list */
-	uint32_t timer_next;        /* timer wheel links (flow indices, HS_NIL at the ends) */
-	uint32_t timer_prev;
-	struct hs_flow_key key;     /* 36 bytes */
-	uint16_t timer_slot;        /* wheel slot this flow is filed in */
+	/* The table's (hash chain, free list, timer wheel links and slot), and the family: HS_FLOW_LINK_V6. */
+	uint32_t link[3];
+	uint8_t addr4[2][4];        /* IPv4 addresses by key endpoint; zero in an IPv6 flow */
+	uint16_t port[2];           /* by key endpoint */
 	uint8_t flags;              /* HS_FLOW_* */
-	uint8_t family;             /* HS_FAMILY_IPV4 or HS_FAMILY_IPV6 */
+	uint8_t wscales;            /* window scale applied to each side's windows: client low nibble, server high */
 	uint8_t state[2];           /* enum hs_tcp_state, by side */
-	uint8_t wscale[2];          /* window scale applied to each side's windows */
 	uint8_t ep_flags[2];        /* HS_EP_*, by side */
 	uint8_t history[HS_HISTORY_MAX / 2]; /* 4-bit hs_history_event codes, first event in the low nibble of byte 0 */
 	struct hs_endpoint_window window[2];
@@ -107,23 +119,102 @@ struct hs_flow {
 	uint32_t state_since;       /* when either endpoint's state last changed */
 	uint32_t id;                /* unique per table while the flow lives */
 	uint32_t packets[2];        /* every packet of the flow, invalid ones included */
-	uint32_t bytes_lo[2];       /* IP bytes (headers included), as conntrack accounts them */
-	uint32_t bytes_hi[2];
+	uint32_t bytes_lo[2];       /* IP bytes (headers included), as conntrack accounts them: */
+	uint16_t bytes_hi[2];       /* the low 32 and high 16 bits */
 };
+
+/*
+ * An IPv6 flow as the table keeps it, and the room for any flow copied out
+ * of a table (hs_flow_copy): the record, then both addresses by key
+ * endpoint.
+ */
+struct hs_flow_v6 {
+	struct hs_flow flow;
+	struct hs_addr addr[2];
+};
+
+_Static_assert(sizeof(struct hs_flow) == 96, "a flow record is 96 bytes");
+_Static_assert(offsetof(struct hs_flow_v6, flow) == 0, "an IPv6 record starts with the flow");
+
+/* The bit of link[2] that says the flow is IPv6 (the table's links take 26 bits a word). */
+#define HS_FLOW_LINK_V6 (1u << 31)
+
+static inline uint8_t hs_flow_family(const struct hs_flow *flow)
+{
+	return (flow->link[2] & HS_FLOW_LINK_V6) ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
+}
+
+static inline void hs_flow_set_family(struct hs_flow *flow, uint8_t family)
+{
+	flow->link[2] = family == HS_FAMILY_IPV6 ? flow->link[2] | HS_FLOW_LINK_V6 : flow->link[2] & ~HS_FLOW_LINK_V6;
+}
+
+/* A side's window scale, 0 to 14. */
+static inline uint8_t hs_flow_wscale(const struct hs_flow *flow, enum hs_side side)
+{
+	return (uint8_t)((flow->wscales >> (side == HS_SERVER ? 4 : 0)) & 0xf);
+}
+
+static inline void hs_flow_set_wscale(struct hs_flow *flow, enum hs_side side, uint8_t wscale)
+{
+	unsigned shift = side == HS_SERVER ? 4 : 0;
+
+	flow->wscales = (uint8_t)((flow->wscales & ~(0xfu << shift)) | ((wscale & 0xfu) << shift));
+}
+
+#define HS_FLOW_BYTES_MAX ((UINT64_C(1) << 48) - 1)
 
 static inline uint64_t hs_flow_bytes(const struct hs_flow *flow, enum hs_side side)
 {
 	return ((uint64_t)flow->bytes_hi[side] << 32) | flow->bytes_lo[side];
 }
 
+/* Sets a side's byte count; counts past 48 bits stay at the most. */
+static inline void hs_flow_set_bytes(struct hs_flow *flow, enum hs_side side, uint64_t bytes)
+{
+	if (bytes > HS_FLOW_BYTES_MAX)
+		bytes = HS_FLOW_BYTES_MAX;
+	flow->bytes_lo[side] = (uint32_t)bytes;
+	flow->bytes_hi[side] = (uint16_t)(bytes >> 32);
+}
+
 static inline void hs_flow_count(struct hs_flow *flow, enum hs_side side, uint32_t len)
 {
-	uint64_t total = hs_flow_bytes(flow, side) + len;
-
 	flow->packets[side]++;
-	flow->bytes_lo[side] = (uint32_t)total;
-	flow->bytes_hi[side] = (uint32_t)(total >> 32);
+	hs_flow_set_bytes(flow, side, hs_flow_bytes(flow, side) + len);
 }
+
+/* The IPv6 record a flow of that family is the start of. */
+static inline const struct hs_flow_v6 *hs_flow_v6_of(const struct hs_flow *flow)
+{
+	return (const struct hs_flow_v6 *)flow;
+}
+
+/* A key endpoint's address (0 or 1). */
+static inline struct hs_addr hs_flow_key_addr(const struct hs_flow *flow, int index)
+{
+	struct hs_addr a = { { 0 } };
+
+	if (hs_flow_family(flow) == HS_FAMILY_IPV6)
+		return hs_flow_v6_of(flow)->addr[index];
+	memcpy(a.bytes, flow->addr4[index], 4);
+	return a;
+}
+
+/* The flow's canonical key, as hs_flow_key_from_packet builds it. */
+void hs_flow_key_get(const struct hs_flow *flow, struct hs_flow_key *key);
+
+/* Whether the flow is the one with this key and family. */
+bool hs_flow_has_key(const struct hs_flow *flow, const struct hs_flow_key *key, uint8_t family);
+
+/*
+ * Gives the record in dst the key's addresses and ports and the family:
+ * an IPv4 flow's addresses go in the record, an IPv6 flow's after it.
+ */
+void hs_flow_key_set(struct hs_flow_v6 *dst, const struct hs_flow_key *key, uint8_t family);
+
+/* Copies a flow (an IPv6 one with its addresses) into dst. */
+void hs_flow_copy(struct hs_flow_v6 *dst, const struct hs_flow *src);
 
 #define HS_NIL UINT32_MAX
 
@@ -145,9 +236,10 @@ static inline int hs_flow_key_index(const struct hs_flow *flow, enum hs_side sid
 	return (side == HS_CLIENT) == client_is_0 ? 0 : 1;
 }
 
-static inline const struct hs_addr *hs_flow_addr(const struct hs_flow *flow, enum hs_side side)
+/* A side's address; an IPv4 address is zero-padded, as in struct hs_addr everywhere. */
+static inline struct hs_addr hs_flow_addr(const struct hs_flow *flow, enum hs_side side)
 {
-	return &flow->key.addr[hs_flow_key_index(flow, side)];
+	return hs_flow_key_addr(flow, hs_flow_key_index(flow, side));
 }
 
 /* Bit of a side in a set of sides (hs_flow_local_sides). */
@@ -183,7 +275,7 @@ static inline bool hs_sides_in_state(unsigned sides, int client, int server, int
 
 static inline uint16_t hs_flow_port(const struct hs_flow *flow, enum hs_side side)
 {
-	return flow->key.port[hs_flow_key_index(flow, side)];
+	return flow->port[hs_flow_key_index(flow, side)];
 }
 
 /*

@@ -26,7 +26,10 @@
  * to format later.
  */
 struct hs_flow_view {
-	struct hs_flow flow;
+	union {
+		struct hs_flow flow;
+		struct hs_flow_v6 copy;     /* room for an IPv6 flow's addresses (hs_flow_copy) */
+	};
 	uint64_t age_ms;            /* since its first packet */
 	uint64_t idle_ms;           /* since its last packet */
 	uint64_t state_age_ms;      /* since either endpoint's state last changed */

@@ -105,7 +105,10 @@ typedef void (*hs_table_remove_hook)(void *ctx, const struct hs_flow *flow,
 
 struct hs_table;
 
-/* Allocates every record up front.  NULL (errno set) if memory is short or the config is out of range. */
+/*
+ * Reserves every record up front (resident only once used: hs_bigmem.h).
+ * NULL (errno set) if memory is short or the config is out of range.
+ */
 struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t now_ms);
 void hs_table_destroy(struct hs_table *table);
 
@@ -189,7 +192,8 @@ void hs_table_rewake_all(struct hs_table *table);
 /*
  * Walkers need look only below this index: records at or above it were
  * never used (the table hands records out front to back, so untouched
- * memory stays untouched).
+ * memory stays untouched).  IPv4 flows have the even indices, IPv6 flows
+ * the odd ones, so the span is twice the larger family's records.
  */
 uint32_t hs_table_span(const struct hs_table *table);
 
@@ -202,7 +206,7 @@ uint32_t hs_table_span(const struct hs_table *table);
 uint32_t hs_table_flow_index(const struct hs_table *table, const struct hs_flow *flow);
 struct hs_flow *hs_table_flow_ref(struct hs_table *table, uint32_t index, uint32_t id);
 
-/* The flow record at an array index (0 .. capacity-1), or NULL if that slot is free. */
+/* The flow record at an index (below hs_table_span), or NULL if no flow holds it. */
 const struct hs_flow *hs_table_flow_at(const struct hs_table *table, uint32_t index);
 
 /* Calls fn for every live flow; stops early if fn returns false. */
@@ -227,7 +231,12 @@ uint32_t hs_table_count(const struct hs_table *table, const struct hs_flow_match
 
 const struct hs_table_stats *hs_table_stats(const struct hs_table *table);
 uint32_t hs_table_capacity(const struct hs_table *table);
-/* Bytes allocated for the table (records, buckets, wheels). */
+/*
+ * Bytes the table takes at most when resident: itself and its wheels, its
+ * hash index (4 bytes a flow of capacity) and every record it has handed
+ * out so far (96 bytes an IPv4 flow, 128 an IPv6 one).  The rest of the
+ * records it reserved cost address space only.
+ */
 size_t hs_table_memory(const struct hs_table *table);
 
 /*

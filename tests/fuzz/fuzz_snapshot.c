@@ -189,22 +189,25 @@ static void write_seed(const char *path)
 	hs_snap_write_header(&w, &h);
 	hs_snap_write_section(&w, &s);
 	for (uint32_t i = 0; i < 3; i++) {
-		struct hs_flow f;
+		struct hs_flow_v6 f6;
+		struct hs_flow *f = &f6.flow;
+		struct hs_flow_key key;
 		struct hs_flow_ages ages = { 100 * i, 10 * i, 50 * i };
 
-		memset(&f, 0, sizeof(f));
-		f.family = i == 2 ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
-		f.flags = HS_FLOW_IN_USE | HS_FLOW_ESTABLISHED;
-		f.key.addr[0].bytes[0] = 10;
-		f.key.addr[1].bytes[0] = (uint8_t)(20 + i);
-		f.key.port[0] = 40000;
-		f.key.port[1] = 80;
-		f.state[0] = f.state[1] = HS_TCP_ESTABLISHED;
-		f.history[0] = 0x91;
-		f.id = i + 1;
-		if (hs_table_restore_flow(t, &f, &ages, NOW, true) != HS_RESTORE_OK)
+		memset(&f6, 0, sizeof(f6));
+		memset(&key, 0, sizeof(key));
+		key.addr[0].bytes[0] = 10;
+		key.addr[1].bytes[0] = (uint8_t)(20 + i);
+		key.port[0] = 40000;
+		key.port[1] = 80;
+		hs_flow_key_set(&f6, &key, i == 2 ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4);
+		f->flags = HS_FLOW_IN_USE | HS_FLOW_ESTABLISHED;
+		f->state[0] = f->state[1] = HS_TCP_ESTABLISHED;
+		f->history[0] = 0x91;
+		f->id = i + 1;
+		if (hs_table_restore_flow(t, f, &ages, NOW, true) != HS_RESTORE_OK)
 			abort();
-		hs_snap_write_flow(&w, t, hs_table_lookup(t, &f.key), NOW);
+		hs_snap_write_flow(&w, t, hs_table_lookup(t, &key), NOW);
 	}
 	struct hs_engine_memory_entry m = { HS_MEMORY_KNOWN, 42, 10, 0 };
 	hs_snap_write_memory(&w, &m);

@@ -579,7 +579,7 @@ static struct hs_flow *flow_of(struct rig *r, const struct hs_packet *pkt, bool 
 	memset(&key, 0, sizeof(key));
 	hs_flow_key_from_packet(pkt, &key, src_is_0);
 	struct hs_flow *f = hs_table_lookup(r->table, &key);
-	return f && f->family == pkt->family ? f : NULL;
+	return f && hs_flow_family(f) == pkt->family ? f : NULL;
 }
 
 static uint32_t number(struct input *in, unsigned mode, uint32_t tracked)
@@ -848,13 +848,16 @@ static void check_flow(struct rig *r, const struct hs_flow *f)
 	char buf[HS_FLOW_JSON_MAX];
 
 	CHECK(f->flags & HS_FLOW_IN_USE);
-	CHECK(f->family == HS_FAMILY_IPV4 || f->family == HS_FAMILY_IPV6);
 	CHECK(f->state[HS_CLIENT] < HS_TCP_STATE_COUNT && f->state[HS_SERVER] < HS_TCP_STATE_COUNT);
-	CHECK(f->wscale[0] <= 14 && f->wscale[1] <= 14);
+	CHECK(hs_flow_wscale(f, HS_CLIENT) <= 14 && hs_flow_wscale(f, HS_SERVER) <= 14);
 	CHECK(f->id != 0);
-	if (f->family == HS_FAMILY_IPV4)
-		for (int i = 4; i < 16; i++)
-			CHECK(f->key.addr[0].bytes[i] == 0 && f->key.addr[1].bytes[i] == 0);
+	/* An IPv6 flow keeps its addresses after its record, none in it. */
+	if (hs_flow_family(f) == HS_FAMILY_IPV6)
+		CHECK(memcmp(f->addr4, "\0\0\0\0\0\0\0\0", sizeof(f->addr4)) == 0);
+	struct hs_flow_key key;
+	memset(&key, 0, sizeof(key));
+	hs_flow_key_get(f, &key);
+	CHECK(hs_flow_has_key(f, &key, hs_flow_family(f)));
 	/* Every live flow must be on a timer, or it would never expire. */
 	CHECK(f->flags & HS_FLOW_TIMER_LINKED);
 	/* A blocked flow shows both endpoints closed until a new SYN reopens it. */
@@ -866,10 +869,10 @@ static void check_flow(struct rig *r, const struct hs_flow *f)
 	 * IPv6 flow whose key bytes equal a live IPv4 flow's finds that one:
 	 * the documented ambiguity of a family-less key, accepted here.
 	 */
-	struct hs_flow *found = hs_table_lookup(r->table, &f->key);
+	struct hs_flow *found = hs_table_lookup(r->table, &key);
 	CHECK(found != NULL);
 	if (found != f)
-		CHECK(found->family != f->family && memcmp(&found->key, &f->key, sizeof(f->key)) == 0);
+		CHECK(hs_flow_family(found) != hs_flow_family(f) && hs_flow_has_key(found, &key, hs_flow_family(found)));
 	CHECK(hs_table_find_id(r->table, f->id) == f);
 
 	CHECK(hs_flow_json(buf, sizeof(buf), r->table, f, r->now) > 0);

@@ -329,11 +329,12 @@ int main(int argc, char **argv)
 			continue;
 		if (inj.opt.probe && !probed && file_exists(inj.opt.probe)) {
 			/* One past RCV.NXT: in the window, so RFC 5961 wants a challenge ACK only. */
-			struct hs_flow off = *inj.flow;
+			struct hs_flow_v6 off;
 
-			off.window[HS_CLIENT].end++;
-			off.window[HS_SERVER].end++;
-			say("PROBE_SENT %d", inject(&inj, &s, &off));
+			hs_flow_copy(&off, inj.flow);
+			off.flow.window[HS_CLIENT].end++;
+			off.flow.window[HS_SERVER].end++;
+			say("PROBE_SENT %d", inject(&inj, &s, &off.flow));
 			probed = true;
 			continue;
 		}

@@ -21,7 +21,7 @@ static struct hs_flow flow_with_id(uint32_t id)
 
 	memset(&f, 0, sizeof(f));
 	f.id = id;
-	f.family = HS_FAMILY_IPV4;
+	hs_flow_set_family(&f, HS_FAMILY_IPV4);
 	return f;
 }
 

@@ -46,23 +46,25 @@ static struct hs_addr addr(const char *text, uint8_t *family)
  * or 1 as asked (the table decides that by comparing addresses, which a
  * hand-built flow need not respect: the matcher must not care).
  */
-static struct hs_flow make_flow(const char *client, uint16_t client_port, const char *server,
-				uint16_t server_port, bool client_is_0, int client_state, int server_state)
+static struct hs_flow_v6 make_flow(const char *client, uint16_t client_port, const char *server,
+				   uint16_t server_port, bool client_is_0, int client_state, int server_state)
 {
-	struct hs_flow flow;
+	struct hs_flow_v6 flow;
+	struct hs_flow_key key;
 	uint8_t client_family, server_family;
 	int c = client_is_0 ? 0 : 1;
 
 	memset(&flow, 0, sizeof(flow));
-	flow.flags = HS_FLOW_IN_USE | (client_is_0 ? HS_FLOW_CLIENT_IS_0 : 0);
-	flow.key.addr[c] = addr(client, &client_family);
-	flow.key.addr[!c] = addr(server, &server_family);
+	memset(&key, 0, sizeof(key));
+	key.addr[c] = addr(client, &client_family);
+	key.addr[!c] = addr(server, &server_family);
 	assert_int_equal(client_family, server_family);
-	flow.family = client_family;
-	flow.key.port[c] = client_port;
-	flow.key.port[!c] = server_port;
-	flow.state[HS_CLIENT] = (uint8_t)client_state;
-	flow.state[HS_SERVER] = (uint8_t)server_state;
+	key.port[c] = client_port;
+	key.port[!c] = server_port;
+	hs_flow_key_set(&flow, &key, client_family);
+	flow.flow.flags = HS_FLOW_IN_USE | (client_is_0 ? HS_FLOW_CLIENT_IS_0 : 0);
+	flow.flow.state[HS_CLIENT] = (uint8_t)client_state;
+	flow.flow.state[HS_SERVER] = (uint8_t)server_state;
 	return flow;
 }
 
@@ -121,9 +123,9 @@ static void expect_match(const struct hs_flow_match *m, const char *client, uint
 			 bool want)
 {
 	for (int order = 0; order < 2; order++) {
-		struct hs_flow flow = make_flow(client, client_port, server, server_port, order == 0,
+		struct hs_flow_v6 flow = make_flow(client, client_port, server, server_port, order == 0,
 						client_state, server_state);
-		if (hs_flow_match_flow(m, &flow) != want) {
+		if (hs_flow_match_flow(m, &flow.flow) != want) {
 			print_error("%s:%u (%s) -> %s:%u (%s), client is key endpoint %d: expected %s\n",
 				    client, client_port, hs_tcp_state_name((enum hs_tcp_state)client_state),
 				    server, server_port, hs_tcp_state_name((enum hs_tcp_state)server_state),
@@ -168,14 +170,14 @@ static void test_local_remote_states(void **state)
 			for (int cs = 0; cs < HS_TCP_STATE_COUNT; cs++) {
 				for (int ss = 0; ss < HS_TCP_STATE_COUNT; ss++) {
 					for (unsigned local = 0; local < 4; local++) {
-						struct hs_flow flow = make_flow("10.0.0.1", 1000, "10.0.0.2", 80,
+						struct hs_flow_v6 flow = make_flow("10.0.0.1", 1000, "10.0.0.2", 80,
 										(cs + ss + local) % 2 == 0, cs, ss);
 						if (local & 1)
-							flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+							flow.flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
 						if (local & 2)
-							flow.ep_flags[HS_SERVER] |= HS_EP_LOCAL;
+							flow.flow.ep_flags[HS_SERVER] |= HS_EP_LOCAL;
 						bool want = reference_local(choices[a], choices[b], cs, ss, local);
-						assert_int_equal(hs_flow_match_flow(&m, &flow), want);
+						assert_int_equal(hs_flow_match_flow(&m, &flow.flow), want);
 						assert_int_equal(hs_flow_match_states(&m, cs, ss, local), want);
 					}
 				}
@@ -185,25 +187,25 @@ static void test_local_remote_states(void **state)
 	/* The usual end-host question: the host's socket stuck in CLOSE_WAIT, whichever side it is. */
 	struct hs_flow_match m = any();
 	m.local_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
-	struct hs_flow out = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2);
-	out.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
-	assert_true(hs_flow_match_flow(&m, &out));
+	struct hs_flow_v6 out = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2);
+	out.flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+	assert_true(hs_flow_match_flow(&m, &out.flow));
 	/* The host in FIN_WAIT_2 facing a remote CLOSE_WAIT is not the host's CLOSE_WAIT. */
-	struct hs_flow mirror = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
-	mirror.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
-	assert_false(hs_flow_match_flow(&m, &mirror));
+	struct hs_flow_v6 mirror = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
+	mirror.flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+	assert_false(hs_flow_match_flow(&m, &mirror.flow));
 	m.local_state = key(-1);
 	m.remote_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
-	assert_true(hs_flow_match_flow(&m, &mirror));
+	assert_true(hs_flow_match_flow(&m, &mirror.flow));
 	/* Other bits of ep_flags do not count as local. */
-	struct hs_flow other = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
-	other.ep_flags[HS_CLIENT] = (uint8_t)~HS_EP_LOCAL;
-	other.ep_flags[HS_SERVER] = (uint8_t)~HS_EP_LOCAL;
-	assert_false(hs_flow_match_flow(&m, &other));
+	struct hs_flow_v6 other = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
+	other.flow.ep_flags[HS_CLIENT] = (uint8_t)~HS_EP_LOCAL;
+	other.flow.ep_flags[HS_SERVER] = (uint8_t)~HS_EP_LOCAL;
+	assert_false(hs_flow_match_flow(&m, &other.flow));
 	/* Clearing the states drops the end-host keys too (admission ignores states). */
 	m.local_state = HS_STATE_SET(HS_TCP_ESTABLISHED);
 	hs_flow_match_clear_states(&m);
-	assert_true(hs_flow_match_flow(&m, &other));
+	assert_true(hs_flow_match_flow(&m, &other.flow));
 	assert_false(hs_flow_match_is_local(&m));
 }
 
@@ -236,9 +238,9 @@ static void test_states(void **state)
 						int st = choices[a], cst = choices[b], sst = choices[c];
 						bool want = (st < 0 || cs == st || ss == st) && (cst < 0 || cs == cst) &&
 							    (sst < 0 || ss == sst);
-						struct hs_flow flow = make_flow("10.0.0.1", 1000, "10.0.0.2", 80,
+						struct hs_flow_v6 flow = make_flow("10.0.0.1", 1000, "10.0.0.2", 80,
 										(cs + ss) % 2 == 0, cs, ss);
-						assert_int_equal(hs_flow_match_flow(&m, &flow), want);
+						assert_int_equal(hs_flow_match_flow(&m, &flow.flow), want);
 					}
 				}
 			}
@@ -584,17 +586,17 @@ static void test_filter_keys(void **state)
 
 	/* --id: any of the ids, and every other key too. */
 	m = any();
-	struct hs_flow f = make_flow("10.0.0.1", 1000, "10.0.0.2", 80, true, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED);
-	f.id = 17;
+	struct hs_flow_v6 f = make_flow("10.0.0.1", 1000, "10.0.0.2", 80, true, HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED);
+	f.flow.id = 17;
 	m.n_ids = 2;
 	m.ids[0] = 5;
 	m.ids[1] = 17;
-	assert_true(hs_flow_match_flow(&m, &f));
+	assert_true(hs_flow_match_flow(&m, &f.flow));
 	m.ids[1] = 18;
-	assert_false(hs_flow_match_flow(&m, &f));
+	assert_false(hs_flow_match_flow(&m, &f.flow));
 	m.ids[1] = 17;
 	m.client_state = key(HS_TCP_CLOSE_WAIT);
-	assert_false(hs_flow_match_flow(&m, &f));
+	assert_false(hs_flow_match_flow(&m, &f.flow));
 
 	/* An empty match has no key; each key makes it not empty. */
 	m = any();
@@ -676,7 +678,7 @@ static void test_from_config(void **state)
 static void test_speed(void **state)
 {
 	struct hs_flow_match m = any();
-	struct hs_flow flow = make_flow("fd00::1", 40000, "2001:db8::80", 8443, false, HS_TCP_ESTABLISHED,
+	struct hs_flow_v6 flow = make_flow("fd00::1", 40000, "2001:db8::80", 8443, false, HS_TCP_ESTABLISHED,
 					HS_TCP_ESTABLISHED);
 	struct timespec t0, t1;
 	volatile unsigned matched = 0;
@@ -694,11 +696,11 @@ static void test_speed(void **state)
 		m.dst_ports[i] = (struct hs_port_range){ (uint16_t)(100 * i + 1), (uint16_t)(100 * i + 50) };
 	}
 	m.dst_ports[HS_POLICY_LIST_MAX - 1] = (struct hs_port_range){ 8443, 8443 };
-	assert_true(hs_flow_match_flow(&m, &flow));
+	assert_true(hs_flow_match_flow(&m, &flow.flow));
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned i = 0; i < rounds; i++)
-		matched += hs_flow_match_flow(&m, &flow);
+		matched += hs_flow_match_flow(&m, &flow.flow);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(matched, rounds);
 	double ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / rounds;

@@ -290,7 +290,8 @@ static void test_restart_from_server_side_keeps_limit_counts(void **state)
 	assert_true(res.events & HS_EVENT_RESTART);
 	assert_int_equal(hs_policy_engine_packet(r.engine, &pkt, &res, T0 + 1000), HS_VERDICT_ACCEPT);
 	f = sc_conn_lookup(r.table, &a);
-	assert_memory_equal(hs_flow_addr(f, HS_CLIENT), &a.addr[HS_SERVER], sizeof(struct hs_addr));
+	struct hs_addr client = hs_flow_addr(f, HS_CLIENT);
+	assert_memory_equal(&client, &a.addr[HS_SERVER], sizeof(struct hs_addr));
 	assert_int_equal(f->state[HS_CLIENT], HS_TCP_SYN_SENT);
 
 	/* Nothing of the old client is in TIME_WAIT: its next connection is within the limit. */

@@ -32,14 +32,14 @@
 #include "hs_tcp_state.h"
 #include "scenario.h"
 
-#define BUCKETS 1024u           /* max_flows 1024: the table rounds up to 1024 buckets */
+#define BUCKETS 1024u           /* max_flows 1024: the table has a bucket per record */
 #define COLLIDERS 200u
 #define MAX_LOAD 8u             /* 200 keys in 1024 buckets: a fair hash gives 3 or 4 */
 #define T_NOW 5000u
 #define SERVER_HOST 2u
 #define SERVER_PORT 443
 
-/* The bucket of a flow key, computed as daemon/core/table.c's key_hash() does. */
+/* The bucket of a flow key, computed as daemon/core/table.c's key_bucket() does. */
 static uint32_t bucket_of(const uint8_t key16[16], const struct hs_flow_key *key, uint8_t family)
 {
 	uint8_t buf[sizeof(key->addr) + sizeof(key->port) + 1];
@@ -52,7 +52,7 @@ static uint32_t bucket_of(const uint8_t key16[16], const struct hs_flow_key *key
 	memcpy(buf + n, key->port, sizeof(key->port));
 	n += sizeof(key->port);
 	buf[n++] = family;
-	return (uint32_t)hs_siphash(key16, buf, n) & (BUCKETS - 1);
+	return (uint32_t)(((uint64_t)(uint32_t)hs_siphash(key16, buf, n) * BUCKETS) >> 32);
 }
 
 /* Candidate i: client 10.0.(1 + i / 50000).x, port 1024 + i % 50000, to server 10.0.0.2:443. */

@@ -775,9 +775,10 @@ static bool run_variant(const struct scenario *sc, const struct variant *v)
 			FAILF("an endpoint is ESTABLISHED but the flow lacks HS_FLOW_ESTABLISHED");
 
 		/* Key and endpoints. */
-		CHECK_INT(flow->family, v->family, "flow family");
-		if (memcmp(hs_flow_addr(flow, HS_CLIENT), &addr[HS_CLIENT], sizeof(struct hs_addr)) != 0 ||
-		    memcmp(hs_flow_addr(flow, HS_SERVER), &addr[HS_SERVER], sizeof(struct hs_addr)) != 0)
+		CHECK_INT(hs_flow_family(flow), v->family, "flow family");
+		struct hs_addr client = hs_flow_addr(flow, HS_CLIENT), server = hs_flow_addr(flow, HS_SERVER);
+		if (memcmp(&client, &addr[HS_CLIENT], sizeof(struct hs_addr)) != 0 ||
+		    memcmp(&server, &addr[HS_SERVER], sizeof(struct hs_addr)) != 0)
 			FAILF("client/server addresses swapped");
 		CHECK_INT(hs_flow_port(flow, HS_CLIENT), CLIENT_PORT, "client port");
 		CHECK_INT(hs_flow_port(flow, HS_SERVER), SERVER_PORT, "server port");
@@ -1117,8 +1118,8 @@ static void test_syn_option_orders(void **state)
 			hs_table_track(t, &pkt, T_BASE + 2, &res);
 			assert_int_equal(res.invalid, HS_INVALID_NONE);
 			assert_int_equal(res.new_state[HS_CLIENT], HS_TCP_ESTABLISHED);
-			assert_int_equal(res.flow->wscale[HS_CLIENT], o->wscale == HS_WSCALE_NONE ? 0 : o->wscale);
-			assert_int_equal(res.flow->wscale[HS_SERVER], o->wscale == HS_WSCALE_NONE ? 0 : 7);
+			assert_int_equal(hs_flow_wscale(res.flow, HS_CLIENT), o->wscale == HS_WSCALE_NONE ? 0 : o->wscale);
+			assert_int_equal(hs_flow_wscale(res.flow, HS_SERVER), o->wscale == HS_WSCALE_NONE ? 0 : 7);
 			assert_int_equal(hs_table_stats(t)->syn_with_data, data ? 1 : 0);
 			sc_table_free(t);
 		}
