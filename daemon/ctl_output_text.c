@@ -383,6 +383,9 @@ static void text_record(struct hs_ctl_output *o, const char *line, size_t len, c
 		case HS_CTL_WATCH:
 			ok = watch_record(o, d, root);
 			break;
+		case HS_CTL_STATS:
+			ok = hs_ctl_text_stats(o->out, d, root);
+			break;
 		default:
 			break;
 		}

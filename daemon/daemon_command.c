@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "hs_daemon_query.h"
 #include "hs_log.h"
@@ -52,43 +51,9 @@ static struct queue_totals sum_queues(const struct hs_metrics_snapshot *s)
 	return t;
 }
 
-/* The same snapshot as the metrics, without counting flows by state. */
-/* When the last snapshot was written, as local time and as an age, and how many flows it held. */
-static void state_text(struct hs_reply *r, const struct hs_metrics_snapshot *s)
-{
-	const struct hs_state_stats *st = &s->state;
-	char when[64] = "never";
-
-	if (!s->state_on) {
-		hs_reply_printf(r, "snapshots         off (state.dir)\n");
-		return;
-	}
-	if (st->last_save_wall_ms) {
-		time_t t = (time_t)(st->last_save_wall_ms / 1000u);
-		struct tm tm;
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		uint64_t now_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-		uint64_t ago = now_ms > st->last_save_wall_ms ? now_ms - st->last_save_wall_ms : 0;
-		size_t n = strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-		snprintf(when + n, sizeof(when) - n, " (%.1f s ago)", (double)ago / 1000.0);
-	}
-	hs_reply_printf(r, "snapshots         last written %s, %" PRIu64 " flows, %" PRIu64 " bytes in %" PRIu64
-			" ms; written %" PRIu64 ", failed %" PRIu64 "\n", when, st->last_save_flows, st->last_save_bytes,
-			st->last_save_ms, st->saves, st->save_failures);
-	hs_reply_printf(r, "                  at start: loaded %" PRIu64 " flows, left out %" PRIu64
-			", snapshots refused %" PRIu64 "\n", st->loaded_flows, st->load_skipped, st->load_refused);
-	const struct hs_restore_pool_stats *p = &st->pool;
-	if (st->requeued || p->waiting || p->claimed || p->expired || p->no_room || p->forgotten)
-		hs_reply_printf(r, "                  restored flows waiting for their worker%s: %" PRIu64 "; claimed %" PRIu64
-				", expired on arrival %" PRIu64 ", no room %" PRIu64 ", forgotten at max_age %" PRIu64 "\n",
-				st->requeued ? " (another set of queues)" : "", p->waiting, p->claimed, p->expired,
-				p->no_room, p->forgotten);
-}
-
 /* The counters that need adding up over reasons, for both forms of stats. */
 struct stats_totals {
-	uint64_t invalid, malformed, evicted;
+	uint64_t malformed, evicted;
 };
 
 static void stats_json(struct hs_reply *r, const struct hs_daemon *d, const struct hs_metrics_snapshot *s,
@@ -96,8 +61,9 @@ static void stats_json(struct hs_reply *r, const struct hs_daemon *d, const stru
 {
 	uint64_t parse_total = t->malformed, evicted = t->evicted;
 
-	hs_reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64 ",",
-		     s->uptime_ms, d->nworkers, s->reloads, s->reload_failures);
+	hs_reply_printf(r, "{\"uptime_ms\":%" PRIu64 ",\"queues\":%u,\"queue_first\":%u,\"reloads\":%" PRIu64
+			",\"reload_failures\":%" PRIu64 ",", s->uptime_ms, d->nworkers, d->config.queue_first, s->reloads,
+			s->reload_failures);
 	hs_reply_printf(r, "\"packets\":{\"seen\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"dropped\":%" PRIu64
 		     ",\"own\":%" PRIu64 ",\"loopback_repeat\":%" PRIu64 ",\"not_tcp\":%" PRIu64
 		     ",\"fragments\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"malformed\":%" PRIu64
@@ -122,9 +88,9 @@ static void stats_json(struct hs_reply *r, const struct hs_daemon *d, const stru
 	hs_reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
 		     ",\"send_errors\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"kernel_queued\":%" PRIu64
 		     ",\"kernel_dropped\":%" PRIu64 ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64
-		     "},\"events_lost\":%" PRIu64,
+		     ",\"kernel_found\":%s},\"events_lost\":%" PRIu64,
 		     q->bursts, q->enobufs, q->recv_errors, q->send_errors, q->malformed, q->kernel_waiting, q->kernel_dropped,
-		     q->kernel_user_dropped, q->loop_max_us, s->events_lost);
+		     q->kernel_user_dropped, q->loop_max_us, q->kernel_found ? "true" : "false", s->events_lost);
 	hs_reply_printf(r, ",\"watch\":{\"watchers\":%u,\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64
 			",\"dropped\":%" PRIu64 "}", s->watch.watchers, s->watch.delivered, s->watch.lost, s->watch.dropped);
 	if (s->drop_pcap_on)
@@ -161,86 +127,19 @@ static void stats_json(struct hs_reply *r, const struct hs_daemon *d, const stru
 	hs_reply_printf(r, "]}\n");
 }
 
-static void stats_text(struct hs_reply *r, const struct hs_daemon *d, const struct hs_metrics_snapshot *s,
-		       const struct queue_totals *q, const struct stats_totals *t)
-{
-	uint64_t parse_total = t->malformed, invalid_total = t->invalid, evicted = t->evicted;
-
-	hs_reply_printf(r, "uptime            %.1f s, %u queue(s) from %u, %" PRIu64 " reload(s), %" PRIu64 " failed\n",
-		     (double)s->uptime_ms / 1000.0, d->nworkers, d->config.queue_first, s->reloads, s->reload_failures);
-	hs_reply_printf(r, "packets           seen %" PRIu64 ", accepted %" PRIu64 ", dropped %" PRIu64
-		     ", own (untracked) %" PRIu64 ", loopback seen twice (untracked) %" PRIu64 "\n", s->packets,
-		     s->accepted, s->dropped, s->own_packets, s->loopback_repeats);
-	hs_reply_printf(r, "                  not TCP %" PRIu64 ", fragments %" PRIu64 ", malformed %" PRIu64
-		     ", invalid TCP %" PRIu64 "\n", s->not_tcp, s->fragments, parse_total, invalid_total);
-	hs_reply_printf(r, "                  SYNs with data (TCP Fast Open) %" PRIu64 "\n", s->syn_with_data);
-	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
-		if (s->invalid_by_reason[i])
-			hs_reply_printf(r, "  invalid         %-20s %" PRIu64 "\n", hs_invalid_reason_name((enum hs_invalid_reason)i),
-				     s->invalid_by_reason[i]);
-	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
-		if (s->malformed_by_reason[i])
-			hs_reply_printf(r, "  malformed       %-20s %" PRIu64 "\n", hs_parse_result_name((enum hs_parse_result)i),
-				     s->malformed_by_reason[i]);
-	hs_reply_printf(r, "flows             live %u (half-open %u) of %u\n", s->flows_live, s->flows_half_open, s->capacity);
-	hs_reply_printf(r, "                  created %" PRIu64 ", expired %" PRIu64 ", evicted %" PRIu64
-		     " (half-open %" PRIu64 ", established %" PRIu64 "), deleted %" PRIu64 ", reopened %" PRIu64 "\n",
-		     s->flows_created, s->flows_expired, evicted, s->evicted_half_open, s->evicted_established,
-		     s->flows_deleted, s->flows_reopened);
-	hs_reply_printf(r, "                  untracked (table full) %" PRIu64 ", resynchronised after missed packets %" PRIu64 "\n",
-		     s->untracked_table_full, s->flows_resynced);
-	hs_reply_printf(r, "queue             bursts %" PRIu64 ", enobufs %" PRIu64 ", recv errors %" PRIu64
-		     ", send errors %" PRIu64 ", malformed %" PRIu64 ", longest burst %" PRIu64 " us\n",
-		     q->bursts, q->enobufs, q->recv_errors, q->send_errors, q->malformed, q->loop_max_us);
-	if (q->kernel_found)
-		hs_reply_printf(r, "kernel queue      waiting %" PRIu64 ", dropped (queue full) %" PRIu64
-			     ", dropped (socket full) %" PRIu64 "\n", q->kernel_waiting, q->kernel_dropped, q->kernel_user_dropped);
-	hs_reply_printf(r, "events            lost %" PRIu64 "\n", s->events_lost);
-	hs_reply_printf(r, "watch             %u watching; events delivered %" PRIu64 ", lost (readers behind) %" PRIu64
-			", dropped (rings full) %" PRIu64 "\n", s->watch.watchers, s->watch.delivered, s->watch.lost,
-			s->watch.dropped);
-	if (s->drop_pcap_on)
-		hs_reply_printf(r, "dropped capture   written %" PRIu64 ", lost (writer behind) %" PRIu64 ", write errors %" PRIu64
-			     ", rotations %" PRIu64 "\n",
-			     s->drop_pcap.written, s->drop_pcap.lost, s->drop_pcap.write_errors, s->drop_pcap.rotations);
-	state_text(r, s);
-	if (s->addrs_read)
-		hs_reply_printf(r, "local addresses   %u; changes %" PRIu64 ", read again %" PRIu64 ", errors %" PRIu64
-			     ", left out (set full) %" PRIu64 "\n", s->local_addresses, s->addr_watch.changes,
-			     s->addr_watch.resyncs, s->addr_watch.errors, s->addr_watch.untracked);
-	else
-		hs_reply_printf(r, "local addresses   not read (no endpoint is known as local); errors %" PRIu64 "\n",
-			     s->addr_watch.errors);
-	hs_reply_printf(r, "resets            sent %" PRIu64 ", retried %" PRIu64 ", failed %" PRIu64 ", skipped %" PRIu64
-		     ", waiting %" PRIu64 ", deferred a tick %" PRIu64 "\n", s->rst.sent, s->rst.retried, s->rst.failed,
-		     s->rst.skipped, s->rst_waiting, s->rst_deferred);
-	if (s->policy_counts_full)
-		hs_reply_printf(r, "limits            %" PRIu64 " flow(s) not counted: count table full\n",
-			     s->policy_counts_full);
-	for (uint32_t i = 0; i < s->npolicies; i++)
-		hs_reply_printf(r, "policy %-18s acted %" PRIu64 ", dry-run %" PRIu64 ", verified %" PRIu64 ", refused %" PRIu64
-			     ", resets sent %" PRIu64 "\n", s->policies[i].name, s->policies[i].counters.acted,
-			     s->policies[i].counters.dry_run, s->policies[i].counters.verified, s->policies[i].counters.refused,
-			     s->policies[i].counters.resets_sent);
-}
-
-static void cmd_stats(struct hs_reply *r, struct hs_daemon *d, bool json)
+/* The same snapshot as the metrics, without counting flows by state; handshakectl formats it for people. */
+static void cmd_stats(struct hs_reply *r, struct hs_daemon *d)
 {
 	static struct hs_metrics_snapshot s;
-	struct stats_totals t = { 0, 0, 0 };
+	struct stats_totals t = { 0, 0 };
 
 	hs_daemon_snapshot(d, &s, false);
 	struct queue_totals q = sum_queues(&s);
 	t.evicted = s.evicted_half_open + s.evicted_established;
-	for (int i = 1; i < HS_INVALID_REASON_COUNT; i++)
-		t.invalid += s.invalid_by_reason[i];
 	for (int i = HS_PARSE_EMPTY; i < HS_PARSE_RESULT_COUNT; i++)
 		t.malformed += s.malformed_by_reason[i];
 	hs_reply_printf(r, "ok\n");
-	if (json)
-		stats_json(r, d, &s, &q, &t);
-	else
-		stats_text(r, d, &s, &q, &t);
+	stats_json(r, d, &s, &q, &t);
 	hs_metrics_snapshot_free(&s);
 }
 
@@ -342,7 +241,7 @@ void hs_daemon_command(struct hs_daemon *d, const struct hs_control_command *cmd
 		hs_watch_start(d->watch, r, req);
 		break;
 	case HS_CTL_STATS:
-		cmd_stats(r, d, req->json);
+		cmd_stats(r, d);
 		break;
 	case HS_CTL_METRICS:
 		cmd_metrics(r, d);

@@ -81,10 +81,11 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-/* Whether the body is JSON Lines this CLI formats; the others (stats text, metrics, reload) pass through. */
+/* Whether the body is JSON Lines this CLI formats; the others (metrics, reload, save, ping) pass through. */
 static bool formatted(const struct hs_ctl_request *req)
 {
 	switch (req->verb) {
+	case HS_CTL_STATS:
 	case HS_CTL_LIST:
 	case HS_CTL_COUNT:
 	case HS_CTL_SUMMARY:

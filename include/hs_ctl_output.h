@@ -45,6 +45,9 @@ void hs_ctl_output_line(struct hs_ctl_output *o, const char *line, size_t len);
 void hs_ctl_output_finish(struct hs_ctl_output *o);
 void hs_ctl_output_release(struct hs_ctl_output *o);
 
+/* stats for people, from the daemon's JSON (ctl_output_stats.c); false if root is not that. */
+bool hs_ctl_text_stats(FILE *out, const struct hs_json_doc *doc, const struct hs_json_node *root);
+
 /* A duration as people read it: 850ms, 12.3s, 5m03s, 2h04m, 3d04h. */
 const char *hs_ctl_duration(char *buf, size_t size, uint64_t ms);
 

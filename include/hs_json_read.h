@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HS_JSON_MAX_NODES 512
-#define HS_JSON_MAX_TEXT 8192       /* strings, unescaped, with their NULs */
+#define HS_JSON_MAX_NODES 2048
+#define HS_JSON_MAX_TEXT 32768      /* strings, unescaped, with their NULs */
 #define HS_JSON_MAX_DEPTH 16
 
 enum hs_json_type { HS_JSON_NULL = 0, HS_JSON_FALSE, HS_JSON_TRUE, HS_JSON_NUMBER, HS_JSON_STRING,

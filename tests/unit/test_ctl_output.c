@@ -289,6 +289,33 @@ static void test_kill_watch(void **state)
 	unsetenv("TZ");
 }
 
+/* stats for people, from the daemon's JSON: every section, reasons that are not zero, policies. */
+static void test_stats(void **state)
+{
+	(void)state;
+	records("stats", "stats",
+		"{\"uptime_ms\":93412,\"queues\":2,\"queue_first\":3,\"reloads\":1,\"reload_failures\":0,"
+		"\"packets\":{\"seen\":1500,\"accepted\":1490,\"dropped\":10,\"own\":4,\"loopback_repeat\":0,"
+		"\"not_tcp\":2,\"fragments\":1,\"invalid\":7,\"malformed\":3,\"syn_with_data\":5},"
+		"\"invalid\":{\"seq_above_window\":6,\"rst_out_of_window\":1,\"ack_above_window\":0},"
+		"\"malformed\":{\"truncated_ip\":3,\"bad_tcp_offset\":0},"
+		"\"flows\":{\"live\":80,\"half_open\":2,\"capacity\":524288,\"created\":120,\"expired\":30,\"evicted\":0,"
+		"\"evicted_half_open\":0,\"evicted_established\":0,\"deleted\":10,\"reopened\":1,"
+		"\"untracked_table_full\":0,\"resynced\":2},"
+		"\"queue\":{\"bursts\":900,\"enobufs\":0,\"recv_errors\":0,\"send_errors\":0,\"malformed\":0,"
+		"\"kernel_queued\":0,\"kernel_dropped\":0,\"kernel_user_dropped\":0,\"loop_max_us\":412,\"kernel_found\":true},"
+		"\"events_lost\":0,\"watch\":{\"watchers\":1,\"delivered\":250,\"lost\":12,\"dropped\":0},"
+		"\"drop_pcap\":{\"written\":10,\"lost\":0,\"write_errors\":0,\"rotations\":0},"
+		"\"state\":{\"on\":true,\"saves\":0,\"save_failures\":0,\"last_save_wall_ms\":0,\"last_save_flows\":0,"
+		"\"last_save_bytes\":0,\"last_save_ms\":0,\"loaded_flows\":78,\"load_skipped\":0,\"load_refused\":0,"
+		"\"requeued\":false,\"pool\":{\"waiting\":0,\"claimed\":0,\"expired\":0,\"no_room\":0,\"forgotten\":0}},"
+		"\"local_addresses\":{\"read\":true,\"count\":5,\"changes\":0,\"resyncs\":0,\"errors\":0,\"untracked\":0},"
+		"\"resets\":{\"sent\":20,\"retried\":0,\"failed\":0,\"skipped\":0,\"waiting\":0,\"deferred\":0},"
+		"\"policy_counts_full\":0,\"policies\":[{\"name\":\"stale\",\"acted\":10,\"dry_run\":0,\"verified\":0,"
+		"\"refused\":0,\"resets_sent\":20},{\"name\":\"cap\",\"acted\":0,\"dry_run\":3,\"verified\":0,\"refused\":0,"
+		"\"resets_sent\":0}]}\n");
+}
+
 /* Durations as people read them, at each unit's edges. */
 static void test_durations(void **state)
 {
@@ -314,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_count_summary),
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_kill_watch),
+		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_durations),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
