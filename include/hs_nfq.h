@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 
 #define HS_NFQ_BURST 64
@@ -65,6 +66,13 @@ int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t 
 /* Unbinds (so --queue-bypass rules pass traffic again) and closes. */
 void hs_nfq_close(struct hs_nfq *q);
 int hs_nfq_fd(const struct hs_nfq *q);
+
+/*
+ * Reads one queue message (its nlmsg_len already checked against what was
+ * received) into pkt, the data pointing into the message; false if it is
+ * not a usable packet message.
+ */
+bool hs_nfq_parse_packet(const struct nlmsghdr *nlh, struct hs_nfq_packet *pkt);
 
 /*
  * Reads up to HS_NFQ_BURST packets without blocking.  Returns how many were
