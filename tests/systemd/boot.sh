@@ -326,7 +326,7 @@ in_ct grep -q '"event":"new"' /var/log/handshaked/events.jsonl || fail "no event
 # The sandbox leaves the raw socket for RSTs working (CAP_NET_RAW, AF_INET, the system call filter).
 in_ct journalctl --no-pager -o cat -u handshaked | grep -q 'will not send RSTs' && fail "the daemon cannot open its raw socket for RSTs"
 id=$(sed -n 's/^{"id":\([0-9]*\),.*/\1/p' "$WORK/flows.json" | head -1)
-in_ct handshakectl kill "$id" | grep -q "^flow $id removed" || fail "handshakectl kill $id failed"
+in_ct handshakectl kill "$id" | grep -q "^1 flow reset" || fail "handshakectl kill $id failed: $(in_ct handshakectl list --id "$id" 2>&1)"
 log "traffic: $(grep -c . "$WORK/flows.json") flow(s) tracked, metrics over HTTP and handshakectl, events in /var/log/handshaked, kill works"
 
 # ---------------------------------------------------------------------------
