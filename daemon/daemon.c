@@ -14,6 +14,7 @@
 
 #include "hs_control.h"
 #include "hs_log.h"
+#include "hs_memory_budget.h"
 #include "hs_metrics.h"
 #include "hs_metrics_http.h"
 #include "hs_notify.h"
@@ -162,6 +163,12 @@ int hs_daemon_start(struct hs_daemon *d, const char *config_path, const struct h
 	}
 
 	d->nworkers = (uint32_t)(config->queue_last - config->queue_first) + 1;
+	/* Tables take memory as flows come: one that could never fit fails now, not under load. */
+	d->memory_limit = hs_memory_limit("", d->memory_limit_source, sizeof(d->memory_limit_source));
+	if (hs_memory_budget_check(hs_memory_tables_at_most(config->max_flows, &config->policies, d->nworkers),
+				   d->memory_limit, d->memory_limit_source, config->max_flows, d->nworkers, err,
+				   errlen) < 0)
+		return -1;
 	d->workers = calloc(d->nworkers, sizeof(*d->workers));
 	if (!d->workers) {
 		snprintf(err, errlen, "out of memory");
@@ -316,6 +323,18 @@ static int reload(struct hs_daemon *d, struct hs_diag *diag)
 	char err[HS_PATH_MAX + 128];
 
 	if (hs_config_load(d->config_path, &fresh, diag) < 0) {
+		d->reload_failures++;
+		return -1;
+	}
+	/*
+	 * New limits and rates may need more of the engines' tables than the
+	 * start counted; they are held to the limit found then (what is
+	 * available now leaves out what the tables already hold).
+	 */
+	uint64_t need = hs_memory_tables_at_most(d->config.max_flows, &fresh.policies, d->nworkers);
+	if (hs_memory_budget_check(need, d->memory_limit, d->memory_limit_source, d->config.max_flows, d->nworkers, err,
+				   sizeof(err)) < 0) {
+		hs_diag_report(diag, HS_DIAG_ERROR, 0, 0, 0, "%s", err);
 		d->reload_failures++;
 		return -1;
 	}

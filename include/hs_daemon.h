@@ -41,6 +41,9 @@ struct hs_daemon {
 	const struct hs_notify *notify;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
+	/* What the tables may take, found at start (hs_memory_budget.h), and what set it. */
+	uint64_t memory_limit;
+	char memory_limit_source[64];
 	struct hs_state_store state;    /* snapshots of the tables in state.dir */
 	/* The host's addresses; every worker's table holds a copy of addrs.set. */
 	struct hs_addr_watch addrs;

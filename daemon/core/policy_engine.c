@@ -834,26 +834,50 @@ static void clear_buckets(struct hs_policy_engine *e)
 }
 
 /*
- * How much of the count and bucket tables the set's policies can fill: a
- * global group is one entry, a per-source or per-destination group at
- * most one per flow.  Both tables are empty when this is called.
+ * How many slots of the count and bucket tables a set's policies can fill
+ * (masks, within what is reserved for max_flows): a global group is one
+ * entry, a per-source or per-destination group at most one per flow.
  */
-static void size_tables(struct hs_policy_engine *e)
+static void masks_for(uint32_t max_flows, const struct hs_policy_set *set, uint32_t *counts_mask,
+		      uint32_t *buckets_mask)
 {
 	uint64_t groups = 0, rate_groups = 0;
 
-	for (uint32_t i = 0; i < e->set.count; i++) {
-		const struct hs_policy *p = &e->set.items[i];
+	for (uint32_t i = 0; i < set->count; i++) {
+		const struct hs_policy *p = &set->items[i];
 
 		if (p->has_limit)
-			groups += p->limit_per == HS_PER_GLOBAL ? 1 : e->max_flows;
+			groups += p->limit_per == HS_PER_GLOBAL ? 1 : max_flows;
 		if (p->has_rate)
-			rate_groups += p->rate_per == HS_PER_GLOBAL ? 1 : e->max_flows;
+			rate_groups += p->rate_per == HS_PER_GLOBAL ? 1 : max_flows;
 	}
 	uint32_t counts = pow2_at_least(groups * 2) - 1, buckets = pow2_at_least(rate_groups) - 1;
+	uint32_t counts_max = pow2_at_least((uint64_t)max_flows * 2u) - 1, buckets_max = pow2_at_least(max_flows) - 1;
 
-	e->counts_mask = counts < e->counts_max_mask ? counts : e->counts_max_mask;
-	e->buckets_mask = buckets < e->buckets_max_mask ? buckets : e->buckets_max_mask;
+	*counts_mask = counts < counts_max ? counts : counts_max;
+	*buckets_mask = buckets < buckets_max ? buckets : buckets_max;
+}
+
+/* Sizes the tables for the set in force; both are empty when this is called. */
+static void size_tables(struct hs_policy_engine *e)
+{
+	masks_for(e->max_flows, &e->set, &e->counts_mask, &e->buckets_mask);
+}
+
+uint64_t hs_policy_engine_bytes_at_most(uint32_t max_flows, const struct hs_policy_set *set)
+{
+	uint32_t counts_mask, buckets_mask;
+	bool verifies = false;
+
+	masks_for(max_flows, set, &counts_mask, &buckets_mask);
+	for (uint32_t i = 0; i < set->count; i++)
+		verifies |= set->items[i].action == HS_ACTION_VERIFY;
+	uint64_t bytes = sizeof(struct hs_policy_engine) + (uint64_t)RESETTING_SLOTS * sizeof(struct resetting_entry) +
+			 (uint64_t)(counts_mask + 1) * sizeof(struct count_entry) +
+			 (uint64_t)(buckets_mask + 1) * sizeof(struct bucket_entry);
+	if (verifies)
+		bytes += 2ull * pow2_at_least(65536) * sizeof(struct stamp_entry);
+	return bytes;
 }
 
 static bool rebuild_one(void *ctx, const struct hs_flow *f)

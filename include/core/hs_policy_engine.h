@@ -83,6 +83,13 @@ void hs_policy_engine_reset_sent(struct hs_policy_engine *engine, uint16_t polic
 const struct hs_policy *hs_policy_engine_policy(const struct hs_policy_engine *engine, uint16_t policy,
 						uint16_t generation);
 
+/*
+ * The most an engine for max_flows can take under a policy set: the part
+ * of its count and bucket tables the set's limits and rates can fill, the
+ * verify memory if a policy verifies, and what it always holds.
+ */
+uint64_t hs_policy_engine_bytes_at_most(uint32_t max_flows, const struct hs_policy_set *set);
+
 /* Limit increments lost because the count table was full (limits then undercount). */
 uint64_t hs_policy_engine_counts_full(const struct hs_policy_engine *engine);
 

@@ -238,6 +238,8 @@ uint32_t hs_table_capacity(const struct hs_table *table);
  * records it reserved cost address space only.
  */
 size_t hs_table_memory(const struct hs_table *table);
+/* The most a table of max_flows can take: every flow IPv6, with the index and the wheels. */
+uint64_t hs_table_bytes_at_most(uint32_t max_flows);
 
 /*
  * The shape of the hash index, measured by walking every bucket (O(buckets):
