@@ -20,31 +20,13 @@
 
 #include "hs_bigmem.h"
 #include "hs_table.h"
+#include "bench_util.h"
 
 #define RUNS 5
 #define PACKETS 4000000u
 #define BURST 32u
 #define CLIENT_ISN 1000u
 #define SERVER_ISN 5000000u
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
 
 static inline void prefetch_line(const void *p)
 {

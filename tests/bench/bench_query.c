@@ -18,26 +18,12 @@
 #include "hs_daemon_query.h"
 #include "hs_table.h"
 #include "hs_worker.h"
+#include "bench_util.h"
 
 #define RUNS 5
 #define FLOWS 1000000u
 #define CLIENT_ISN 1000u
 #define SERVER_ISN 5000000u
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* Flow i: client 10.a.b.c:port -> server 10.255.x.y:(80|443|8080|9090), 1000 servers. */
 static void make_packet(struct hs_packet *p, uint32_t i, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack)
@@ -143,10 +129,8 @@ static void bench(const char *text)
 				 answer + 3);
 		hs_reply_free(reply);
 	}
-	qsort(times, RUNS, sizeof(times[0]), cmp_u64);
-	qsort(longest, RUNS, sizeof(longest[0]), cmp_u64);
-	printf("%-48s %8.1f ms   longest chunk %6.2f ms   %8zu bytes   %s\n", text, (double)times[RUNS / 2] / 1e6,
-	       (double)longest[RUNS / 2] / 1e6, len, first);
+	printf("%-48s %8.1f ms   longest chunk %6.2f ms   %8zu bytes   %s\n", text,
+	       (double)median_u64(times, RUNS) / 1e6, (double)median_u64(longest, RUNS) / 1e6, len, first);
 }
 
 int main(void)

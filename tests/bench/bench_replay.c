@@ -29,31 +29,13 @@
 #include "hs_config.h"
 #include "hs_packet.h"
 #include "hs_replay.h"
+#include "bench_util.h"
 
 #define RUNS 5
 #define FLOWS 100000u
 #define PACKETS_PER_FLOW 10u
 #define CONCURRENT 1000u            /* connections starting together; ten such groups in progress */
 #define GOAL_PPS 1e6
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
 
 static void put16(uint8_t *p, uint16_t v)
 {

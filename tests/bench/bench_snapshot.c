@@ -22,30 +22,12 @@
 
 #include "hs_snapshot.h"
 #include "hs_table.h"
+#include "bench_util.h"
 
 #define RUNS 5
 #define CHUNK 4096u
 #define CLIENT_ISN 1000u
 #define SERVER_ISN 5000000u
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
 
 /* Flow i: client 10.a.b.c:port -> server 10.255.0.1:80, addresses spread over i. */
 static void make_packet(struct hs_packet *p, uint32_t i, bool from_client, uint8_t flags, uint32_t seq,
