@@ -444,42 +444,44 @@ static void load_events(struct cfg_loader *ld, const struct key_spec *spec, cons
 			  hs_did_you_mean(hint, sizeof(hint), hs_suggest(text, len, words, ARRAY_SIZE(words))));
 }
 
-/* log.pcap: off, or where the dropped packets go (an absolute path, as for events). */
-static void load_pcap(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
-		      const char *text, size_t len)
+/*
+ * A path that may also be "off" (stored as ""), absolute like log.events'
+ * file: what log.pcap and state.dir take.  `reserve` is room the path must
+ * leave for what is appended to it (state.dir's file names); `what` names
+ * the kind of path in the message.
+ */
+static void load_off_or_path(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			     const char *text, size_t len, char *dest, size_t size, size_t reserve, const char *what)
 {
 	char quoted[CFG_QUOTE_MAX];
 
 	if (strcasecmp(text, "off") == 0) {
-		ld->config->drop_pcap_path[0] = '\0';
+		dest[0] = '\0';
 	} else if (text[0] != '/') {
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not off or an absolute file path", spec->path,
-			      cfg_quote(quoted, sizeof(quoted), text, len));
-	} else if (len >= sizeof(ld->config->drop_pcap_path)) {
+		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not off or an absolute %s", spec->path,
+			      cfg_quote(quoted, sizeof(quoted), text, len), what);
+	} else if (len + reserve >= size) {
 		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: the path is %zu bytes, too long (at most %zu)", spec->path,
-			      len, sizeof(ld->config->drop_pcap_path) - 1);
+			      len, size - reserve - 1);
 	} else {
-		memcpy(ld->config->drop_pcap_path, text, len + 1);
+		memcpy(dest, text, len + 1);
 	}
 }
 
-/* state.dir: off, or the directory the snapshots go in (absolute, as for log.pcap). */
+/* log.pcap: off, or where the dropped packets go. */
+static void load_pcap(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+		      const char *text, size_t len)
+{
+	load_off_or_path(ld, spec, value, text, len, ld->config->drop_pcap_path, sizeof(ld->config->drop_pcap_path),
+			 0, "file path");
+}
+
+/* state.dir: off, or the directory the snapshots go in (with room for the temporary file's name). */
 static void load_state_dir(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
 			   const char *text, size_t len)
 {
-	char quoted[CFG_QUOTE_MAX];
-
-	if (strcasecmp(text, "off") == 0) {
-		ld->config->state_dir[0] = '\0';
-	} else if (text[0] != '/') {
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is not off or an absolute directory", spec->path,
-			      cfg_quote(quoted, sizeof(quoted), text, len));
-	} else if (len + sizeof("/handshaked.snap.tmp") > sizeof(ld->config->state_dir)) {
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: the path is %zu bytes, too long (at most %zu)", spec->path,
-			      len, sizeof(ld->config->state_dir) - sizeof("/handshaked.snap.tmp"));
-	} else {
-		memcpy(ld->config->state_dir, text, len + 1);
-	}
+	load_off_or_path(ld, spec, value, text, len, ld->config->state_dir, sizeof(ld->config->state_dir),
+			 sizeof("/handshaked.snap.tmp") - 1, "directory");
 }
 
 /* A duration in milliseconds; with arg 1, 0 or off turns the feature off. */

@@ -592,6 +592,23 @@ static void test_log_and_control(void **state)
 	snprintf(yaml, sizeof(yaml), "log: {events: %s}", path);
 	expect_error(yaml, "log.events: the path is 256 bytes, too long (at most 255)");
 
+	/* log.pcap holds 255 bytes too; state.dir leaves room for "/handshaked.snap.tmp" (20). */
+	path[255] = '\0';
+	snprintf(yaml, sizeof(yaml), "log: {pcap: %s}", path);
+	expect_ok(yaml, &config);
+	assert_int_equal(strlen(config.drop_pcap_path), 255);
+	path[255] = 'e';
+	snprintf(yaml, sizeof(yaml), "log: {pcap: %s}", path);
+	expect_error(yaml, "log.pcap: the path is 256 bytes, too long (at most 255)");
+	path[235] = '\0';
+	snprintf(yaml, sizeof(yaml), "state: {dir: %s}", path);
+	expect_ok(yaml, &config);
+	assert_int_equal(strlen(config.state_dir), 235);
+	path[235] = 'e';
+	path[236] = '\0';
+	snprintf(yaml, sizeof(yaml), "state: {dir: %s}", path);
+	expect_error(yaml, "state.dir: the path is 236 bytes, too long (at most 235)");
+
 	/* A UNIX socket address holds 107 bytes and a NUL. */
 	memset(path, 's', sizeof(path));
 	path[0] = '/';
