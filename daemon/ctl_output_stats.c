@@ -60,6 +60,11 @@ static void packets_flows(FILE *out, const struct hs_json_doc *d, const struct h
 		get(d, root, "flows", "reopened"));
 	fprintf(out, "                  untracked (table full) %" PRIu64 ", resynchronised after missed packets %" PRIu64 "\n",
 		get(d, root, "flows", "untracked_table_full"), get(d, root, "flows", "resynced"));
+	if (hs_json_get(d, root, "memory"))
+		fprintf(out, "memory            flows %.1f MiB, index %.1f MiB, policies %.1f MiB (at most resident)\n",
+			(double)get(d, root, "memory", "flows") / (1 << 20),
+			(double)get(d, root, "memory", "index") / (1 << 20),
+			(double)get(d, root, "memory", "policies") / (1 << 20));
 }
 
 static void queue_events(FILE *out, const struct hs_json_doc *d, const struct hs_json_node *root)

@@ -85,6 +85,8 @@ static void stats_json(struct hs_reply *r, const struct hs_daemon *d, const stru
 		     s->flows_live, s->flows_half_open, s->capacity, s->flows_created, s->flows_expired, evicted,
 		     s->evicted_half_open, s->evicted_established, s->flows_deleted, s->flows_reopened,
 		     s->untracked_table_full, s->flows_resynced);
+	hs_reply_printf(r, "\"memory\":{\"flows\":%" PRIu64 ",\"index\":%" PRIu64 ",\"policies\":%" PRIu64 "},",
+			s->memory_flows, s->memory_index, s->memory_policies);
 	hs_reply_printf(r, "\"queue\":{\"bursts\":%" PRIu64 ",\"enobufs\":%" PRIu64 ",\"recv_errors\":%" PRIu64
 		     ",\"send_errors\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"kernel_queued\":%" PRIu64
 		     ",\"kernel_dropped\":%" PRIu64 ",\"kernel_user_dropped\":%" PRIu64 ",\"loop_max_us\":%" PRIu64

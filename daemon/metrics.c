@@ -174,6 +174,12 @@ static void format_flows(struct text *t, const struct hs_metrics_snapshot *s)
 	       "New connections that replaced a closed one on the same addresses and ports.", s->flows_reopened);
 	scalar(t, "handshaked_syn_with_data_total", "counter",
 	       "SYN and SYN-ACK segments that carried data (TCP Fast Open).", s->syn_with_data);
+	family(t, "handshaked_memory_bytes", "gauge",
+	       "Memory the tables may hold, all queues (an upper bound on what is resident): flow records handed "
+	       "out, the hash index and the tables themselves, the policies' tables in use.");
+	text_printf(t, "handshaked_memory_bytes{part=\"flows\"} %" PRIu64 "\n", s->memory_flows);
+	text_printf(t, "handshaked_memory_bytes{part=\"index\"} %" PRIu64 "\n", s->memory_index);
+	text_printf(t, "handshaked_memory_bytes{part=\"policies\"} %" PRIu64 "\n", s->memory_policies);
 }
 
 static void format_policies(struct text *t, const struct hs_metrics_snapshot *s)

@@ -130,6 +130,9 @@ static void add_worker(const struct hs_worker_counters *c, struct hs_metrics_sna
 	s->rst_waiting += c->rst_waiting;
 	s->rst_deferred += c->rst_deferred;
 	s->policy_counts_full += c->policy_counts_full;
+	s->memory_flows += c->memory_flows;
+	s->memory_index += c->memory_index;
+	s->memory_policies += c->memory_policies;
 	/* The workers all run the same set: sum each policy's counters over them. */
 	s->npolicies = c->npolicies;
 	for (uint32_t i = 0; i < c->npolicies; i++) {

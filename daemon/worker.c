@@ -669,6 +669,11 @@ void hs_worker_counters(struct hs_worker *w, struct hs_worker_counters *out)
 	out->rst_deferred = w->actions.resets_deferred;
 	out->events_lost = w->events.lost + w->actions.events_lost;
 	out->policy_counts_full = hs_policy_engine_counts_full(w->policy);
+	struct hs_table_memory_parts mem;
+	hs_table_memory_parts(w->table, &mem);
+	out->memory_flows = mem.records;
+	out->memory_index = mem.index + mem.fixed;
+	out->memory_policies = hs_policy_engine_memory(w->policy);
 	const struct hs_policy_set *set = hs_policy_engine_policies(w->policy);
 	const struct hs_policy_counters *c = hs_policy_engine_counters(w->policy);
 	out->npolicies = set->count;

@@ -76,6 +76,8 @@ struct hs_metrics_snapshot {
 	uint64_t rst_deferred;                                   /* timed resets put off a tick for want of room */
 	/* policies, in file order */
 	uint64_t policy_counts_full;                             /* limit increments lost to a full count table */
+	/* memory the tables may hold (upper bounds on what is resident), all queues */
+	uint64_t memory_flows, memory_index, memory_policies;
 	uint32_t npolicies;
 	struct hs_metrics_policy policies[HS_POLICY_MAX];
 	/* handshakectl watch */

@@ -94,6 +94,8 @@ struct hs_worker_counters {
 	uint64_t rst_deferred;              /* timed resets put off a tick for want of room */
 	uint64_t events_lost;               /* the event log's, and events the action list had no room for */
 	uint64_t policy_counts_full;
+	/* Memory the tables may hold now (upper bounds on what is resident): flows, index, policies. */
+	uint64_t memory_flows, memory_index, memory_policies;
 	uint32_t npolicies;                 /* the policy set, in file order */
 	struct hs_worker_policy {
 		char name[HS_POLICY_NAME_MAX];

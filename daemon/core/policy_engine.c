@@ -864,20 +864,44 @@ static void size_tables(struct hs_policy_engine *e)
 	masks_for(e->max_flows, &e->set, &e->counts_mask, &e->buckets_mask);
 }
 
-uint64_t hs_policy_engine_bytes_at_most(uint32_t max_flows, const struct hs_policy_set *set)
+/* What a set's policies use besides its count and bucket tables' sizes. */
+static void set_uses(const struct hs_policy_set *set, bool *limits, bool *rates, bool *verifies)
 {
-	uint32_t counts_mask, buckets_mask;
-	bool verifies = false;
+	*limits = *rates = *verifies = false;
+	for (uint32_t i = 0; i < set->count; i++) {
+		*limits |= set->items[i].has_limit;
+		*rates |= set->items[i].has_rate;
+		*verifies |= set->items[i].action == HS_ACTION_VERIFY;
+	}
+}
 
-	masks_for(max_flows, set, &counts_mask, &buckets_mask);
-	for (uint32_t i = 0; i < set->count; i++)
-		verifies |= set->items[i].action == HS_ACTION_VERIFY;
-	uint64_t bytes = sizeof(struct hs_policy_engine) + (uint64_t)RESETTING_SLOTS * sizeof(struct resetting_entry) +
-			 (uint64_t)(counts_mask + 1) * sizeof(struct count_entry) +
-			 (uint64_t)(buckets_mask + 1) * sizeof(struct bucket_entry);
+/* The bytes of an engine whose tables use these masks under a set. */
+static uint64_t bytes_used(const struct hs_policy_set *set, uint32_t counts_mask, uint32_t buckets_mask)
+{
+	bool limits, rates, verifies;
+	uint64_t bytes = sizeof(struct hs_policy_engine) + (uint64_t)RESETTING_SLOTS * sizeof(struct resetting_entry);
+
+	set_uses(set, &limits, &rates, &verifies);
+	if (limits)
+		bytes += (uint64_t)(counts_mask + 1) * sizeof(struct count_entry);
+	if (rates)
+		bytes += (uint64_t)(buckets_mask + 1) * sizeof(struct bucket_entry);
 	if (verifies)
 		bytes += 2ull * pow2_at_least(65536) * sizeof(struct stamp_entry);
 	return bytes;
+}
+
+uint64_t hs_policy_engine_memory(const struct hs_policy_engine *e)
+{
+	return bytes_used(&e->set, e->counts_mask, e->buckets_mask);
+}
+
+uint64_t hs_policy_engine_bytes_at_most(uint32_t max_flows, const struct hs_policy_set *set)
+{
+	uint32_t counts_mask, buckets_mask;
+
+	masks_for(max_flows, set, &counts_mask, &buckets_mask);
+	return bytes_used(set, counts_mask, buckets_mask);
 }
 
 static bool rebuild_one(void *ctx, const struct hs_flow *f)

@@ -1190,6 +1190,14 @@ size_t hs_table_memory(const struct hs_table *t)
 	       (size_t)t->high_water[ARRAY_V6] * sizeof(struct hs_flow_v6);
 }
 
+void hs_table_memory_parts(const struct hs_table *t, struct hs_table_memory_parts *out)
+{
+	out->records = (uint64_t)t->high_water[ARRAY_V4] * sizeof(struct hs_flow) +
+		       (uint64_t)t->high_water[ARRAY_V6] * sizeof(struct hs_flow_v6);
+	out->index = t->buckets_bytes;
+	out->fixed = sizeof(*t);
+}
+
 uint64_t hs_table_bytes_at_most(uint32_t max_flows)
 {
 	return sizeof(struct hs_table) + (uint64_t)max_flows * (sizeof(struct hs_flow_v6) + sizeof(uint32_t));

@@ -90,6 +90,14 @@ const struct hs_policy *hs_policy_engine_policy(const struct hs_policy_engine *e
  */
 uint64_t hs_policy_engine_bytes_at_most(uint32_t max_flows, const struct hs_policy_set *set);
 
+/*
+ * The memory the engine may hold under the set in force: the part of each
+ * table its policies use (none of the count table without a limit, of the
+ * buckets without a rate, of the verify memory without verify), and what
+ * it always holds.  An upper bound on what is resident.
+ */
+uint64_t hs_policy_engine_memory(const struct hs_policy_engine *engine);
+
 /* Limit increments lost because the count table was full (limits then undercount). */
 uint64_t hs_policy_engine_counts_full(const struct hs_policy_engine *engine);
 

@@ -238,6 +238,11 @@ uint32_t hs_table_capacity(const struct hs_table *table);
  * records it reserved cost address space only.
  */
 size_t hs_table_memory(const struct hs_table *table);
+/* hs_table_memory in parts: the records handed out so far, the hash index, the table itself and its wheels. */
+struct hs_table_memory_parts {
+	uint64_t records, index, fixed;
+};
+void hs_table_memory_parts(const struct hs_table *table, struct hs_table_memory_parts *out);
 /* The most a table of max_flows can take: every flow IPv6, with the index and the wheels. */
 uint64_t hs_table_bytes_at_most(uint32_t max_flows);
 

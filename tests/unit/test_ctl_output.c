@@ -302,6 +302,7 @@ static void test_stats(void **state)
 		"\"flows\":{\"live\":80,\"half_open\":2,\"capacity\":524288,\"created\":120,\"expired\":30,\"evicted\":0,"
 		"\"evicted_half_open\":0,\"evicted_established\":0,\"deleted\":10,\"reopened\":1,"
 		"\"untracked_table_full\":0,\"resynced\":2},"
+		"\"memory\":{\"flows\":7864320,\"index\":2162688,\"policies\":69632},"
 		"\"queue\":{\"bursts\":900,\"enobufs\":0,\"recv_errors\":0,\"send_errors\":0,\"malformed\":0,"
 		"\"kernel_queued\":0,\"kernel_dropped\":0,\"kernel_user_dropped\":0,\"loop_max_us\":412,\"kernel_found\":true},"
 		"\"events_lost\":0,\"watch\":{\"watchers\":1,\"delivered\":250,\"lost\":12,\"dropped\":0},"

@@ -100,6 +100,12 @@ static void test_create_limits(void **state)
 	assert_int_equal(hs_table_memory(t), empty + sizeof(struct hs_flow));
 	assert_non_null(sc_syn(t, &c6, 10));
 	assert_int_equal(hs_table_memory(t), empty + sizeof(struct hs_flow) + sizeof(struct hs_flow_v6));
+	/* The same in parts, as stats and metrics show it. */
+	struct hs_table_memory_parts parts;
+	hs_table_memory_parts(t, &parts);
+	assert_int_equal(parts.records, sizeof(struct hs_flow) + sizeof(struct hs_flow_v6));
+	assert_int_equal(parts.index, 1000 * sizeof(uint32_t));
+	assert_int_equal(parts.records + parts.index + parts.fixed, hs_table_memory(t));
 	hs_table_delete(t, sc_conn_lookup(t, &c4));
 	hs_table_delete(t, sc_conn_lookup(t, &c6));
 	assert_int_equal(hs_table_stats(t)->live, 0);
