@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hs_bigmem.h"
-#include "hs_siphash.h"
+#include "hs_flow_hash.h"
 
 #define TICK_MS HS_TABLE_TICK_MS                    /* resolution of the times stored in a flow */
 #define SLOT_TICKS 10u                  /* one wheel slot spans 100 ms */
@@ -307,20 +307,10 @@ uint32_t hs_table_tick(const struct hs_table *t, uint64_t now_ms)
 
 /* ---- hashing ---- */
 
-static uint32_t key_hash(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
+static inline uint32_t key_hash(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
 {
-	/* Hash only the bytes that can differ: IPv4 keys are mostly padding. */
-	uint8_t buf[sizeof(key->addr) + sizeof(key->port) + 1];
-	size_t alen = family == HS_FAMILY_IPV6 ? 16 : 4, n = 0;
-
-	memcpy(buf + n, key->addr[0].bytes, alen);
-	n += alen;
-	memcpy(buf + n, key->addr[1].bytes, alen);
-	n += alen;
-	memcpy(buf + n, key->port, sizeof(key->port));
-	n += sizeof(key->port);
-	buf[n++] = family;
-	return (uint32_t)hs_siphash(t->config.hash_key, buf, n);
+	/* Only the bytes that can differ are hashed: IPv4 keys are mostly padding (hs_flow_hash). */
+	return (uint32_t)hs_flow_hash(t->config.hash_key, key, family);
 }
 
 /* A bucket from a hash: the high bits of hash x buckets, so any number of buckets is as good as a power of two. */
