@@ -204,8 +204,48 @@ static inline struct hs_addr hs_flow_key_addr(const struct hs_flow *flow, int in
 /* The flow's canonical key, as hs_flow_key_from_packet builds it. */
 void hs_flow_key_get(const struct hs_flow *flow, struct hs_flow_key *key);
 
-/* Whether the flow is the one with this key and family. */
-bool hs_flow_has_key(const struct hs_flow *flow, const struct hs_flow_key *key, uint8_t family);
+/* Four bytes at any alignment, as one load (memcpy of a fixed size compiles to a move). */
+static inline uint32_t hs_load32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t hs_load64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Whether two 16-byte addresses are equal: two loads each, no call to memcmp. */
+static inline bool hs_addr_equal(const uint8_t a[16], const uint8_t b[16])
+{
+	return ((hs_load64(a) ^ hs_load64(b)) | (hs_load64(a + 8) ^ hs_load64(b + 8))) == 0;
+}
+
+/*
+ * Whether the flow is the one with this key and family.  Every lookup
+ * runs it on each record of a chain, so it compares words, not bytes:
+ * both ports are one 4-byte word, an IPv4 address another.
+ */
+static inline bool hs_flow_has_key(const struct hs_flow *flow, const struct hs_flow_key *key, uint8_t family)
+{
+	if (hs_flow_family(flow) != family || hs_load32(flow->port) != hs_load32(key->port))
+		return false;
+	if (family == HS_FAMILY_IPV6) {
+		const struct hs_flow_v6 *v6 = hs_flow_v6_of(flow);
+
+		return hs_addr_equal(v6->addr[0].bytes, key->addr[0].bytes) &&
+		       hs_addr_equal(v6->addr[1].bytes, key->addr[1].bytes);
+	}
+	/* An IPv4 key's addresses are zero past their first four bytes (hs_packet_parse). */
+	return ((hs_load32(flow->addr4[0]) ^ hs_load32(key->addr[0].bytes)) |
+		(hs_load32(flow->addr4[1]) ^ hs_load32(key->addr[1].bytes))) == 0;
+}
 
 /*
  * Gives the record in dst the key's addresses and ports and the family:

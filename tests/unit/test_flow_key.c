@@ -1,0 +1,165 @@
+/*
+ * test_flow_key: the flow key's order and comparison (daemon/core/flow.c,
+ * include/core/hs_flow.h), which compare words where they once called
+ * memcmp.  Each is held to the byte-wise definition on random input:
+ *
+ * - hs_flow_key_from_packet puts first the endpoint whose address is
+ *   lower as memcmp orders them (then the lower port), whatever the
+ *   packet's direction.  Snapshots store keys in that order, so it must
+ *   never change.
+ * - hs_flow_has_key is true exactly when the family, both ports and both
+ *   addresses (4 bytes for IPv4, 16 for IPv6) are equal byte for byte.
+ *
+ * Addresses are drawn so that pairs often share a prefix (of 8 or 15
+ * bytes, where a word compare could go wrong) and bytes often have the
+ * high bit set (where a signed compare would).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs_flow.h"
+
+#define ROUNDS 200000u
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static uint64_t next_random(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static uint8_t random_byte(void)
+{
+	/* Mostly the values around the sign bit and the ends, where compares go wrong. */
+	static const uint8_t edges[] = { 0x00, 0x01, 0x7f, 0x80, 0x81, 0xfe, 0xff };
+	uint64_t r = next_random();
+
+	return (r & 1) ? edges[(r >> 8) % sizeof(edges)] : (uint8_t)(r >> 56);
+}
+
+static void random_addr(struct hs_addr *a, uint8_t family)
+{
+	memset(a, 0, sizeof(*a));
+	for (size_t i = 0; i < (family == HS_FAMILY_IPV6 ? 16u : 4u); i++)
+		a->bytes[i] = random_byte();
+}
+
+/* b as a copy of a sharing a prefix of 0, 8 or 15 bytes (or all), the rest drawn anew. */
+static void related_addr(const struct hs_addr *a, struct hs_addr *b, uint8_t family)
+{
+	static const size_t prefixes[] = { 0, 3, 8, 15, 16 };
+	size_t len = family == HS_FAMILY_IPV6 ? 16 : 4;
+	size_t keep = prefixes[next_random() % 5];
+
+	*b = *a;
+	for (size_t i = keep < len ? keep : len; i < len; i++)
+		b->bytes[i] = random_byte();
+}
+
+static uint16_t random_port(void)
+{
+	static const uint16_t edges[] = { 0, 1, 80, 0x7fff, 0x8000, 0xffff };
+	uint64_t r = next_random();
+
+	return (r & 1) ? edges[(r >> 8) % 6] : (uint16_t)(r >> 48);
+}
+
+static void test_key_order_is_memcmp_order(void **state)
+{
+	(void)state;
+	struct hs_packet pkt;
+	struct hs_flow_key key;
+	bool src_is_0;
+
+	for (uint32_t i = 0; i < ROUNDS; i++) {
+		memset(&pkt, 0, sizeof(pkt));
+		pkt.family = (i & 1) ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
+		random_addr(&pkt.src, pkt.family);
+		related_addr(&pkt.src, &pkt.dst, pkt.family);
+		pkt.sport = random_port();
+		pkt.dport = (next_random() & 3) ? random_port() : pkt.sport;
+
+		int cmp = memcmp(pkt.src.bytes, pkt.dst.bytes, 16);
+		bool want = cmp < 0 || (cmp == 0 && pkt.sport <= pkt.dport);
+		hs_flow_key_from_packet(&pkt, &key, &src_is_0);
+		if (src_is_0 != want)
+			fail_msg("round %u: src_is_0 %d, memcmp order says %d", i, src_is_0, want);
+		assert_memory_equal(&key.addr[want ? 0 : 1], &pkt.src, sizeof(pkt.src));
+		assert_memory_equal(&key.addr[want ? 1 : 0], &pkt.dst, sizeof(pkt.dst));
+		assert_int_equal(key.port[want ? 0 : 1], pkt.sport);
+		assert_int_equal(key.port[want ? 1 : 0], pkt.dport);
+	}
+}
+
+/* The definition: family, ports and the family's address bytes equal. */
+static bool has_key_bytewise(const struct hs_flow_v6 *rec, uint8_t rec_family, const struct hs_flow_key *key,
+			     uint8_t family)
+{
+	if (rec_family != family || memcmp(rec->flow.port, key->port, sizeof(key->port)) != 0)
+		return false;
+	if (family == HS_FAMILY_IPV6)
+		return memcmp(rec->addr, key->addr, sizeof(key->addr)) == 0;
+	return memcmp(rec->flow.addr4[0], key->addr[0].bytes, 4) == 0 &&
+	       memcmp(rec->flow.addr4[1], key->addr[1].bytes, 4) == 0;
+}
+
+static void test_has_key_is_bytewise_equality(void **state)
+{
+	(void)state;
+	struct hs_flow_v6 rec;
+	struct hs_flow_key key, probe;
+	uint32_t matched = 0, missed = 0;
+
+	for (uint32_t i = 0; i < ROUNDS; i++) {
+		uint8_t family = (i & 1) ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
+		uint8_t probe_family = (next_random() % 8) ? family : (uint8_t)(HS_FAMILY_IPV4 + HS_FAMILY_IPV6 - family);
+
+		memset(&key, 0, sizeof(key));
+		random_addr(&key.addr[0], family);
+		random_addr(&key.addr[1], family);
+		key.port[0] = random_port();
+		key.port[1] = random_port();
+		memset(&rec, 0, sizeof(rec));
+		hs_flow_key_set(&rec, &key, family);
+
+		/* The same key, or one differing in an address (often by a byte or two) or a port. */
+		probe = key;
+		switch (next_random() % 4) {
+		case 0:
+			break;
+		case 1:
+			related_addr(&key.addr[0], &probe.addr[0], family);
+			break;
+		case 2:
+			related_addr(&key.addr[1], &probe.addr[1], family);
+			break;
+		default:
+			probe.port[next_random() & 1] = random_port();
+			break;
+		}
+		bool want = has_key_bytewise(&rec, family, &probe, probe_family);
+		if (hs_flow_has_key(&rec.flow, &probe, probe_family) != want)
+			fail_msg("round %u (IPv%u record, IPv%u key): hs_flow_has_key says %d", i, family, probe_family,
+				 !want);
+		want ? matched++ : missed++;
+	}
+	/* Both answers were exercised many times. */
+	assert_true(matched > ROUNDS / 8 && missed > ROUNDS / 8);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_order_is_memcmp_order),
+		cmocka_unit_test(test_has_key_is_bytewise_equality),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
