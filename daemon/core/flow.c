@@ -17,11 +17,26 @@
 static inline int addr_order(const uint8_t a[16], const uint8_t b[16])
 {
 	uint64_t a_hi = be64toh(hs_load64(a)), b_hi = be64toh(hs_load64(b));
-
-	if (a_hi != b_hi)
-		return a_hi < b_hi ? -1 : 1;
 	uint64_t a_lo = be64toh(hs_load64(a + 8)), b_lo = be64toh(hs_load64(b + 8));
-	return (a_lo > b_lo) - (a_lo < b_lo);
+	int hi = (a_hi > b_hi) - (a_hi < b_hi), lo = (a_lo > b_lo) - (a_lo < b_lo);
+
+	/* The first words decide unless they are equal; without a branch. */
+	return 2 * hi + lo;
+}
+
+static inline void store64(void *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* Both ports as the 4 bytes port[0], port[1] hold in memory. */
+static inline uint32_t pack_ports(uint16_t port0, uint16_t port1)
+{
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+	return port0 | (uint32_t)port1 << 16;
+#else
+	return (uint32_t)port0 << 16 | port1;
+#endif
 }
 
 void hs_flow_key_from_packet(const struct hs_packet *pkt, struct hs_flow_key *key, bool *src_is_0)
@@ -32,19 +47,30 @@ void hs_flow_key_from_packet(const struct hs_packet *pkt, struct hs_flow_key *ke
 	 * comparison serves both families.
 	 */
 	int cmp = addr_order(pkt->src.bytes, pkt->dst.bytes);
-	bool src_low = cmp < 0 || (cmp == 0 && pkt->sport <= pkt->dport);
+	bool src_low = (cmp < 0) | ((cmp == 0) & (pkt->sport <= pkt->dport));
+	/*
+	 * Which endpoint goes first is as random as the traffic, so the key
+	 * is built without a branch: swap is all ones when the destination
+	 * goes first, and (s ^ d) & swap turns s into d and d into s.
+	 */
+	uint64_t swap = (uint64_t)src_low - 1;
 
-	if (src_low) {
-		key->addr[0] = pkt->src;
-		key->addr[1] = pkt->dst;
-		key->port[0] = pkt->sport;
-		key->port[1] = pkt->dport;
-	} else {
-		key->addr[0] = pkt->dst;
-		key->addr[1] = pkt->src;
-		key->port[0] = pkt->dport;
-		key->port[1] = pkt->sport;
+	for (size_t half = 0; half < 16; half += 8) {
+		uint64_t s = hs_load64(pkt->src.bytes + half), d = hs_load64(pkt->dst.bytes + half);
+		uint64_t x = (s ^ d) & swap;
+
+		store64(key->addr[0].bytes + half, s ^ x);
+		store64(key->addr[1].bytes + half, d ^ x);
 	}
+	/*
+	 * Both ports in one 4-byte store: the hash and the lookup that follow
+	 * read them as one word, and a CPU cannot forward two 2-byte stores
+	 * to a 4-byte load (it waits until they reach the cache).
+	 */
+	uint32_t ports = pack_ports(pkt->sport, pkt->dport);
+
+	ports ^= (ports ^ pack_ports(pkt->dport, pkt->sport)) & (uint32_t)swap;
+	memcpy(key->port, &ports, sizeof(key->port));
 	*src_is_0 = src_low;
 }
 
@@ -85,21 +111,62 @@ static unsigned history_get(const struct hs_flow *flow, unsigned i)
 	return (flow->history[i / 2] >> ((i % 2) * 4)) & 0xf;
 }
 
+/*
+ * The history as a 48-bit number, nibble i (event i) in bits 4i to 4i+3,
+ * so that every packet's lookup of its event is a few word operations
+ * rather than a loop over twelve nibbles with a branch on each.
+ */
+#define NIBBLES_LOW  UINT64_C(0x111111111111)  /* 1 in each of the 12 nibbles */
+#define NIBBLES_HIGH UINT64_C(0x888888888888)  /* the high bit of each */
+
+/*
+ * Read and written as a 4-byte and a 2-byte word: a 6-byte memcpy into a
+ * uint64_t goes through the stack as two stores and one wider load, which
+ * the CPU cannot forward and stalls on, every packet.
+ */
+static inline uint64_t history_bits(const struct hs_flow *flow)
+{
+	uint32_t lo;
+	uint16_t hi;
+
+	memcpy(&lo, flow->history, sizeof(lo));
+	memcpy(&hi, flow->history + 4, sizeof(hi));
+	return le32toh(lo) | (uint64_t)le16toh(hi) << 32;
+}
+
+static inline void set_history_bits(struct hs_flow *flow, uint64_t h)
+{
+	uint32_t lo = htole32((uint32_t)h);
+	uint16_t hi = htole16((uint16_t)(h >> 32));
+
+	memcpy(flow->history, &lo, sizeof(lo));
+	memcpy(flow->history + 4, &hi, sizeof(hi));
+}
+
+/*
+ * The high bits of x's zero nibbles, of the twelve.  Nonzero exactly when
+ * one is zero, and the lowest bit set marks the lowest zero nibble (a
+ * borrow may also mark a nonzero nibble above a zero one, never below).
+ */
+static inline uint64_t zero_nibbles(uint64_t x)
+{
+	return (x - NIBBLES_LOW) & ~x & NIBBLES_HIGH;
+}
+
 void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event)
 {
-	unsigned code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
+	uint64_t code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
+	uint64_t h = history_bits(flow);
 
-	for (unsigned i = 0; i < HS_HISTORY_MAX; i++) {
-		unsigned cur = history_get(flow, i);
-
-		if (cur == code)
-			return;
-		if (cur == 0) {
-			flow->history[i / 2] |= (uint8_t)(code << ((i % 2) * 4));
-			return;
-		}
-	}
+	/* Events fill the nibbles in order and are never 0, so 0s only follow the last event. */
+	if (zero_nibbles(h ^ code * NIBBLES_LOW))
+		return;   /* recorded already */
+	uint64_t free_nibbles = zero_nibbles(h);
 	/* Full: the first events are the ones that tell how it started; keep them. */
+	if (!free_nibbles)
+		return;
+	unsigned first_free = (unsigned)__builtin_ctzll(free_nibbles) - 3;
+	set_history_bits(flow, h | code << first_free);
 }
 
 size_t hs_flow_history_format(const struct hs_flow *flow, char *buf, size_t size)

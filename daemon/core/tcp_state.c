@@ -239,7 +239,7 @@ static void merge_syn(struct hs_flow *flow, enum hs_side side, const struct hs_p
  * itself still SYN_SENT, or the side is SYN_RCVD, which every acceptable
  * acknowledgement ends).  Then window[side].maxend - 1 is its ISS.
  */
-static bool syn_unacked(const struct hs_flow *flow, enum hs_side side)
+static inline bool syn_unacked(const struct hs_flow *flow, enum hs_side side)
 {
 	uint8_t st = flow->state[side], peer = flow->state[!side];
 

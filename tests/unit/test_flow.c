@@ -1,7 +1,8 @@
 /*
- * test_flow_key: the flow key's order and comparison (daemon/core/flow.c,
- * include/core/hs_flow.h), which compare words where they once called
- * memcmp.  Each is held to the byte-wise definition on random input:
+ * test_flow: the flow key's order and comparison and the history's
+ * letters (daemon/core/flow.c, include/core/hs_flow.h), which work on
+ * words where they once called memcmp or looped over bytes.  Each is held
+ * to its byte-wise definition on random input:
  *
  * - hs_flow_key_from_packet puts first the endpoint whose address is
  *   lower as memcmp orders them (then the lower port), whatever the
@@ -9,6 +10,8 @@
  *   never change.
  * - hs_flow_has_key is true exactly when the family, both ports and both
  *   addresses (4 bytes for IPv4, 16 for IPv6) are equal byte for byte.
+ * - hs_flow_history_add records an event in the first free nibble unless
+ *   the side's event is there already or the twelve are full.
  *
  * Addresses are drawn so that pairs often share a prefix (of 8 or 15
  * bytes, where a word compare could go wrong) and bytes often have the
@@ -155,11 +158,61 @@ static void test_has_key_is_bytewise_equality(void **state)
 	assert_true(matched > ROUNDS / 8 && missed > ROUNDS / 8);
 }
 
+static unsigned nibble(const uint8_t *history, unsigned i)
+{
+	return (history[i / 2] >> ((i % 2) * 4)) & 0xf;
+}
+
+/* The definition, one nibble at a time. */
+static void history_add_bytewise(uint8_t *history, unsigned code)
+{
+	for (unsigned i = 0; i < HS_HISTORY_MAX; i++) {
+		unsigned cur = nibble(history, i);
+
+		if (cur == code)
+			return;
+		if (cur == 0) {
+			history[i / 2] |= (uint8_t)(code << ((i % 2) * 4));
+			return;
+		}
+	}
+}
+
+static void test_history_add_as_defined(void **state)
+{
+	(void)state;
+	struct hs_flow f;
+	uint8_t want[HS_HISTORY_MAX / 2];
+	uint32_t full = 0;
+
+	for (uint32_t i = 0; i < ROUNDS / 4; i++) {
+		/* A history of 0 to 12 distinct random events, as packets leave them, then one more. */
+		unsigned events = (unsigned)(next_random() % (HS_HISTORY_MAX + 1));
+
+		memset(&f, 0, sizeof(f));
+		memset(want, 0, sizeof(want));
+		for (unsigned e = 0; e <= events; e++) {
+			enum hs_side side = (next_random() & 1) ? HS_SERVER : HS_CLIENT;
+			enum hs_history_event ev = (enum hs_history_event)(HS_HIST_SYN + next_random() % 7);
+
+			history_add_bytewise(want, ev | (side == HS_SERVER ? 8u : 0u));
+			hs_flow_history_add(&f, side, ev);
+			if (memcmp(f.history, want, sizeof(want)) != 0)
+				fail_msg("round %u, event %u (%c%u): history differs from the definition", i, e,
+					 side == HS_SERVER ? 's' : 'c', ev);
+		}
+		full += nibble(want, HS_HISTORY_MAX - 1) != 0;
+	}
+	/* Full histories were among them (all 14 letters exist; the last nibble was reached). */
+	assert_true(full > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_order_is_memcmp_order),
 		cmocka_unit_test(test_has_key_is_bytewise_equality),
+		cmocka_unit_test(test_history_add_as_defined),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
