@@ -654,6 +654,28 @@ static void check_inbound_chains(struct cfg_loader *ld, const struct key_spec *s
 			      "a FIN; PREROUTING queues the same packets before it", spec->path);
 }
 
+/*
+ * local_state and remote_state match only connections with an endpoint on
+ * this host, and FORWARD, the default chain, queues none: such a policy
+ * would load and never act.  Checked once the whole file is read, since
+ * rules may come after the policies; a warning, for the operator whose
+ * own rules (not handshaked-rules) queue INPUT and OUTPUT.
+ */
+static void check_local_policies_queued(struct cfg_loader *ld)
+{
+	const struct hs_config *c = ld->config;
+
+	if (has_chain(c, "INPUT") || has_chain(c, "OUTPUT") || has_chain(c, "PREROUTING"))
+		return;
+	for (uint32_t i = 0; i < c->policies.count && i < HS_POLICY_MAX; i++)
+		if (ld->policy_local[i])
+			cfg_report_at(ld, HS_DIAG_WARNING, ld->policy_local[i],
+				      "policy \"%s\" matches on %s, which only connections to or from this host "
+				      "meet, but rules.chains queues FORWARD only: it can never act (an end host "
+				      "queues PREROUTING and OUTPUT)", c->policies.items[i].name,
+				      cfg_scalar_text(ld->policy_local[i]));
+}
+
 /* A rules key: one word, or a list of words, replacing the default. */
 static void load_words(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value)
 {
@@ -1085,6 +1107,7 @@ int hs_config_parse(const char *text, size_t len, struct hs_config *config, stru
 			load_mapping(&ld, SEC_TOP, root);
 		follow_established(&ld);
 		hs_policy_check_reach(&ld);
+		check_local_policies_queued(&ld);
 		yaml_document_delete(&doc);
 		if (had_document)
 			check_single_document(diag, &parser, (const char *)bytes, len);

@@ -123,6 +123,7 @@ struct policy_loader {
 	const yaml_node_t *limit_key, *rate_key;
 	const yaml_node_t *time_key;            /* the first of match.idle, match.age */
 	const yaml_node_t *idle_value;          /* match.idle's value */
+	const yaml_node_t *local_key;           /* match.local_state's or match.remote_state's key */
 	const yaml_node_t *state_key;           /* the first of the three state keys... */
 	const char *state_name;                 /* ...and its name: "state" */
 	bool has_name, has_action, has_max, has_syn_per_second, has_burst;
@@ -670,9 +671,11 @@ static void load_match_key(struct policy_loader *pl, unsigned index, const yaml_
 		break;
 	case MK_LOCAL_STATE:
 		load_match_state(pl, index, path, key, value, &m->local_state);
+		pl->local_key = key;
 		break;
 	case MK_REMOTE_STATE:
 		load_match_state(pl, index, path, key, value, &m->remote_state);
+		pl->local_key = key;
 		break;
 	case MK_SRC:
 		load_match_cidrs(pl, path, key, value, m->src, &m->n_src);
@@ -947,8 +950,10 @@ static void load_policy(struct cfg_loader *ld, struct hs_policy_set *set, unsign
 	}
 	note->ok = ld->diag->errors == errors_before;
 	note->anchor = pl.name_value ? pl.name_value : item;
-	if (number <= HS_POLICY_MAX)
+	if (number <= HS_POLICY_MAX) {
 		ld->policy_idle[number - 1] = note->ok && p->match.idle_ms ? pl.idle_value : NULL;
+		ld->policy_local[number - 1] = note->ok && hs_flow_match_is_local(&p->match) ? pl.local_key : NULL;
+	}
 }
 
 void cfg_load_policies(struct cfg_loader *ld, const char *path, const yaml_node_t *value)

@@ -36,6 +36,8 @@ struct cfg_loader {
 	bool timeout_given[HS_TIMEOUT_CLASS_COUNT];   /* set in the file, not defaulted */
 	/* Each stored policy's match.idle value if it loaded without error, for checks made at the end. */
 	const yaml_node_t *policy_idle[HS_POLICY_MAX];
+	/* Each stored policy's local_state or remote_state key if it loaded without error. */
+	const yaml_node_t *policy_local[HS_POLICY_MAX];
 };
 
 /*

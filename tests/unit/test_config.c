@@ -1059,7 +1059,8 @@ static void test_policy_states_and_actions(void **state)
 		assert_int_equal(config.policies.items[0].match.server_state.bits, HS_STATE_SET(states[i].state).bits);
 		assert_int_equal(config.policies.items[0].match.local_state.bits, 0);
 		assert_int_equal(config.policies.items[0].match.remote_state.bits, 0);
-		snprintf(yaml, sizeof(yaml), "policies: [{name: a, action: log, match: {local_state: %s, "
+		snprintf(yaml, sizeof(yaml), "rules: {chains: [PREROUTING, OUTPUT]}\n"
+			 "policies: [{name: a, action: log, match: {local_state: %s, "
 			 "remote_state: %s}}]", states[i].text, states[i].text);
 		expect_ok(yaml, &config);
 		assert_int_equal(config.policies.items[0].match.local_state.bits, HS_STATE_SET(states[i].state).bits);
@@ -1475,6 +1476,36 @@ static void test_policy_state_names(void **state)
  * policy that can only match other states, idle longer than their
  * timeouts, never acts.  Timeouts given after the policies count.
  */
+/* local_state and remote_state on FORWARD alone: no endpoint is local there, so the policy never acts. */
+static void test_policy_local_needs_host_chains(void **state)
+{
+	struct hs_config config;
+
+	(void)state;
+	expect_warning("policies:\n"
+		       "  - {name: cw, match: {local_state: CLOSE_WAIT, idle: 1m}, action: reset}\n",
+		       "test.yaml:2:24: warning: policy \"cw\" matches on local_state, which only connections to or "
+		       "from this host meet, but rules.chains queues FORWARD only: it can never act (an end host "
+		       "queues PREROUTING and OUTPUT)\n");
+	/* The rules may come after the policies; remote_state is named as written. */
+	expect_warning("policies:\n"
+		       "  - {name: peer, match: {remote_state: FIN_WAIT_2}, action: log}\n"
+		       "rules: {chains: FORWARD}\n",
+		       "policy \"peer\" matches on remote_state, which only connections");
+	/* Any chain that sees the host's own connections is enough, wherever the rules key is. */
+	static const char *const host_chains[] = { "[PREROUTING, OUTPUT]", "OUTPUT", "[FORWARD, INPUT]" };
+	for (size_t i = 0; i < ARRAY_SIZE(host_chains); i++) {
+		char yaml[256];
+
+		snprintf(yaml, sizeof(yaml), "policies:\n  - {name: cw, match: {local_state: CLOSE_WAIT}, action: log}\n"
+			 "rules: {chains: %s}\n", host_chains[i]);
+		if (strstr(host_chains[i], "INPUT"))
+			expect_warning(yaml, "INPUT queues after early demux");
+		else
+			expect_ok(yaml, &config);
+	}
+}
+
 static void test_policy_unreachable_idle(void **state)
 {
 	struct hs_config config;
@@ -1644,11 +1675,11 @@ static void test_policy_no_false_warnings(void **state)
 		"  - {name: log-est, match: {state: ESTABLISHED}, action: log}\n"
 		"  - {name: guard, limit: {max: 3}, action: drop}\n",
 		/* Either end in CLOSE_WAIT is more than the host's own end: not a superset the other way. */
-		"policies:\n"
+		"rules: {chains: [PREROUTING, OUTPUT]}\npolicies:\n"
 		"  - {name: mine, match: {local_state: CLOSE_WAIT, idle: 2s}, action: reset}\n"
 		"  - {name: any, match: {state: CLOSE_WAIT, idle: 5s}, action: log}\n",
 		/* A state-entry policy on the local side does not take every new connection from a limit. */
-		"policies:\n"
+		"rules: {chains: [PREROUTING, OUTPUT]}\npolicies:\n"
 		"  - {name: new-out, match: {local_state: SYN_SENT}, action: log}\n"
 		"  - {name: guard, limit: {max: 3}, action: drop}\n",
 		/* Admission and timed policies are not compared with each other. */
@@ -2367,6 +2398,7 @@ int main(void)
 		cmocka_unit_test(test_policy_state_names),
 		cmocka_unit_test(test_policy_warnings),
 		cmocka_unit_test(test_policy_unreachable_idle),
+		cmocka_unit_test(test_policy_local_needs_host_chains),
 		cmocka_unit_test(test_policy_no_false_warnings),
 		cmocka_unit_test(test_policy_count_limit),
 		cmocka_unit_test(test_policy_error_keeps_old_set),
