@@ -1006,17 +1006,19 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
  * it hashes it and prefetches its bucket, then reads the bucket and
  * prefetches the first record of its chain, then looks at that record and,
  * when it holds another flow, prefetches the next one, twice.  Each step
- * comes some 200 ns of work (three or four packets) after the prefetch it
- * reads, about the time memory takes to answer, and each packet has only a
+ * comes some 200 ns of work (four or five packets of 40-50 ns) after the
+ * prefetch it reads, about the time memory takes to answer (a step closer
+ * waits for it, a pipeline much deeper measured no better on bench_core at
+ * 1M flows), and each packet has only a
  * few lines in flight at a time, within what the core can track (some
  * twenty): all of a burst's records asked for at once, most were lost.
  * At a full table one lookup in three walks past the first record of its
  * chain and one in ten past the second, each a miss the packet's own work
  * cannot hide.
  */
-#define HASH_AHEAD 12
-#define HEAD_AHEAD 8
-#define HOP_AHEAD 4
+#define HASH_AHEAD 14
+#define HEAD_AHEAD 10
+#define HOP_AHEAD 5
 #define HOP2_AHEAD 2
 
 /* What the batch path learned about a packet before tracking it. */
