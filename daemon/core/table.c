@@ -1088,17 +1088,35 @@ static inline void ahead_hop(const struct hs_table *t, struct lookahead *la, uin
 		prefetch_record(t, la->at);
 }
 
-/* Runs the steps of `which` (one of the *_AHEAD stages) on packet i of a burst of m, if there is one. */
-static inline void ahead_step(const struct hs_table *t, const struct hs_packet *const *pkts, struct lookahead *la,
-			      size_t i, size_t m, int which)
+/*
+ * The work ahead for the packet that comes `i` packets into the burst: each
+ * step on the packet its distance further on.  Written out step by step,
+ * not as a loop over the distances, so that each step is a direct call.
+ */
+static inline void ahead_steps(const struct hs_table *t, const struct hs_packet *const *pkts, struct lookahead *la,
+			       size_t i, size_t m)
 {
-	if (i >= m)
-		return;
-	if (which == HASH_AHEAD)
+	if (i + HASH_AHEAD < m)
+		ahead_hash(t, pkts[i + HASH_AHEAD], &la[i + HASH_AHEAD]);
+	if (i + HEAD_AHEAD < m)
+		ahead_head(t, &la[i + HEAD_AHEAD]);
+	if (i + HOP_AHEAD < m)
+		ahead_hop(t, &la[i + HOP_AHEAD], pkts[i + HOP_AHEAD]->family);
+	if (i + HOP2_AHEAD < m)
+		ahead_hop(t, &la[i + HOP2_AHEAD], pkts[i + HOP2_AHEAD]->family);
+}
+
+/* The steps the first packets of a burst are too close for, in the order the stages run. */
+static void ahead_start(const struct hs_table *t, const struct hs_packet *const *pkts, struct lookahead *la,
+			size_t m)
+{
+	for (size_t i = 0; i < m && i < HASH_AHEAD; i++)
 		ahead_hash(t, pkts[i], &la[i]);
-	else if (which == HEAD_AHEAD)
+	for (size_t i = 0; i < m && i < HEAD_AHEAD; i++)
 		ahead_head(t, &la[i]);
-	else
+	for (size_t i = 0; i < m && i < HOP_AHEAD; i++)
+		ahead_hop(t, &la[i], pkts[i]->family);
+	for (size_t i = 0; i < m && i < HOP2_AHEAD; i++)
 		ahead_hop(t, &la[i], pkts[i]->family);
 }
 
@@ -1112,20 +1130,15 @@ static inline void ahead_step(const struct hs_table *t, const struct hs_packet *
 void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkts, size_t n,
 			  uint64_t now_ms, struct hs_track_result *res, hs_track_done done, void *ctx)
 {
-	static const int stages[] = { HASH_AHEAD, HEAD_AHEAD, HOP_AHEAD, HOP2_AHEAD };
 	struct lookahead la[BATCH];
 
 	for (size_t base = 0; base < n; base += BATCH) {
 		const struct hs_packet *const *burst = pkts + base;
 		size_t m = n - base < BATCH ? n - base : BATCH;
 
-		/* The packets that come before each stage's distance get their steps first, in stage order. */
-		for (size_t s = 0; s < sizeof(stages) / sizeof(stages[0]); s++)
-			for (size_t i = 0; i < (size_t)stages[s]; i++)
-				ahead_step(t, burst, la, i, m, stages[s]);
+		ahead_start(t, burst, la, m);
 		for (size_t i = 0; i < m; i++) {
-			for (size_t s = 0; s < sizeof(stages) / sizeof(stages[0]); s++)
-				ahead_step(t, burst, la, i + (size_t)stages[s], m, stages[s]);
+			ahead_steps(t, burst, la, i, m);
 			track_keyed(t, burst[i], &la[i].key, la[i].src_is_0, la[i].bucket, la[i].found ? la[i].at : 0,
 				    now_ms, &res[base + i]);
 			/* A result is only good until the next packet, which may move or free its flow. */
