@@ -360,23 +360,27 @@ bool hs_tcp_start(struct hs_flow *flow, enum hs_side sender, const struct hs_pac
  * Every ACK-bearing packet runs them (hs_tcp_update), which inlines this
  * body: as a call it cost some 5% of a packet's tracking in argument
  * passing and saved registers.  The rare callers (SYN-ACKs, resync)
- * share one out-of-line copy, check_window.  syns_acked says the caller
- * knows both endpoints' SYNs are acknowledged (both ESTABLISHED), which
- * spares the two syn_unacked tests.
+ * share one out-of-line copy, check_window.  What the caller knows
+ * spares tests: flags are the packet's flags (a constant where the caller
+ * knows them, as pkt->flags they are read again after every store, which
+ * may alias them), and syns_acked says both endpoints' SYNs are
+ * acknowledged (both are ESTABLISHED), so syn_unacked need not be asked.
  */
 static inline __attribute__((always_inline)) enum hs_invalid_reason
-window_checks(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt, bool syns_acked)
+window_checks(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt, uint8_t flags, bool syns_acked)
 {
 	enum hs_side receiver = (enum hs_side)!sender;
 	struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
 	bool liberal = (flow->ep_flags[sender] & HS_EP_LIBERAL) != 0;
-	uint32_t seq = pkt->seq, end = segment_end(pkt), ack = pkt->ack;
+	uint32_t seq = pkt->seq, ack = pkt->ack;
+	/* segment_end, from flags: */
+	uint32_t end = seq + pkt->payload_len + ((flags & HS_TCP_SYN) != 0) + ((flags & HS_TCP_FIN) != 0);
 	uint32_t win = pkt->window;
 
-	if (!(pkt->flags & HS_TCP_SYN))
+	if (!(flags & HS_TCP_SYN))
 		win <<= hs_flow_wscale(flow, sender);
 	/* Without an ACK (or with the zero ACK some stacks put in RSTs) there is nothing to check. */
-	if (!(pkt->flags & HS_TCP_ACK) || ((pkt->flags & HS_TCP_RST) && ack == 0))
+	if (!(flags & HS_TCP_ACK) || ((flags & HS_TCP_RST) && ack == 0))
 		ack = r->end;
 
 	/*
@@ -403,7 +407,7 @@ window_checks(struct hs_flow *flow, enum hs_side sender, const struct hs_packet 
 		if (!seq_after(ack, r->end - ack_window - 1))
 			return HS_INVALID_ACK_BELOW;
 		/* RFC 9293 3.10.7.4: in SYN-RECEIVED an ACK must acknowledge the SYN. */
-		if ((pkt->flags & HS_TCP_ACK) && !syns_acked && syn_unacked(flow, receiver) &&
+		if ((flags & HS_TCP_ACK) && !syns_acked && syn_unacked(flow, receiver) &&
 		    !acks_syn(flow, receiver, ack))
 			return HS_INVALID_ACK_BELOW;
 	}
@@ -416,7 +420,7 @@ window_checks(struct hs_flow *flow, enum hs_side sender, const struct hs_packet 
 		r->end = ack;   /* the receiver has not spoken yet: follow what is acked */
 	if (liberal && seq_after(end, s->maxend))
 		s->maxend = end;
-	if (pkt->flags & HS_TCP_ACK) {
+	if (flags & HS_TCP_ACK) {
 		if (r->maxwin != 0 && seq_after(end, limit))
 			r->maxwin += end - limit;
 		if (seq_after(ack + win, r->maxend - 1)) {
@@ -431,7 +435,7 @@ window_checks(struct hs_flow *flow, enum hs_side sender, const struct hs_packet 
 static __attribute__((noinline)) enum hs_invalid_reason check_window(struct hs_flow *flow, enum hs_side sender,
 									const struct hs_packet *pkt)
 {
-	return window_checks(flow, sender, pkt, false);
+	return window_checks(flow, sender, pkt, pkt->flags, false);
 }
 
 /*
@@ -754,29 +758,13 @@ static void update_synack(struct hs_flow *flow, enum hs_side sender, const struc
 	update->invalid = HS_INVALID_UNEXPECTED_SYN;
 }
 
-void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
-		   struct hs_tcp_update *update)
+/* Every packet but the common one (see hs_tcp_update), out of line so the common one saves no registers for it. */
+static __attribute__((noinline)) void update_general(struct hs_flow *flow, enum hs_side sender,
+						     const struct hs_packet *pkt, struct hs_tcp_update *update)
 {
 	enum hs_side receiver = (enum hs_side)!sender;
 	uint8_t flags = pkt->flags;
 
-	update->invalid = HS_INVALID_NONE;
-	update->restart = false;
-	update->resynced = false;
-	/*
-	 * Most packets first, apart so that they compile to straight-line
-	 * code: an ACK, perhaps with data, between two ESTABLISHED endpoints.
-	 * No SYN is then unacknowledged and no state can change (apply_ack
-	 * moves neither and there is no FIN), so only the window checks run.
-	 * A packet that fails them takes the general path below, which checks
-	 * it again (the checks wrote nothing) and may resynchronise.
-	 */
-	if ((flags & (HS_TCP_SYN | HS_TCP_RST | HS_TCP_FIN | HS_TCP_ACK)) == HS_TCP_ACK &&
-	    flow->state[HS_CLIENT] == HS_TCP_ESTABLISHED && flow->state[HS_SERVER] == HS_TCP_ESTABLISHED &&
-	    window_checks(flow, sender, pkt, true) == HS_INVALID_NONE) {
-		flow->ep_flags[sender] &= (uint8_t)~(HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK);
-		return;
-	}
 	if (!flags_valid(flags)) {
 		update->invalid = HS_INVALID_BAD_FLAGS;
 		return;
@@ -809,7 +797,7 @@ void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 		update->invalid = HS_INVALID_UNEXPECTED_ACK;
 		return;
 	}
-	update->invalid = window_checks(flow, sender, pkt, false);
+	update->invalid = window_checks(flow, sender, pkt, flags, false);
 	if (update->invalid != HS_INVALID_NONE && resync(flow, sender, pkt, update->invalid)) {
 		update->invalid = HS_INVALID_NONE;
 		update->resynced = true;
@@ -820,4 +808,27 @@ void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	apply_ack(flow, sender, pkt);
 	if ((flags & HS_TCP_FIN) && !(flow->ep_flags[sender] & HS_EP_FIN))
 		apply_fin(flow, sender);
+}
+
+void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+		   struct hs_tcp_update *update)
+{
+	update->invalid = HS_INVALID_NONE;
+	update->restart = false;
+	update->resynced = false;
+	/*
+	 * Most packets first, in straight-line code: an ACK, perhaps with
+	 * data, between two ESTABLISHED endpoints.  No SYN is then
+	 * unacknowledged and no state can change (apply_ack moves neither and
+	 * there is no FIN), so only the window checks run.  A packet that
+	 * fails them takes the general path, which checks it again (the
+	 * checks wrote nothing) and may resynchronise.
+	 */
+	if ((pkt->flags & (HS_TCP_SYN | HS_TCP_RST | HS_TCP_FIN | HS_TCP_ACK)) == HS_TCP_ACK &&
+	    flow->state[HS_CLIENT] == HS_TCP_ESTABLISHED && flow->state[HS_SERVER] == HS_TCP_ESTABLISHED &&
+	    window_checks(flow, sender, pkt, HS_TCP_ACK, true) == HS_INVALID_NONE) {
+		flow->ep_flags[sender] &= (uint8_t)~(HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK);
+		return;
+	}
+	update_general(flow, sender, pkt, update);
 }
