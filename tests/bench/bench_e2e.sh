@@ -45,8 +45,10 @@
 # WARMUP (seconds, default 2), CONN_RUNS (default 3), PARALLEL (connections
 # in flight, default 128), FLOW_COUNTS (default "1000 100000"), PKT_CASES,
 # CONN_CASES (subsets of the cases above, "" for none), PERF=1 (also record
-# the 100k-flow daemon with perf and print its top symbols), MEM=0 (skip the
-# memory measurements), MEM_FLOWS (default 1000000), MEM_TABLE (its table's
+# the bare burst consumer and the daemon with perf, one more run of each at
+# each flow count, and print the user-space share of the samples and the
+# top symbols; PERF_KEEP=DIR keeps the data), MEM=0 (skip the memory
+# measurements), MEM_FLOWS (default 1000000), MEM_TABLE (its table's
 # max_flows, default 2097152), MEM_IDLE_TABLE (default 16777216).
 #
 # Memory.  Resident memory (VmRSS, and the peak VmHWM) of: a bare burst
@@ -466,21 +468,40 @@ rotate() {
 	done
 }
 
-perf_daemon() {
+# perf_consumer CASE FLOWS: records one more run of CASE's consumer with
+# perf and prints where its time went; with PERF_KEEP=DIR the data stays
+# there (CASE-FLOWS.data), with the binaries it sampled.
+perf_consumer() {
 	command -v perf >/dev/null || { log "perf not found"; return; }
-	local flows=$1 key="hs-$1" data="$LAB_TMP/perf.$1.data"
-	log "perf record of handshaked ($flows flows) during one more run"
+	local case=$1 flows=$2 key data
+	key=$(consumer_key "$case" "$flows")
+	[ -n "$key" ] && [ -n "${PID_OF[$key]:-}" ] || return 0
+	data="$LAB_TMP/perf.$case.$flows.data"
+	log "perf record of $case ($flows flows) during one more run"
 	perf record -q -g -o "$data" -p "${PID_OF[$key]}" -- sleep "$DURATION" >/dev/null 2>&1 &
 	local ppid=$!
-	pkt_run handshaked "$flows" "$DURATION" 0
+	pkt_run "$case" "$flows" "$DURATION" 0
 	wait "$ppid" 2>/dev/null
-	echo "---- perf: handshaked with $flows flows: time by object, then top symbols (self time) ----"
+	# The user-space share of the samples (4000 a second of CPU time, far
+	# more than the 250 ticks of utime) times the consumer's CPU time.
+	local share
+	# shellcheck disable=SC2086  # R's figures
+	set -- $R
+	share=$(perf report -q -i "$data" --no-children --sort dso -g none 2>/dev/null |
+		awk '$1 ~ /%$/ { t += $1 + 0; if ($2 !~ /^\[kernel/) u += $1 + 0 } END { printf "%.4f", (t > 0) ? u / t : 0 }')
+	echo "perf: $case $flows flows: user space $share of the samples x consumer $7 ns/pkt =" \
+		"$(awk -v s="$share" -v c="$7" 'BEGIN { printf "%.0f", s * c }') user ns/pkt"
+	echo "---- perf: $case with $flows flows: time by object, then top symbols (self time) ----"
 	perf report -q -i "$data" --no-children --sort dso -g none 2>/dev/null | grep -v '^$' | head -n 6
 	perf report -q -i "$data" --no-children --sort dso,symbol -g none 2>/dev/null | grep -v '^$' |
 		sed 's/[[:space:]-]*$//' | head -n 25
-	echo "---- perf: handshaked with $flows flows: user space only, top symbols (% of all samples) ----"
+	echo "---- perf: $case with $flows flows: user space only, top symbols (% of all samples) ----"
 	perf report -q -i "$data" --no-children --sort dso,symbol -g none 2>/dev/null | grep -v '^$' |
 		grep -v '\[kernel' | sed 's/[[:space:]-]*$//' | head -n 30
+	if [ -n "${PERF_KEEP:-}" ]; then
+		mkdir -p "$PERF_KEEP" && cp "$data" "$PERF_KEEP/$case-$flows.data" && cp "$BARE" "$DAEMON_BIN" "$PERF_KEEP/" ||
+			log "cannot keep the perf data in $PERF_KEEP"
+	fi
 }
 
 # ---------------------------------------------------------------------------
@@ -591,9 +612,11 @@ if [ -n "$PKT_CASES" ]; then
 			done
 		done
 	done
-	if [ "$PERF" = 1 ] && [[ " $PKT_CASES " == *" handshaked "* ]]; then
+	if [ "$PERF" = 1 ]; then
 		for f in $FLOW_COUNTS; do
-			perf_daemon "$f"
+			for c in bare-burst handshaked; do
+				[[ " $PKT_CASES " == *" $c "* ]] && perf_consumer "$c" "$f"
+			done
 		done
 	fi
 fi
