@@ -17,22 +17,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "hs_log.h"
 #include "hs_loopback.h"
 #include "hs_siphash.h"
 
+/*
+ * The expiry pass runs every EXPIRE_INTERVAL_MS: the worker looks at the
+ * clock after every burst, and a receive waits no longer than that.
+ */
 #define EXPIRE_INTERVAL_MS 100
-#define BURSTS_PER_WAKEUP 16    /* then look at timers and the stop flag again */
 /*
  * How soon RSTs the kernel refused are offered again when nothing else
- * wakes the worker.  On an end host the worker's own RSTs come back
- * through its queue and wake it at once; this covers the rest (a device
- * queue that drains on its own).
+ * wakes the worker (a receive waits no longer while some do).  On an end
+ * host the worker's own RSTs come back through its queue and wake it at
+ * once; this covers the rest (a device queue that drains on its own).
  */
 #define RST_RETRY_POLL_MS 5
 
@@ -45,11 +45,12 @@ struct hs_worker {
 	pthread_mutex_t lock;
 	struct hs_table *table;
 	struct hs_nfq nfq;
-	int epfd, timerfd, wakefd;
+	uint32_t recv_wait_ms;      /* the queue socket's receive timeout as last set */
+	uint64_t next_expire_ms;    /* when the next expiry pass is due (worker thread only) */
 	atomic_bool stop;
 	/*
 	 * Bumped on every pass of the event loop (at least every 100 ms, the
-	 * expiry timer's period), read by the main thread, which feeds the
+	 * longest a receive waits), read by the main thread, which feeds the
 	 * systemd watchdog only while every worker's counter keeps moving.
 	 */
 	_Atomic uint64_t heartbeat;
@@ -194,27 +195,29 @@ static int setup_policies(struct hs_worker *w, const struct hs_config *config, c
 	return 0;
 }
 
-/* epoll over the queue, a 100 ms timerfd for expiry and an eventfd to be told to stop. */
+/*
+ * The event loop waits in the queue socket's receive, for at most
+ * EXPIRE_INTERVAL_MS (RST_RETRY_POLL_MS while RSTs wait for the kernel);
+ * stopping wakes it with hs_nfq_wake.  The timeout is set only when it
+ * changes, never per burst.
+ */
+static int set_recv_wait(struct hs_worker *w, uint32_t ms)
+{
+	if (ms == w->recv_wait_ms)
+		return 0;
+	if (hs_nfq_set_wait(&w->nfq, ms) < 0)
+		return -1;
+	w->recv_wait_ms = ms;
+	return 0;
+}
+
 static int setup_event_loop(struct hs_worker *w, char *err, size_t errlen)
 {
-	struct itimerspec its = { .it_interval = { 0, EXPIRE_INTERVAL_MS * 1000000L },
-				  .it_value = { 0, EXPIRE_INTERVAL_MS * 1000000L } };
-
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0 || timerfd_settime(w->timerfd, 0, &its, NULL) < 0) {
-		snprintf(err, errlen, "queue %u: event loop setup: %s", w->queue, strerror(errno));
+	if (set_recv_wait(w, EXPIRE_INTERVAL_MS) < 0) {
+		snprintf(err, errlen, "queue %u: receive timeout: %s", w->queue, strerror(errno));
 		return -1;
 	}
-	int fds[3] = { hs_nfq_fd(&w->nfq), w->timerfd, w->wakefd };
-	for (int i = 0; i < 3; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
-			snprintf(err, errlen, "queue %u: epoll: %s", w->queue, strerror(errno));
-			return -1;
-		}
-	}
+	w->next_expire_ms = hs_now_ms() + EXPIRE_INTERVAL_MS;
 	return 0;
 }
 
@@ -229,7 +232,6 @@ static int worker_init(struct hs_worker *w, int index, uint16_t queue, uint32_t 
 	w->index = index;
 	w->queue = queue;
 	w->nworkers = nworkers;
-	w->epfd = w->timerfd = w->wakefd = -1;
 	w->strict = config->strict;
 	atomic_init(&w->stop, false);
 	atomic_init(&w->heartbeat, 0);
@@ -467,8 +469,12 @@ static void note_burst_time(struct hs_worker *w, uint64_t took)
 	w->stats.burst_us_sum += took;
 }
 
-/* Handles one burst; returns the number of packets, 0 if none was waiting, -1 on error. */
-static int handle_burst(struct hs_worker *w)
+/*
+ * Waits for and handles one burst; returns the number of packets, 0 if the
+ * wait ended without one, -1 on error.  *now_ms is the time the burst was
+ * done, when there was one.
+ */
+static int handle_burst(struct hs_worker *w, uint64_t *now_ms)
 {
 	struct hs_nfq_packet raw[HS_NFQ_BURST];
 	struct burst_tcp burst;
@@ -488,7 +494,9 @@ static int handle_burst(struct hs_worker *w)
 	struct burst_ctx ctx = { .w = w, .tcp = burst.tcp, .raw = burst.raw, .now = now };
 	hs_table_track_batch(w->table, burst.tcp, m, now, results, verdict_one, &ctx);
 	carry_out(w);
-	note_burst_time(w, hs_now_us() - start);
+	uint64_t end = hs_now_us();
+	note_burst_time(w, end - start);
+	*now_ms = end / 1000u;
 	note_rsts(w, &rst_before);
 	hs_events_flush(&w->events);
 	pthread_mutex_unlock(&w->lock);
@@ -503,15 +511,10 @@ static int handle_burst(struct hs_worker *w)
 	return n;
 }
 
-static void handle_timer(struct hs_worker *w)
+static void handle_timer(struct hs_worker *w, uint64_t now)
 {
-	uint64_t expirations;
-
-	if (read(w->timerfd, &expirations, sizeof(expirations)) < 0)
-		return;
 	pthread_mutex_lock(&w->lock);
 	struct hs_rst_stats before = w->rst.stats;
-	uint64_t now = hs_now_ms();
 	hs_policy_engine_now(w->policy, now);
 	hs_table_expire(w->table, now);
 	carry_out(w);
@@ -520,40 +523,34 @@ static void handle_timer(struct hs_worker *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * The event loop: one receive that waits and reads (the burst), the
+ * expiry pass when it is due, the RSTs that wait for the kernel; all on
+ * the clock the burst read, so an idle worker reads it once per wait.
+ */
 static void *worker_main(void *arg)
 {
 	struct hs_worker *w = arg;
-	int qfd = hs_nfq_fd(&w->nfq);
 
 	while (!atomic_load(&w->stop)) {
-		struct epoll_event evs[4];
+		uint64_t now = 0;
 
 		atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
-		int n = epoll_wait(w->epfd, evs, 4, w->rst_waiting ? RST_RETRY_POLL_MS : 1000);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_warn("queue %u: epoll_wait", w->queue);
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == qfd) {
-				for (int b = 0; b < BURSTS_PER_WAKEUP; b++) {
-					int got = handle_burst(w);
-					if (got < 0)
-						log_episode_fail(&w->log_receive, errno);
-					else
-						log_episode_ok(&w->log_receive);
-					if (got < HS_NFQ_BURST)
-						break;
-				}
-			} else if (evs[i].data.fd == w->timerfd) {
-				handle_timer(w);
-			}
+		int got = handle_burst(w, &now);
+		if (got < 0)
+			log_episode_fail(&w->log_receive, errno);
+		else
+			log_episode_ok(&w->log_receive);
+		if (got <= 0)
+			now = hs_now_ms();
+		if (now >= w->next_expire_ms) {
+			handle_timer(w, now);
+			w->next_expire_ms = now + EXPIRE_INTERVAL_MS;
 		}
 		if (w->rst_waiting)
 			retry_rsts(w);
+		if (set_recv_wait(w, w->rst_waiting ? RST_RETRY_POLL_MS : EXPIRE_INTERVAL_MS) < 0)
+			log_warn("queue %u: setting the receive timeout", w->queue);
 	}
 	return NULL;
 }
@@ -572,10 +569,9 @@ int hs_worker_start(struct hs_worker *w)
 
 static void worker_stop(struct hs_worker *w)
 {
-	uint64_t one = 1;
-
 	atomic_store(&w->stop, true);
-	if (w->wakefd >= 0 && write(w->wakefd, &one, sizeof(one)) < 0)
+	/* Else the worker sees the flag when its receive times out, within EXPIRE_INTERVAL_MS. */
+	if (w->started && hs_nfq_wake(&w->nfq) < 0)
 		log_warn("queue %u: waking worker", w->queue);
 	if (w->started)
 		pthread_join(w->thread, NULL);
@@ -589,13 +585,6 @@ static void worker_stop(struct hs_worker *w)
 	w->policy = NULL;
 	hs_rst_close(&w->rst);
 	w->rst_ok = false;
-	if (w->epfd >= 0)
-		close(w->epfd);
-	if (w->timerfd >= 0)
-		close(w->timerfd);
-	if (w->wakefd >= 0)
-		close(w->wakefd);
-	w->epfd = w->timerfd = w->wakefd = -1;
 	pthread_mutex_destroy(&w->lock);
 }
 

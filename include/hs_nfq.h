@@ -1,8 +1,9 @@
 /*
  * hs_nfq: NFQUEUE I/O.  It owns the netlink socket bound to one queue: the
  * configuration (copy range, queue length, GSO and fail-open in a single
- * flags/mask pair), reading packets in bursts with recvmmsg, and returning
- * verdicts in one sendmsg per burst, as a batch verdict when it can.
+ * flags/mask pair), waiting for and reading packets in bursts with one
+ * recvmmsg each, and returning verdicts in one sendmsg per burst, as a
+ * batch verdict when it can.
  */
 #ifndef HS_NFQ_H
 #define HS_NFQ_H
@@ -75,9 +76,23 @@ int hs_nfq_fd(const struct hs_nfq *q);
 bool hs_nfq_parse_packet(const struct nlmsghdr *nlh, struct hs_nfq_packet *pkt);
 
 /*
- * Reads up to HS_NFQ_BURST packets without blocking.  Returns how many were
- * stored in pkts (0 when none is waiting), -1 on a socket error.  The data
- * pointers stay valid until the next call.
+ * How long hs_nfq_read_burst waits for a first message, in milliseconds
+ * (SO_RCVTIMEO; 0 waits for ever).  Returns -1 with errno on failure.
+ */
+int hs_nfq_set_wait(struct hs_nfq *q, uint32_t ms);
+
+/*
+ * Ends a wait in hs_nfq_read_burst from another thread: asks the kernel
+ * for an acknowledgement of an empty message, which arrives on this
+ * socket (and is not a packet).  Returns -1 with errno on failure.
+ */
+int hs_nfq_wake(struct hs_nfq *q);
+
+/*
+ * Waits for a first message (see hs_nfq_set_wait), then reads whatever
+ * else is queued, up to HS_NFQ_BURST packets.  Returns how many were
+ * stored in pkts (0 when the wait ended without one), -1 on a socket
+ * error.  The data pointers stay valid until the next call.
  */
 int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts);
 

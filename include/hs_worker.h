@@ -1,7 +1,8 @@
 /*
  * hs_worker: one queue worker.  It owns a queue's socket, its flow table,
- * its policy engine, its RST sender and its event loop (epoll over the
- * queue, a 100 ms timerfd for expiry and an eventfd to be told to stop).
+ * its policy engine, its RST sender and its event loop (a receive on the
+ * queue socket that waits at most 100 ms, the expiry pass every 100 ms on
+ * the clock a burst reads, woken by the queue when it is told to stop).
  * Nothing on its packet path is shared.  The rest of the daemon (the main
  * thread: control socket, metrics, reloads, the host's addresses, the
  * watchdog) reaches a worker only through the functions at the end of this
