@@ -178,10 +178,24 @@ static inline void hs_flow_set_bytes(struct hs_flow *flow, enum hs_side side, ui
 	flow->bytes_hi[side] = (uint16_t)(bytes >> 32);
 }
 
+/*
+ * Counts a packet of len bytes from a side.  Every packet does, so the
+ * low word is added alone and the high one touched only on a carry
+ * (saturating at the most), rather than the 48 bits put together and
+ * split again.
+ */
 static inline void hs_flow_count(struct hs_flow *flow, enum hs_side side, uint32_t len)
 {
+	uint32_t lo = flow->bytes_lo[side] + len;
+
 	flow->packets[side]++;
-	hs_flow_set_bytes(flow, side, hs_flow_bytes(flow, side) + len);
+	if (lo < len) {
+		if (flow->bytes_hi[side] == UINT16_MAX)
+			lo = UINT32_MAX;
+		else
+			flow->bytes_hi[side]++;
+	}
+	flow->bytes_lo[side] = lo;
 }
 
 /* The IPv6 record a flow of that family is the start of. */
