@@ -16,6 +16,7 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <stdio.h>
 #include <sys/time.h>
@@ -27,7 +28,7 @@
 
 #define RCVBUF_BYTES (16 << 20)
 #define CONFIG_BUF 8192
-#define VERDICT_MSG_MAX 64          /* bytes one verdict message takes, rounded up */
+#define VERDICT_MSG_MAX 64          /* room kept for one verdict message (HS_NFQ_VERDICT_LEN) */
 
 /*
  * The two system calls of a burst are made directly.  glibc's recvmmsg and
@@ -334,22 +335,43 @@ int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts)
 	return n;
 }
 
+/*
+ * A verdict message written as one struct: the library's nfq_nlmsg_put and
+ * nfq_nlmsg_verdict_put write the same bytes in five calls through two
+ * shared libraries, per burst.
+ */
+size_t hs_nfq_put_verdict(uint8_t *buf, uint16_t queue, uint16_t type, uint32_t id, uint32_t verdict)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct nfgenmsg nfg;
+		struct nlattr attr;
+		struct nfqnl_msg_verdict_hdr vh;
+	} m = {
+		.nlh = { .nlmsg_len = HS_NFQ_VERDICT_LEN, .nlmsg_type = (uint16_t)((NFNL_SUBSYS_QUEUE << 8) | type),
+			 .nlmsg_flags = NLM_F_REQUEST },
+		.nfg = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0, .res_id = htons(queue) },
+		.attr = { .nla_len = NLA_HDRLEN + sizeof(struct nfqnl_msg_verdict_hdr), .nla_type = NFQA_VERDICT_HDR },
+		.vh = { .verdict = htonl(verdict), .id = htonl(id) },
+	};
+
+	_Static_assert(sizeof(m) == HS_NFQ_VERDICT_LEN, "a verdict message has no padding inside");
+	memcpy(buf, &m, sizeof(m));
+	return sizeof(m);
+}
+
 void hs_nfq_drop(struct hs_nfq *q, uint32_t id)
 {
 	if (q->tx_len + VERDICT_MSG_MAX > q->tx_cap)
 		return;
-	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)q->tx + q->tx_len, NFQNL_MSG_VERDICT, q->queue);
-	nfq_nlmsg_verdict_put(nlh, (int)id, NF_DROP);
-	q->tx_len += NLMSG_ALIGN(nlh->nlmsg_len);
+	q->tx_len += hs_nfq_put_verdict(q->tx + q->tx_len, q->queue, NFQNL_MSG_VERDICT, id, NF_DROP);
 }
 
 int hs_nfq_flush(struct hs_nfq *q)
 {
-	if (q->have_ids && q->tx_len + VERDICT_MSG_MAX <= q->tx_cap) {
-		struct nlmsghdr *nlh = nfq_nlmsg_put((char *)q->tx + q->tx_len, NFQNL_MSG_VERDICT_BATCH, q->queue);
-		nfq_nlmsg_verdict_put(nlh, (int)q->max_id, NF_ACCEPT);
-		q->tx_len += NLMSG_ALIGN(nlh->nlmsg_len);
-	}
+	if (q->have_ids && q->tx_len + VERDICT_MSG_MAX <= q->tx_cap)
+		q->tx_len += hs_nfq_put_verdict(q->tx + q->tx_len, q->queue, NFQNL_MSG_VERDICT_BATCH, q->max_id,
+						NF_ACCEPT);
 	if (q->tx_len == 0)
 		return 0;
 	ssize_t sent = queue_send(q, q->tx, q->tx_len);

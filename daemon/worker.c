@@ -307,8 +307,12 @@ static void verdict_one(void *arg, size_t i, struct hs_track_result *res)
 		}
 	}
 	enum hs_verdict verdict = hs_policy_engine_packet(w->policy, ctx->tcp[i], res, ctx->now);
-	/* Before the next packet: it may be the answer to a RST sent here. */
-	carry_out(w);
+	/*
+	 * Before the next packet: it may be the answer to a RST sent here.  Most
+	 * packets decide nothing, and an empty list leaves the RST room as it was.
+	 */
+	if (w->actions.head != w->actions.count)
+		carry_out(w);
 	if (verdict == HS_VERDICT_DROP) {
 		drop_packet(w, ctx->raw[i]);
 		w->stats.policy_dropped++;

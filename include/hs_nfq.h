@@ -96,6 +96,18 @@ int hs_nfq_wake(struct hs_nfq *q);
  */
 int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts);
 
+/* Bytes a verdict message takes: header, nfgenmsg and NFQA_VERDICT_HDR. */
+#define HS_NFQ_VERDICT_LEN 32
+
+/*
+ * Writes a verdict message for queue `queue` at buf (HS_NFQ_VERDICT_LEN
+ * bytes): type NFQNL_MSG_VERDICT gives packet `id` the verdict,
+ * NFQNL_MSG_VERDICT_BATCH every packet up to it.  The same bytes as
+ * libnetfilter_queue's nfq_nlmsg_put and nfq_nlmsg_verdict_put.  Returns
+ * the length.
+ */
+size_t hs_nfq_put_verdict(uint8_t *buf, uint16_t queue, uint16_t type, uint32_t id, uint32_t verdict);
+
 /* Queues a drop verdict for one packet of the current burst. */
 void hs_nfq_drop(struct hs_nfq *q, uint32_t id);
 
