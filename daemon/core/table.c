@@ -752,7 +752,7 @@ static enum hs_history_event history_event(const struct hs_packet *pkt)
 	return pkt->payload_len ? HS_HIST_DATA : HS_HIST_ACK;
 }
 
-/* Inline, as a call's saved registers and reloads cost it about a fifth: every packet records itself. */
+/* Inline: every packet records itself, and as a call it paid for a frame and reloaded what the caller held. */
 static inline __attribute__((always_inline)) void record(struct hs_flow *f, enum hs_side side, const struct hs_packet *pkt,
 						     bool invalid)
 {
