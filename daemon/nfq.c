@@ -2,12 +2,12 @@
  * nfq: NFQUEUE I/O through libmnl and libnetfilter_queue's message helpers.
  *
  * Reading: recvmmsg waits for a netlink datagram and fetches up to a burst
- * of them in one system call.  Verdicts: packets are accepted unless the worker asked to drop
- * them, so a burst ends with its drops (one message each) followed by one
- * NFQNL_MSG_VERDICT_BATCH accepting everything else up to the burst's
- * highest id, all in one sendmsg.  The batch also releases packets whose
- * notification was lost to a full socket buffer, which would otherwise sit
- * in the queue until it overflowed.
+ * of them in one system call.  Verdicts: packets are accepted unless the
+ * worker asked to drop them, so a burst ends with its drops (one message
+ * each) followed by one NFQNL_MSG_VERDICT_BATCH accepting everything else
+ * up to the burst's highest id, all in one sendmsg.  The batch also
+ * releases packets whose notification was lost to a full socket buffer,
+ * which would otherwise sit in the queue until it overflowed.
  */
 #include "hs_nfq.h"
 
@@ -19,10 +19,10 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <stdio.h>
-#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 

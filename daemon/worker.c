@@ -199,16 +199,15 @@ static int setup_policies(struct hs_worker *w, const struct hs_config *config, c
  * The event loop waits in the queue socket's receive, for at most
  * EXPIRE_INTERVAL_MS (RST_RETRY_POLL_MS while RSTs wait for the kernel);
  * stopping wakes it with hs_nfq_wake.  The timeout is set only when it
- * changes, never per burst.
+ * changes, never per burst; a failure (which a valid socket never gives)
+ * is reported once per change, and the receive keeps its last timeout.
  */
 static int set_recv_wait(struct hs_worker *w, uint32_t ms)
 {
 	if (ms == w->recv_wait_ms)
 		return 0;
-	if (hs_nfq_set_wait(&w->nfq, ms) < 0)
-		return -1;
 	w->recv_wait_ms = ms;
-	return 0;
+	return hs_nfq_set_wait(&w->nfq, ms);
 }
 
 static int setup_event_loop(struct hs_worker *w, char *err, size_t errlen)
