@@ -162,6 +162,20 @@ void sc_conn_packet(const struct sc_conn *c, enum hs_side from, uint8_t flags, u
 		  c->next[from], ack, c->window, HS_WSCALE_NONE, len);
 }
 
+size_t sc_key_bytes(const struct hs_flow_key *key, uint8_t family, uint8_t out[SC_KEY_BYTES_MAX])
+{
+	size_t alen = family == HS_FAMILY_IPV6 ? 16 : 4, n = 0;
+
+	memcpy(out + n, key->addr[0].bytes, alen);
+	n += alen;
+	memcpy(out + n, key->addr[1].bytes, alen);
+	n += alen;
+	memcpy(out + n, key->port, sizeof(key->port));
+	n += sizeof(key->port);
+	out[n++] = family;
+	return n;
+}
+
 void sc_conn_key(const struct sc_conn *c, struct hs_flow_key *key)
 {
 	struct hs_packet pkt;

@@ -37,6 +37,15 @@ void *sc_alloc(size_t size);        /* zeroed */
 void sc_free(void *p);
 int sc_teardown(void **state);
 
+/*
+ * The bytes of a flow key the table hashes, in the order it hashes them:
+ * both addresses (4 or 16 bytes each), both ports, the family.  The tests'
+ * model of the index (a reference for hs_flow_hash, an attacker's view of
+ * the buckets) computes the generic SipHash over these.  Returns the count.
+ */
+#define SC_KEY_BYTES_MAX (2 * 16 + 2 * 2 + 1)
+size_t sc_key_bytes(const struct hs_flow_key *key, uint8_t family, uint8_t out[SC_KEY_BYTES_MAX]);
+
 /* A packet with every field set; wscale is HS_WSCALE_NONE or the option value. */
 void sc_packet(struct hs_packet *pkt, uint8_t family, const struct hs_addr *src, uint16_t sport,
 	       const struct hs_addr *dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,

@@ -21,6 +21,7 @@
 
 #include "hs_flow_hash.h"
 #include "hs_siphash.h"
+#include "scenario.h"
 
 #define RANDOM_KEYS 200000u
 
@@ -46,17 +47,9 @@ static void fill_random(void *p, size_t n)
 /* The reference: the key's bytes laid out in a buffer, then the generic hash. */
 static uint64_t reference_hash(const uint8_t hash_key[16], const struct hs_flow_key *key, uint8_t family)
 {
-	uint8_t buf[2 * 16 + 4 + 1];
-	size_t alen = family == HS_FAMILY_IPV6 ? 16 : 4, n = 0;
+	uint8_t buf[SC_KEY_BYTES_MAX];
 
-	memcpy(buf + n, key->addr[0].bytes, alen);
-	n += alen;
-	memcpy(buf + n, key->addr[1].bytes, alen);
-	n += alen;
-	memcpy(buf + n, key->port, sizeof(key->port));
-	n += sizeof(key->port);
-	buf[n++] = family;
-	return hs_siphash(hash_key, buf, n);
+	return hs_siphash(hash_key, buf, sc_key_bytes(key, family, buf));
 }
 
 static void expect_same(const uint8_t hash_key[16], const struct hs_flow_key *key, uint8_t family, uint32_t i)

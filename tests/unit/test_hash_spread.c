@@ -42,16 +42,9 @@
 /* The bucket of a flow key, computed as daemon/core/table.c's key_bucket() does. */
 static uint32_t bucket_of(const uint8_t key16[16], const struct hs_flow_key *key, uint8_t family)
 {
-	uint8_t buf[sizeof(key->addr) + sizeof(key->port) + 1];
-	size_t alen = family == HS_FAMILY_IPV6 ? 16 : 4, n = 0;
+	uint8_t buf[SC_KEY_BYTES_MAX];
+	size_t n = sc_key_bytes(key, family, buf);
 
-	memcpy(buf + n, key->addr[0].bytes, alen);
-	n += alen;
-	memcpy(buf + n, key->addr[1].bytes, alen);
-	n += alen;
-	memcpy(buf + n, key->port, sizeof(key->port));
-	n += sizeof(key->port);
-	buf[n++] = family;
 	return (uint32_t)(((uint64_t)(uint32_t)hs_siphash(key16, buf, n) * BUCKETS) >> 32);
 }
 
