@@ -410,7 +410,7 @@ pkt_run() {
 		[ "$record" = 1 ] || note=" (warm-up)"
 		[ "$8" -gt "$OTHER_MAX" ] && note="$note (disturbed; busiest other task: $OTHER_TOP)"
 		log "$(printf '%-10s %6s flows: sent %6s pps, delivered %6s, via consumer %6s, bypass %6s; CPU %3s%%/%3s%%, consumer %4s ns/pkt, other load %s%%, generator %s ns/pkt, consumer user space %s ns/pkt%s' \
-			"$case" "$flows" "$@" "$note")"
+			"$case" "$flows" "${@:1:10}" "$note")"
 		[ "$record" = 1 ] || return 0
 		[ "$8" -le "$OTHER_MAX" ] && break
 		if [ "$try" -ge "$MAX_TRIES" ] || [ "$RETRIES" -le 0 ]; then
