@@ -891,6 +891,33 @@ static bool is_closed(uint8_t s)
 	return s == HS_TCP_CLOSED || s == HS_TCP_TIME_WAIT;
 }
 
+/* After a state change: the result's events, the flow's times and flags, and its place in the wheels. */
+static void state_changed(struct hs_table *t, struct hs_flow *f, uint32_t now, struct hs_track_result *res)
+{
+	res->events |= HS_EVENT_STATE;
+	f->state_since = now;
+	f->flags &= (uint8_t)~HS_FLOW_POLICY_DONE;
+	if (is_closed(f->state[0]) && is_closed(f->state[1]) &&
+	    !(is_closed(res->old_state[0]) && is_closed(res->old_state[1])))
+		res->events |= HS_EVENT_CLOSED;
+
+	/* The first completed handshake moves the flow to the settled wheel. */
+	bool moved = false;
+	if (!(f->flags & HS_FLOW_ESTABLISHED) && hs_tcp_handshake_done(f->state[HS_CLIENT], f->state[HS_SERVER])) {
+		timer_unlink(t, f);
+		f->flags |= HS_FLOW_ESTABLISHED;
+		t->stats.live_half_open--;
+		moved = true;
+	}
+	/* Lazy filing only errs early; a deadline that got earlier must be refiled now. */
+	uint32_t due = flow_due(t, f);
+	if (moved || !(f->flags & HS_FLOW_TIMER_LINKED) ||
+	    filing_offset(t, f, due) < 0) {
+		timer_unlink(t, f);
+		timer_file(t, f, due);
+	}
+}
+
 /*
  * The flow a hint names (index + 1, 0 = none), if its record still holds
  * the flow of that key.  Keys are unique among live flows, so a live record
@@ -967,28 +994,7 @@ static void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const s
 	if (res->new_state[0] == res->old_state[0] && res->new_state[1] == res->old_state[1] && !up.restart)
 		return;
 
-	res->events |= HS_EVENT_STATE;
-	f->state_since = now;
-	f->flags &= (uint8_t)~HS_FLOW_POLICY_DONE;
-	if (is_closed(f->state[0]) && is_closed(f->state[1]) &&
-	    !(is_closed(res->old_state[0]) && is_closed(res->old_state[1])))
-		res->events |= HS_EVENT_CLOSED;
-
-	/* The first completed handshake moves the flow to the settled wheel. */
-	bool moved = false;
-	if (!(f->flags & HS_FLOW_ESTABLISHED) && hs_tcp_handshake_done(f->state[HS_CLIENT], f->state[HS_SERVER])) {
-		timer_unlink(t, f);
-		f->flags |= HS_FLOW_ESTABLISHED;
-		t->stats.live_half_open--;
-		moved = true;
-	}
-	/* Lazy filing only errs early; a deadline that got earlier must be refiled now. */
-	uint32_t due = flow_due(t, f);
-	if (moved || !(f->flags & HS_FLOW_TIMER_LINKED) ||
-	    filing_offset(t, f, due) < 0) {
-		timer_unlink(t, f);
-		timer_file(t, f, due);
-	}
+	state_changed(t, f, now, res);
 }
 
 void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t now_ms,
