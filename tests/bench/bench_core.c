@@ -20,13 +20,12 @@
 
 #include "hs_bigmem.h"
 #include "hs_table.h"
+#include "bench_flows.h"
 #include "bench_util.h"
 
 #define RUNS 5
 #define PACKETS 4000000u
 #define BURST 32u
-#define CLIENT_ISN 1000u
-#define SERVER_ISN 5000000u
 
 static inline void prefetch_line(const void *p)
 {
@@ -83,48 +82,16 @@ static double memory_floor_ns(uint32_t n)
 	return (double)(t1 - t0) / PACKETS;
 }
 
-/* Flow i: client 10.a.b.c:port -> server 10.255.0.1:80, addresses spread over i. */
-static void make_packet(struct hs_packet *p, uint32_t i, bool from_client, uint8_t flags,
-			uint32_t seq, uint32_t ack, uint32_t len)
-{
-	uint8_t client[4] = { 10, (uint8_t)(i >> 14), (uint8_t)(i >> 6), (uint8_t)(i & 0x3f) };
-	uint8_t server[4] = { 10, 255, 0, 1 };
-	uint16_t cport = (uint16_t)(20000 + (i & 0x3fff));
-
-	memset(p, 0, sizeof(*p));
-	p->family = HS_FAMILY_IPV4;
-	p->flags = flags;
-	p->wscale = HS_WSCALE_NONE;
-	p->window = 65535;
-	p->seq = seq;
-	p->ack = ack;
-	p->payload_len = len;
-	p->wire_len = 40 + len;
-	memcpy(from_client ? p->src.bytes : p->dst.bytes, client, 4);
-	memcpy(from_client ? p->dst.bytes : p->src.bytes, server, 4);
-	p->sport = from_client ? cport : 80;
-	p->dport = from_client ? 80 : cport;
-}
-
-static struct hs_table *new_table(uint32_t max_flows)
-{
-	struct hs_table_config cfg = { .max_flows = max_flows, .pickup = true,
-				       .timeout_ms = HS_DEFAULT_TIMEOUTS_MS };
-	for (int i = 0; i < 16; i++)
-		cfg.hash_key[i] = (uint8_t)(rand() & 0xff);
-	return hs_table_create(&cfg, 0);
-}
-
 static int handshake(struct hs_table *t, uint32_t i, uint64_t ms)
 {
 	struct hs_packet p;
 	struct hs_track_result r;
 
-	make_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
+	bench_flow_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
 	hs_table_track(t, &p, ms, &r);
-	make_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
+	bench_flow_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
 	hs_table_track(t, &p, ms, &r);
-	make_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
+	bench_flow_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
 	hs_table_track(t, &p, ms, &r);
 	return r.new_state[HS_SERVER] == HS_TCP_ESTABLISHED ? 0 : -1;
 }
@@ -143,7 +110,7 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL));
 	printf("handshaked core benchmark (medians of %d runs)\n", RUNS);
 	/* What a table costs whatever its flows: itself and its wheels. */
-	struct hs_table *one = new_table(1);
+	struct hs_table *one = bench_table(1);
 	size_t fixed = hs_table_memory(one) - sizeof(uint32_t);
 	hs_table_destroy(one);
 	printf("%10s %12s %12s %10s %9s %16s %12s\n", "flows", "ns/pkt(1)", "ns/pkt(32)", "floor ns", "(32)/floor",
@@ -160,7 +127,7 @@ int main(int argc, char **argv)
 		double bytes_per_flow = 0;
 
 		for (int run = 0; run < RUNS; run++) {
-			struct hs_table *t = new_table(n);
+			struct hs_table *t = bench_table(n);
 			if (!t) {
 				perror("hs_table_create");
 				return 1;
@@ -191,7 +158,7 @@ int main(int argc, char **argv)
 					x ^= x << 5;
 					uint32_t i = x % n;
 					bool c = (b & 1) == 0;
-					make_packet(&burst[b], i, c, HS_TCP_ACK, c ? CLIENT_ISN + 1 : SERVER_ISN + 1,
+					bench_flow_packet(&burst[b], i, c, HS_TCP_ACK, c ? CLIENT_ISN + 1 : SERVER_ISN + 1,
 						    c ? SERVER_ISN + 1 : CLIENT_ISN + 1, 0);
 				}
 				uint64_t ms = 2000 + k / 1000;

@@ -18,34 +18,20 @@
 #include "hs_daemon_query.h"
 #include "hs_table.h"
 #include "hs_worker.h"
+#include "bench_flows.h"
 #include "bench_util.h"
 
 #define RUNS 5
 #define FLOWS 1000000u
-#define CLIENT_ISN 1000u
-#define SERVER_ISN 5000000u
 
-/* Flow i: client 10.a.b.c:port -> server 10.255.x.y:(80|443|8080|9090), 1000 servers. */
+/* Flow i's server: 10.255.x.y:(80|443|8080|9090), 1000 servers. */
 static void make_packet(struct hs_packet *p, uint32_t i, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack)
 {
 	static const uint16_t ports[4] = { 80, 443, 8080, 9090 };
 	uint32_t server = i % 1000;
-	uint8_t caddr[4] = { 10, (uint8_t)(i >> 14), (uint8_t)(i >> 6), (uint8_t)(i & 0x3f) };
 	uint8_t saddr[4] = { 10, 255, (uint8_t)(server >> 8), (uint8_t)server };
-	uint16_t cport = (uint16_t)(20000 + (i & 0x3fff)), sport = ports[(i / 1000) % 4];
 
-	memset(p, 0, sizeof(*p));
-	p->family = HS_FAMILY_IPV4;
-	p->flags = flags;
-	p->wscale = HS_WSCALE_NONE;
-	p->window = 65535;
-	p->seq = seq;
-	p->ack = ack;
-	p->wire_len = 40;
-	memcpy(from_client ? p->src.bytes : p->dst.bytes, caddr, 4);
-	memcpy(from_client ? p->dst.bytes : p->src.bytes, saddr, 4);
-	p->sport = from_client ? cport : sport;
-	p->dport = from_client ? sport : cport;
+	bench_packet(p, i, saddr, ports[(i / 1000) % 4], from_client, flags, seq, ack, 0);
 }
 
 static void track(struct hs_table *t, uint32_t i, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack,
@@ -60,10 +46,7 @@ static void track(struct hs_table *t, uint32_t i, bool from_client, uint8_t flag
 
 static struct hs_table *fill(void)
 {
-	struct hs_table_config cfg = { .max_flows = FLOWS, .pickup = true, .timeout_ms = HS_DEFAULT_TIMEOUTS_MS };
-	for (int i = 0; i < 16; i++)
-		cfg.hash_key[i] = (uint8_t)(rand() & 0xff);
-	struct hs_table *t = hs_table_create(&cfg, 0);
+	struct hs_table *t = bench_table(FLOWS);
 	if (!t)
 		return NULL;
 	for (uint32_t i = 0; i < FLOWS; i++) {

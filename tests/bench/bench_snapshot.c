@@ -22,44 +22,11 @@
 
 #include "hs_snapshot.h"
 #include "hs_table.h"
+#include "bench_flows.h"
 #include "bench_util.h"
 
 #define RUNS 5
 #define CHUNK 4096u
-#define CLIENT_ISN 1000u
-#define SERVER_ISN 5000000u
-
-/* Flow i: client 10.a.b.c:port -> server 10.255.0.1:80, addresses spread over i. */
-static void make_packet(struct hs_packet *p, uint32_t i, bool from_client, uint8_t flags, uint32_t seq,
-			uint32_t ack, uint32_t len)
-{
-	uint8_t client[4] = { 10, (uint8_t)(i >> 14), (uint8_t)(i >> 6), (uint8_t)(i & 0x3f) };
-	uint8_t server[4] = { 10, 255, 0, 1 };
-	uint16_t cport = (uint16_t)(20000 + (i & 0x3fff));
-
-	memset(p, 0, sizeof(*p));
-	p->family = HS_FAMILY_IPV4;
-	p->flags = flags;
-	p->wscale = HS_WSCALE_NONE;
-	p->window = 65535;
-	p->seq = seq;
-	p->ack = ack;
-	p->payload_len = len;
-	p->wire_len = 40 + len;
-	memcpy(from_client ? p->src.bytes : p->dst.bytes, client, 4);
-	memcpy(from_client ? p->dst.bytes : p->src.bytes, server, 4);
-	p->sport = from_client ? cport : 80;
-	p->dport = from_client ? 80 : cport;
-}
-
-static struct hs_table *new_table(uint32_t max_flows)
-{
-	struct hs_table_config cfg = { .max_flows = max_flows, .pickup = true, .timeout_ms = HS_DEFAULT_TIMEOUTS_MS };
-
-	for (int i = 0; i < 16; i++)
-		cfg.hash_key[i] = (uint8_t)(rand() & 0xff);
-	return hs_table_create(&cfg, 0);
-}
 
 /* Handshake, a request and a response: history ShADad, windows and counters set. */
 static void fill(struct hs_table *t, uint32_t flows)
@@ -68,15 +35,15 @@ static void fill(struct hs_table *t, uint32_t flows)
 	struct hs_track_result r;
 
 	for (uint32_t i = 0; i < flows; i++) {
-		make_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
+		bench_flow_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
 		hs_table_track(t, &p, 1000, &r);
-		make_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
+		bench_flow_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
 		hs_table_track(t, &p, 1000, &r);
-		make_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
+		bench_flow_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
 		hs_table_track(t, &p, 1000, &r);
-		make_packet(&p, i, true, HS_TCP_ACK | HS_TCP_PSH, CLIENT_ISN + 1, SERVER_ISN + 1, 100);
+		bench_flow_packet(&p, i, true, HS_TCP_ACK | HS_TCP_PSH, CLIENT_ISN + 1, SERVER_ISN + 1, 100);
 		hs_table_track(t, &p, 1010, &r);
-		make_packet(&p, i, false, HS_TCP_ACK | HS_TCP_PSH, SERVER_ISN + 1, CLIENT_ISN + 101, 1000);
+		bench_flow_packet(&p, i, false, HS_TCP_ACK | HS_TCP_PSH, SERVER_ISN + 1, CLIENT_ISN + 101, 1000);
 		hs_table_track(t, &p, 1020, &r);
 	}
 }
@@ -234,7 +201,7 @@ static struct load_result load(const char *path, uint32_t capacity)
 {
 	static const struct hs_snap_visitor visitor = { NULL, load_flow, NULL };
 	struct load_result r = { 0 };
-	struct hs_table *t = new_table(capacity);
+	struct hs_table *t = bench_table(capacity);
 	struct load_ctx c = { t, 0 };
 	struct hs_snap_header h;
 	struct hs_snap_totals totals;
@@ -319,7 +286,7 @@ int main(int argc, char **argv)
 	snprintf(raw, sizeof(raw), "%s/raw.bin", dir);
 	srand(1);
 	uint32_t capacity = flows + flows / 8 + 16;
-	struct hs_table *t = new_table(capacity);
+	struct hs_table *t = bench_table(capacity);
 	if (!t) {
 		perror("table");
 		return 1;
