@@ -484,11 +484,28 @@ static void load_state_dir(struct cfg_loader *ld, const struct key_spec *spec, c
 			 sizeof("/handshaked.snap.tmp") - 1, "directory");
 }
 
+/*
+ * A duration key's value in milliseconds, more than zero and at most
+ * CFG_TIMEOUT_MAX_DAYS; false, with the error reported (see
+ * cfg_duration_problem for zero_what and off_hint), when it is not one.
+ */
+static bool parse_duration(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
+			   const char *text, size_t len, const char *zero_what, const char *off_hint, uint64_t *ms)
+{
+	enum cfg_duration_check check = cfg_bounded_duration(text, ms);
+	char problem[CFG_DURATION_PROBLEM_MAX];
+
+	if (check == CFG_BOUNDED_OK)
+		return true;
+	cfg_duration_problem(problem, sizeof(problem), check, spec->path, text, len, zero_what, off_hint);
+	cfg_report_at(ld, HS_DIAG_ERROR, value, "%s", problem);
+	return false;
+}
+
 /* A duration in milliseconds; with arg 1, 0 or off turns the feature off. */
 static void load_duration(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
 			  const char *text, size_t len)
 {
-	char quoted[CFG_QUOTE_MAX];
 	uint32_t *field = (uint32_t *)((char *)ld->config + spec->offset);
 	uint64_t ms = 0;
 
@@ -496,48 +513,17 @@ static void load_duration(struct cfg_loader *ld, const struct key_spec *spec, co
 		*field = 0;
 		return;
 	}
-	switch (cfg_bounded_duration(text, &ms)) {
-	case CFG_BOUNDED_INVALID:
-		cfg_report_at(ld, HS_DIAG_ERROR, value,
-			  "%s: %s is not a duration (expected seconds, or a number with a unit: "
-			  "500ms, 30s, 5m, 2h, 1d%s)", spec->path, cfg_quote(quoted, sizeof(quoted), text, len),
-			  spec->arg ? "; 0 or off for none" : "");
-		return;
-	case CFG_BOUNDED_ZERO:
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: must be greater than zero", spec->path);
-		return;
-	case CFG_BOUNDED_TOO_LONG:
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is longer than the maximum of %d days",
-			  spec->path, cfg_quote(quoted, sizeof(quoted), text, len), CFG_TIMEOUT_MAX_DAYS);
-		return;
-	case CFG_BOUNDED_OK:
-		break;
-	}
-	*field = (uint32_t)ms;
+	if (parse_duration(ld, spec, value, text, len, "", spec->arg ? "; 0 or off for none" : "", &ms))
+		*field = (uint32_t)ms;
 }
 
 static void load_timeout(struct cfg_loader *ld, const struct key_spec *spec, const yaml_node_t *value,
 			 const char *text, size_t len)
 {
-	char quoted[CFG_QUOTE_MAX];
 	uint64_t ms = 0;
 
-	switch (cfg_bounded_duration(text, &ms)) {
-	case CFG_BOUNDED_INVALID:
-		cfg_report_at(ld, HS_DIAG_ERROR, value,
-			  "%s: %s is not a duration (expected seconds, or a number with a unit: "
-			  "500ms, 30s, 5m, 2h, 1d)", spec->path, cfg_quote(quoted, sizeof(quoted), text, len));
+	if (!parse_duration(ld, spec, value, text, len, "a timeout ", "", &ms))
 		return;
-	case CFG_BOUNDED_ZERO:
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: a timeout must be greater than zero", spec->path);
-		return;
-	case CFG_BOUNDED_TOO_LONG:
-		cfg_report_at(ld, HS_DIAG_ERROR, value, "%s: %s is longer than the maximum of %d days",
-			  spec->path, cfg_quote(quoted, sizeof(quoted), text, len), CFG_TIMEOUT_MAX_DAYS);
-		return;
-	case CFG_BOUNDED_OK:
-		break;
-	}
 	ld->config->timeout_ms[spec->arg] = (uint32_t)ms;
 	ld->timeout_given[spec->arg] = true;
 }

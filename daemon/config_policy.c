@@ -624,7 +624,6 @@ static void load_match_ports(struct policy_loader *pl, const char *path, const y
 static void load_match_duration(struct policy_loader *pl, const char *path, const yaml_node_t *key,
 				const yaml_node_t *value, uint32_t *out)
 {
-	char quoted[CFG_QUOTE_MAX];
 	uint64_t ms = 0;
 	size_t len;
 	const char *text = policy_scalar(pl, path, key, value, "a duration", &len);
@@ -633,21 +632,13 @@ static void load_match_duration(struct policy_loader *pl, const char *path, cons
 		pl->time_key = key;
 	if (!text)
 		return;
-	switch (cfg_bounded_duration(text, &ms)) {
-	case CFG_BOUNDED_INVALID:
-		policy_report(pl, HS_DIAG_ERROR, value,
-			      "%s: %s is not a duration (expected seconds, or a number with a unit: "
-			      "500ms, 30s, 5m, 2h, 1d)", path, cfg_quote(quoted, sizeof(quoted), text, len));
+	enum cfg_duration_check check = cfg_bounded_duration(text, &ms);
+	if (check != CFG_BOUNDED_OK) {
+		char problem[CFG_DURATION_PROBLEM_MAX];
+
+		cfg_duration_problem(problem, sizeof(problem), check, path, text, len, "the duration ", "");
+		policy_report(pl, HS_DIAG_ERROR, value, "%s", problem);
 		return;
-	case CFG_BOUNDED_ZERO:
-		policy_report(pl, HS_DIAG_ERROR, value, "%s: the duration must be greater than zero", path);
-		return;
-	case CFG_BOUNDED_TOO_LONG:
-		policy_report(pl, HS_DIAG_ERROR, value, "%s: %s is longer than the maximum of %d days", path,
-			      cfg_quote(quoted, sizeof(quoted), text, len), CFG_TIMEOUT_MAX_DAYS);
-		return;
-	case CFG_BOUNDED_OK:
-		break;
 	}
 	*out = (uint32_t)ms;
 }

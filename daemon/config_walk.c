@@ -158,3 +158,26 @@ enum cfg_duration_check cfg_bounded_duration(const char *text, uint64_t *ms)
 	*ms = value;
 	return CFG_BOUNDED_OK;
 }
+
+void cfg_duration_problem(char *buf, size_t size, enum cfg_duration_check check, const char *path,
+			  const char *text, size_t len, const char *zero_what, const char *off_hint)
+{
+	char quoted[CFG_QUOTE_MAX];
+
+	switch (check) {
+	case CFG_BOUNDED_INVALID:
+		snprintf(buf, size, "%s: %s is not a duration (expected seconds, or a number with a unit: "
+			 "500ms, 30s, 5m, 2h, 1d%s)", path, cfg_quote(quoted, sizeof(quoted), text, len), off_hint);
+		return;
+	case CFG_BOUNDED_ZERO:
+		snprintf(buf, size, "%s: %smust be greater than zero", path, zero_what);
+		return;
+	case CFG_BOUNDED_TOO_LONG:
+		snprintf(buf, size, "%s: %s is longer than the maximum of %d days", path,
+			 cfg_quote(quoted, sizeof(quoted), text, len), CFG_TIMEOUT_MAX_DAYS);
+		return;
+	case CFG_BOUNDED_OK:
+		break;
+	}
+	snprintf(buf, size, "%s: a valid duration", path);
+}

@@ -65,5 +65,14 @@ unsigned cfg_to_unsigned(size_t value);
 enum cfg_duration_check { CFG_BOUNDED_OK, CFG_BOUNDED_INVALID, CFG_BOUNDED_ZERO, CFG_BOUNDED_TOO_LONG };
 /* A duration within the configuration's limits: above zero, at most CFG_TIMEOUT_MAX_DAYS. */
 enum cfg_duration_check cfg_bounded_duration(const char *text, uint64_t *ms);
+/*
+ * What is wrong with a duration that did not check out (not CFG_BOUNDED_OK),
+ * as "PATH: ..." in buf: zero_what names what must be more than zero ("" for
+ * the key itself), off_hint is appended to the accepted forms.  One wording
+ * for every duration key of the file, timeouts and policies alike.
+ */
+#define CFG_DURATION_PROBLEM_MAX 320     /* room for the longest: a path, the quoted text, the forms */
+void cfg_duration_problem(char *buf, size_t size, enum cfg_duration_check check, const char *path,
+			  const char *text, size_t len, const char *zero_what, const char *off_hint);
 
 #endif
