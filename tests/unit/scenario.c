@@ -9,8 +9,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -243,4 +245,15 @@ struct hs_flow *sc_close(struct hs_table *t, struct sc_conn *c, uint64_t now_ms)
 	sc_step(t, c, HS_CLIENT, HS_TCP_FIN | HS_TCP_ACK, 0, now_ms, HS_TCP_FIN_WAIT_1, HS_TCP_CLOSE_WAIT);
 	sc_step(t, c, HS_SERVER, HS_TCP_FIN | HS_TCP_ACK, 0, now_ms, HS_TCP_TIME_WAIT, HS_TCP_LAST_ACK);
 	return sc_step(t, c, HS_CLIENT, HS_TCP_ACK, 0, now_ms, HS_TCP_TIME_WAIT, HS_TCP_CLOSED);
+}
+
+uint64_t sc_resident_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }

@@ -46,6 +46,9 @@ int sc_teardown(void **state);
 #define SC_KEY_BYTES_MAX (2 * 16 + 2 * 2 + 1)
 size_t sc_key_bytes(const struct hs_flow_key *key, uint8_t family, uint8_t out[SC_KEY_BYTES_MAX]);
 
+/* Resident memory of this process in bytes (/proc/self/statm; asserts it can be read). */
+uint64_t sc_resident_bytes(void);
+
 /* A packet with every field set; wscale is HS_WSCALE_NONE or the option value. */
 void sc_packet(struct hs_packet *pkt, uint8_t family, const struct hs_addr *src, uint16_t sport,
 	       const struct hs_addr *dst, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,

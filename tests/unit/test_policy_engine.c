@@ -368,17 +368,6 @@ static void test_source_limit_follows_closes(void **state)
 	rig_down(&r);
 }
 
-static uint64_t resident_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /*
  * The engine's tables follow what the policies need, not max_flows: for
  * the largest table, no policy keeps nothing resident (the count and
@@ -397,12 +386,12 @@ static void test_memory_follows_policies(void **state)
 	/* The table is small, so that what grows is the engine's (the table's own: test_table). */
 	rig_up(&r, 2 * sources);
 	hs_policy_engine_destroy(r.engine);
-	uint64_t before = resident_bytes();
+	uint64_t before = sc_resident_bytes();
 	r.engine = hs_policy_engine_create(HS_TABLE_MAX_FLOWS, engine_key);
 	assert_non_null(r.engine);
 	hs_policy_engine_attach(r.engine, r.table, &r.actions);
 	rig_apply(&r, T0);
-	uint64_t idle = resident_bytes();
+	uint64_t idle = sc_resident_bytes();
 	print_message("  engine for %u flows, no policy: %" PRIu64 " KiB resident\n", HS_TABLE_MAX_FLOWS,
 		      (idle - before) / 1024);
 	/* What stats report: no count table, buckets or verify memory without policies that use them. */
@@ -426,14 +415,14 @@ static void test_memory_follows_policies(void **state)
 	/* The limit holds per source: a second SYN from the last one is refused. */
 	sc_conn_init(&c, HS_FAMILY_IPV4, 0x10000 + sources - 1, 40001, SERVER_HOST, 80);
 	assert_true(feed(&r, &c, HS_CLIENT, HS_TCP_SYN, 0, T0 + 2, NULL));
-	uint64_t used = resident_bytes();
+	uint64_t used = sc_resident_bytes();
 	print_message("  %u sources counted: %" PRIu64 " KiB more\n", sources, (used - idle) / 1024);
 	/* At most a page per group in the count table, where 512 MiB are reserved. */
 	assert_true(used - idle < 2 * (uint64_t)sources * 4096);
 
 	r.set.count = 0;
 	rig_apply(&r, T0 + 3);
-	uint64_t after = resident_bytes();
+	uint64_t after = sc_resident_bytes();
 	print_message("  the limit removed: %" PRIu64 " KiB less\n", (used - after) / 1024);
 	/* The count table's pages (a page per source) are given back. */
 	assert_true(used - after >= (uint64_t)sources * 4096 / 2);

@@ -116,18 +116,6 @@ static void test_create_limits(void **state)
 	hs_table_destroy(NULL);
 }
 
-/* Resident memory of this process in bytes, from /proc/self/statm. */
-static uint64_t resident_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /*
  * Memory follows the flows, not max_flows: a table of the largest size
  * (16.7M records of each family, 3.6 GiB of address space) is barely
@@ -140,12 +128,12 @@ static void test_memory_follows_flows(void **state)
 {
 	(void)state;
 	struct hs_table_config cfg;
-	uint64_t before = resident_bytes();
+	uint64_t before = sc_resident_bytes();
 
 	sc_config(&cfg, HS_TABLE_MAX_FLOWS, false);
 	struct hs_table *t = hs_table_create(&cfg, 0);
 	assert_non_null(t);
-	uint64_t empty = resident_bytes();
+	uint64_t empty = sc_resident_bytes();
 	print_message("  table of %u flows: %" PRIu64 " KiB resident when empty\n", HS_TABLE_MAX_FLOWS,
 		      (empty - before) / 1024);
 	assert_true(empty - before < 16u * 1024 * 1024);
@@ -156,7 +144,7 @@ static void test_memory_follows_flows(void **state)
 		sc_conn_init(&c, HS_FAMILY_IPV4, 0x100 + i / 50000u, (uint16_t)(1024u + i % 50000u), 2, 80);
 		assert_non_null(sc_syn(t, &c, 10));
 	}
-	uint64_t used = resident_bytes();
+	uint64_t used = sc_resident_bytes();
 	print_message("  after 10000 flows: %" PRIu64 " KiB more\n", (used - empty) / 1024);
 	assert_int_equal(hs_table_span(t), 2 * 10000);
 	/*
