@@ -1034,8 +1034,10 @@ struct lookahead {
 	struct hs_flow_key key;
 	uint32_t bucket;
 	uint32_t at;                    /* index + 1 of the record fetched last for the packet; 0: none */
-	bool found;                     /* the record at `at` held the packet's flow when looked at */
+	const struct hs_flow *record;   /* that record */
+	bool found;                     /* the record held the packet's flow when looked at */
 	bool src_is_0;
+	uint8_t family;
 };
 
 /*
@@ -1057,61 +1059,64 @@ static inline void prefetch_line(const void *p)
  * compiler emits nothing.  A line only this core reads arrives exclusive,
  * so the write that follows costs no second trip.
  */
-static inline void prefetch_record(const struct hs_table *t, uint32_t at)
+static inline void fetch_record(const struct hs_table *t, struct lookahead *la, uint32_t at)
 {
-	const struct hs_flow *f = flow_at(t, at - 1);
-
-	prefetch_line(f);
-	prefetch_line((const uint8_t *)f + 64);
+	la->at = at;
+	if (at == 0)
+		return;
+	la->record = flow_at(t, at - 1);
+	prefetch_line(la->record);
+	prefetch_line((const uint8_t *)la->record + 64);
 }
 
 static inline void ahead_hash(const struct hs_table *t, const struct hs_packet *pkt, struct lookahead *la)
 {
 	hs_flow_key_from_packet(pkt, &la->key, &la->src_is_0);
-	la->bucket = key_bucket(t, &la->key, pkt->family);
+	la->family = pkt->family;
+	la->found = false;
+	la->bucket = key_bucket(t, &la->key, la->family);
 	prefetch_line(&t->buckets[la->bucket]);
 }
 
 static inline void ahead_head(const struct hs_table *t, struct lookahead *la)
 {
-	la->at = t->buckets[la->bucket];
-	la->found = false;
-	if (la->at)
-		prefetch_record(t, la->at);
+	fetch_record(t, la, t->buckets[la->bucket]);
 }
 
 /* One step along the chain: is the record fetched last the packet's flow, or else fetch the next. */
-static inline void ahead_hop(const struct hs_table *t, struct lookahead *la, uint8_t family)
+static inline void ahead_hop(const struct hs_table *t, struct lookahead *la)
 {
 	if (la->at == 0 || la->found)
 		return;
-	const struct hs_flow *f = flow_at(t, la->at - 1);
-
-	if (hs_flow_has_key(f, &la->key, family)) {
+	if (hs_flow_has_key(la->record, &la->key, la->family))
 		la->found = true;
-		return;
-	}
-	la->at = hash_next(f);
-	if (la->at)
-		prefetch_record(t, la->at);
+	else
+		fetch_record(t, la, hash_next(la->record));
 }
 
 /*
- * The work ahead for the packet that comes `i` packets into the burst: each
- * step on the packet its distance further on.  Written out step by step,
- * not as a loop over the distances, so that each step is a direct call.
+ * The work ahead for the packet that comes `i` packets into a burst of m:
+ * each step on the packet its distance further on.  Inside the burst, far
+ * enough from its end, every step has a packet to work on (ahead_all);
+ * near the end some do not (ahead_near_end).
  */
-static inline void ahead_steps(const struct hs_table *t, const struct hs_packet *const *pkts, struct lookahead *la,
-			       size_t i, size_t m)
+static inline void ahead_all(const struct hs_table *t, const struct hs_packet *const *pkts, struct lookahead *la,
+			     size_t i)
 {
-	if (i + HASH_AHEAD < m)
-		ahead_hash(t, pkts[i + HASH_AHEAD], &la[i + HASH_AHEAD]);
+	ahead_hash(t, pkts[i + HASH_AHEAD], &la[i + HASH_AHEAD]);
+	ahead_head(t, &la[i + HEAD_AHEAD]);
+	ahead_hop(t, &la[i + HOP_AHEAD]);
+	ahead_hop(t, &la[i + HOP2_AHEAD]);
+}
+
+static inline void ahead_near_end(const struct hs_table *t, struct lookahead *la, size_t i, size_t m)
+{
 	if (i + HEAD_AHEAD < m)
 		ahead_head(t, &la[i + HEAD_AHEAD]);
 	if (i + HOP_AHEAD < m)
-		ahead_hop(t, &la[i + HOP_AHEAD], pkts[i + HOP_AHEAD]->family);
+		ahead_hop(t, &la[i + HOP_AHEAD]);
 	if (i + HOP2_AHEAD < m)
-		ahead_hop(t, &la[i + HOP2_AHEAD], pkts[i + HOP2_AHEAD]->family);
+		ahead_hop(t, &la[i + HOP2_AHEAD]);
 }
 
 /* The steps the first packets of a burst are too close for, in the order the stages run. */
@@ -1123,9 +1128,15 @@ static void ahead_start(const struct hs_table *t, const struct hs_packet *const 
 	for (size_t i = 0; i < m && i < HEAD_AHEAD; i++)
 		ahead_head(t, &la[i]);
 	for (size_t i = 0; i < m && i < HOP_AHEAD; i++)
-		ahead_hop(t, &la[i], pkts[i]->family);
+		ahead_hop(t, &la[i]);
 	for (size_t i = 0; i < m && i < HOP2_AHEAD; i++)
-		ahead_hop(t, &la[i], pkts[i]->family);
+		ahead_hop(t, &la[i]);
+}
+
+static inline void track_ahead(struct hs_table *t, const struct hs_packet *pkt, const struct lookahead *la,
+			       uint64_t now_ms, struct hs_track_result *res)
+{
+	track_keyed(t, pkt, &la->key, la->src_is_0, la->bucket, la->found ? la->at : 0, now_ms, res);
 }
 
 /*
@@ -1143,13 +1154,19 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 	for (size_t base = 0; base < n; base += BATCH) {
 		const struct hs_packet *const *burst = pkts + base;
 		size_t m = n - base < BATCH ? n - base : BATCH;
+		size_t i = 0;
 
 		ahead_start(t, burst, la, m);
-		for (size_t i = 0; i < m; i++) {
-			ahead_steps(t, burst, la, i, m);
-			track_keyed(t, burst[i], &la[i].key, la[i].src_is_0, la[i].bucket, la[i].found ? la[i].at : 0,
-				    now_ms, &res[base + i]);
+		for (; i + HASH_AHEAD < m; i++) {
+			ahead_all(t, burst, la, i);
+			track_ahead(t, burst[i], &la[i], now_ms, &res[base + i]);
 			/* A result is only good until the next packet, which may move or free its flow. */
+			if (done)
+				done(ctx, base + i, &res[base + i]);
+		}
+		for (; i < m; i++) {
+			ahead_near_end(t, la, i, m);
+			track_ahead(t, burst[i], &la[i], now_ms, &res[base + i]);
 			if (done)
 				done(ctx, base + i, &res[base + i]);
 		}
