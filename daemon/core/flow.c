@@ -160,29 +160,6 @@ static unsigned history_get(const struct hs_flow *flow, unsigned i)
 	return (flow->history[i / 2] >> ((i % 2) * 4)) & 0xf;
 }
 
-/*
- * The history as a 48-bit number, nibble i (event i) in bits 4i to 4i+3,
- * so that every packet's lookup of its event is a few word operations
- * rather than a loop over twelve nibbles with a branch on each.
- */
-#define NIBBLES_LOW  UINT64_C(0x111111111111)  /* 1 in each of the 12 nibbles */
-#define NIBBLES_HIGH UINT64_C(0x888888888888)  /* the high bit of each */
-
-/*
- * Read and written as a 4-byte and a 2-byte word: a 6-byte memcpy into a
- * uint64_t goes through the stack as two stores and one wider load, which
- * the CPU cannot forward and stalls on, every packet.
- */
-static inline uint64_t history_bits(const struct hs_flow *flow)
-{
-	uint32_t lo;
-	uint16_t hi;
-
-	memcpy(&lo, flow->history, sizeof(lo));
-	memcpy(&hi, flow->history + 4, sizeof(hi));
-	return le32toh(lo) | (uint64_t)le16toh(hi) << 32;
-}
-
 static inline void set_history_bits(struct hs_flow *flow, uint64_t h)
 {
 	uint32_t lo = htole32((uint32_t)h);
@@ -192,25 +169,11 @@ static inline void set_history_bits(struct hs_flow *flow, uint64_t h)
 	memcpy(flow->history + 4, &hi, sizeof(hi));
 }
 
-/*
- * The high bits of x's zero nibbles, of the twelve.  Nonzero exactly when
- * one is zero, and the lowest bit set marks the lowest zero nibble (a
- * borrow may also mark a nonzero nibble above a zero one, never below).
- */
-static inline uint64_t zero_nibbles(uint64_t x)
+void hs_flow_history_append(struct hs_flow *flow, uint64_t code)
 {
-	return (x - NIBBLES_LOW) & ~x & NIBBLES_HIGH;
-}
+	uint64_t h = hs_flow_history_bits(flow);
+	uint64_t free_nibbles = hs_zero_nibbles(h);
 
-void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event)
-{
-	uint64_t code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
-	uint64_t h = history_bits(flow);
-
-	/* Events fill the nibbles in order and are never 0, so 0s only follow the last event. */
-	if (zero_nibbles(h ^ code * NIBBLES_LOW))
-		return;   /* recorded already */
-	uint64_t free_nibbles = zero_nibbles(h);
 	/* Full: the first events are the ones that tell how it started; keep them. */
 	if (!free_nibbles)
 		return;

@@ -14,7 +14,9 @@
  * receiver allowed (maxend = its ack + window) and the largest window the
  * sender advertised (maxwin).  A packet must start below maxend, end above
  * end - the receiver's maxwin, and acknowledge nothing unsent and nothing
- * too old.  An invalid packet changes no state.
+ * too old.  An invalid packet changes no state.  Those checks are in
+ * hs_tcp_window.h, inline, where the flow table also runs them for the
+ * most frequent packet without calling in here.
  */
 #include "hs_tcp_state.h"
 
@@ -24,13 +26,10 @@
 
 #include "hs_flow.h"
 #include "hs_packet.h"
+#include "hs_tcp_window.h"
 
-/* Linux conntrack's floor for the acceptable ACK window (MAXACKWINCONST). */
-#define MIN_ACK_WINDOW 66000u
 /* RFC 7323: the largest window scale shift. */
 #define MAX_WSCALE 14
-/* No SYN carries more data than one IP packet holds (65535 bytes less headers). */
-#define MAX_SYN_DATA 65535u
 
 static const char *const state_names[HS_TCP_STATE_COUNT] = {
 	[HS_TCP_CLOSED] = "CLOSED",
@@ -141,17 +140,6 @@ enum hs_timeout_class hs_tcp_timeout_class(enum hs_tcp_state client, enum hs_tcp
 	return HS_TIMEOUT_CLOSED;
 }
 
-/* Sequence number comparisons modulo 2^32 (RFC 1982 serial arithmetic). */
-static inline bool seq_before(uint32_t a, uint32_t b)
-{
-	return (int32_t)(a - b) < 0;
-}
-
-static inline bool seq_after(uint32_t a, uint32_t b)
-{
-	return (int32_t)(b - a) < 0;
-}
-
 static bool flags_valid(uint8_t flags)
 {
 	bool syn = flags & HS_TCP_SYN, ack = flags & HS_TCP_ACK;
@@ -218,7 +206,7 @@ static void merge_syn(struct hs_flow *flow, enum hs_side side, const struct hs_p
 	struct hs_endpoint_window *w = &flow->window[side];
 	uint32_t end = segment_end(pkt);
 
-	if (seq_after(end, w->end))
+	if (hs_seq_after(end, w->end))
 		w->end = end;
 	if (pkt->window > w->maxwin)
 		w->maxwin = pkt->window;
@@ -233,57 +221,13 @@ static void merge_syn(struct hs_flow *flow, enum hs_side side, const struct hs_p
 	}
 }
 
-/*
- * Whether the peer has yet to acknowledge a side's SYN: the side's SYN is
- * out and nothing from the peer acknowledged it (the peer is LISTEN, or is
- * itself still SYN_SENT, or the side is SYN_RCVD, which every acceptable
- * acknowledgement ends).  Then window[side].maxend - 1 is its ISS.
- */
-static inline bool syn_unacked(const struct hs_flow *flow, enum hs_side side)
-{
-	uint8_t st = flow->state[side], peer = flow->state[!side];
-
-	if (!(flow->ep_flags[side] & HS_EP_SYN))
-		return false;
-	return st == HS_TCP_SYN_RCVD || peer == HS_TCP_SYN_SENT ||
-	       (st == HS_TCP_SYN_SENT && peer == HS_TCP_LISTEN);
-}
-
-/*
- * The range [*lo, *hi] in which a side's ISS lies.  Exact while its SYN is
- * unacknowledged (see syn_unacked).  Later, and only while the side has
- * sent nothing but SYNs (a client still SYN_SENT after the SYN-ACK), it is
- * end - 1 less the SYN's data, whose length we did not keep: exact for a
- * SYN without data, within one IP packet's worth for one with data.
- */
-static void syn_iss_range(const struct hs_flow *flow, enum hs_side side, uint32_t *lo, uint32_t *hi)
-{
-	const struct hs_endpoint_window *w = &flow->window[side];
-
-	if (syn_unacked(flow, side)) {
-		*lo = *hi = w->maxend - 1;
-		return;
-	}
-	*hi = w->end - 1;
-	*lo = (flow->ep_flags[side] & HS_EP_SYN_DATA) ? *hi - MAX_SYN_DATA : *hi;
-}
-
-/* RFC 9293 3.10.7.3: an acceptable ACK of a side's SYN, ISS < ack =< SND.NXT. */
-static bool acks_syn(const struct hs_flow *flow, enum hs_side side, uint32_t ack)
-{
-	uint32_t lo, hi;
-
-	syn_iss_range(flow, side, &lo, &hi);
-	return seq_after(ack, lo) && !seq_after(ack, flow->window[side].end);
-}
-
 /* Whether a SYN from a side carries the sequence number of its earlier SYN. */
 static bool same_syn(const struct hs_flow *flow, enum hs_side side, const struct hs_packet *pkt)
 {
 	uint32_t lo, hi;
 
-	syn_iss_range(flow, side, &lo, &hi);
-	return !seq_before(pkt->seq, lo) && !seq_after(pkt->seq, hi);
+	hs_tcp_syn_iss_range(flow, side, &lo, &hi);
+	return !hs_seq_before(pkt->seq, lo) && !hs_seq_after(pkt->seq, hi);
 }
 
 /* RFC 7323: scaling applies in either direction only if both SYNs asked for it. */
@@ -353,89 +297,10 @@ bool hs_tcp_start(struct hs_flow *flow, enum hs_side sender, const struct hs_pac
 	return true;
 }
 
-/*
- * The four window checks.  On success the sender's and receiver's windows
- * are updated; on failure nothing is written and the reason is returned.
- *
- * Every ACK-bearing packet runs them (hs_tcp_update), which inlines this
- * body: as a call it cost some 5% of a packet's tracking in argument
- * passing and saved registers.  The rare callers (SYN-ACKs, resync)
- * share one out-of-line copy, check_window.  What the caller knows
- * spares tests: flags are the packet's flags (a constant where the caller
- * knows them, as pkt->flags they are read again after every store, which
- * may alias them), and syns_acked says both endpoints' SYNs are
- * acknowledged (both are ESTABLISHED), so syn_unacked need not be asked.
- */
-static inline __attribute__((always_inline)) enum hs_invalid_reason
-window_checks(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt, uint8_t flags, bool syns_acked)
-{
-	enum hs_side receiver = (enum hs_side)!sender;
-	struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
-	bool liberal = (flow->ep_flags[sender] & HS_EP_LIBERAL) != 0;
-	uint32_t seq = pkt->seq, ack = pkt->ack;
-	/* segment_end, from flags: */
-	uint32_t end = seq + pkt->payload_len + ((flags & HS_TCP_SYN) != 0) + ((flags & HS_TCP_FIN) != 0);
-	uint32_t win = pkt->window;
-
-	if (!(flags & HS_TCP_SYN))
-		win <<= hs_flow_wscale(flow, sender);
-	/* Without an ACK (or with the zero ACK some stacks put in RSTs) there is nothing to check. */
-	if (!(flags & HS_TCP_ACK) || ((flags & HS_TCP_RST) && ack == 0))
-		ack = r->end;
-
-	/*
-	 * Until the receiver acknowledges the sender's SYN it has granted no
-	 * window of its own, yet the sender may already send: a Fast Open
-	 * server writes in SYN-RCVD (RFC 7413 4.2.2) and a SYN-ACK may carry
-	 * data.  Its limit then is the window the receiver's SYN offered
-	 * (never scaled, RFC 7323 2.2), counted from the end of the SYN.
-	 */
-	uint32_t limit = s->maxend;
-
-	if (!syns_acked && syn_unacked(flow, sender))
-		limit += r->maxwin;
-
-	if (!liberal) {
-		uint32_t ack_window = s->maxwin > MIN_ACK_WINDOW ? s->maxwin : MIN_ACK_WINDOW;
-
-		if (!seq_before(seq, limit + 1))
-			return HS_INVALID_SEQ_ABOVE_WINDOW;
-		if (!seq_after(end, s->end - r->maxwin - 1))
-			return HS_INVALID_SEQ_BELOW_WINDOW;
-		if (!seq_before(ack, r->end + 1))
-			return HS_INVALID_ACK_ABOVE;
-		if (!seq_after(ack, r->end - ack_window - 1))
-			return HS_INVALID_ACK_BELOW;
-		/* RFC 9293 3.10.7.4: in SYN-RECEIVED an ACK must acknowledge the SYN. */
-		if ((flags & HS_TCP_ACK) && !syns_acked && syn_unacked(flow, receiver) &&
-		    !acks_syn(flow, receiver, ack))
-			return HS_INVALID_ACK_BELOW;
-	}
-
-	if (s->maxwin < win)
-		s->maxwin = win;
-	if (seq_after(end, s->end))
-		s->end = end;
-	if (liberal && seq_after(ack, r->end) && r->maxwin == 0)
-		r->end = ack;   /* the receiver has not spoken yet: follow what is acked */
-	if (liberal && seq_after(end, s->maxend))
-		s->maxend = end;
-	if (flags & HS_TCP_ACK) {
-		if (r->maxwin != 0 && seq_after(end, limit))
-			r->maxwin += end - limit;
-		if (seq_after(ack + win, r->maxend - 1)) {
-			r->maxend = ack + win;
-			if (win == 0)
-				r->maxend++;
-		}
-	}
-	return HS_INVALID_NONE;
-}
-
 static __attribute__((noinline)) enum hs_invalid_reason check_window(struct hs_flow *flow, enum hs_side sender,
 									const struct hs_packet *pkt)
 {
-	return window_checks(flow, sender, pkt, pkt->flags, false);
+	return hs_tcp_window_checks(flow, sender, pkt, pkt->flags, false);
 }
 
 /*
@@ -452,12 +317,12 @@ static bool rst_acceptable(const struct hs_flow *flow, enum hs_side sender, cons
 	const struct hs_endpoint_window *s = &flow->window[sender], *r = &flow->window[receiver];
 
 	if (flow->state[receiver] == HS_TCP_SYN_SENT && !(flow->ep_flags[sender] & HS_EP_SYN))
-		return (pkt->flags & HS_TCP_ACK) && acks_syn(flow, receiver, pkt->ack);
+		return (pkt->flags & HS_TCP_ACK) && hs_tcp_acks_syn(flow, receiver, pkt->ack);
 	if (flow->ep_flags[sender] & HS_EP_LIBERAL)
 		return true;
 	if (pkt->seq == s->end)
 		return true;
-	return seq_before(pkt->seq, s->maxend + 1) && seq_after(pkt->seq, s->end - r->maxwin - 1);
+	return hs_seq_before(pkt->seq, s->maxend + 1) && hs_seq_after(pkt->seq, s->end - r->maxwin - 1);
 }
 
 /*
@@ -480,7 +345,7 @@ static bool rst_acceptable(const struct hs_flow *flow, enum hs_side sender, cons
 
 static uint32_t largest_window(const struct hs_flow *flow)
 {
-	uint32_t w = MIN_ACK_WINDOW;
+	uint32_t w = HS_TCP_MIN_ACK_WINDOW;
 
 	for (int side = 0; side < 2; side++)
 		if (flow->window[side].maxwin > w)
@@ -506,10 +371,10 @@ static bool resync(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	uint8_t kind;
 
 	/* Ahead, whichever check failed first: acknowledging unseen data is the stronger sign. */
-	bool ack_ahead = seq_after(pkt->ack, r->end) && seq_before(pkt->ack, r->end + reach);
-	bool seq_ahead = !seq_before(pkt->seq, s->maxend + 1) && seq_before(pkt->seq, s->maxend + reach);
-	bool ack_sane = !seq_after(pkt->ack, r->end) || ack_ahead;
-	bool seq_sane = seq_before(pkt->seq, s->maxend + 1) || seq_ahead;
+	bool ack_ahead = hs_seq_after(pkt->ack, r->end) && hs_seq_before(pkt->ack, r->end + reach);
+	bool seq_ahead = !hs_seq_before(pkt->seq, s->maxend + 1) && hs_seq_before(pkt->seq, s->maxend + reach);
+	bool ack_sane = !hs_seq_after(pkt->ack, r->end) || ack_ahead;
+	bool seq_sane = hs_seq_before(pkt->seq, s->maxend + 1) || seq_ahead;
 
 	(void)why;
 	if (ack_ahead && seq_sane)
@@ -530,20 +395,20 @@ static bool resync(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	 * stall a request/response exchange for good.  Anything further ahead
 	 * needs the peer's word as well.
 	 */
-	uint32_t peer_window = r->maxwin ? r->maxwin : MIN_ACK_WINDOW;
-	bool near = kind == HS_EP_AHEAD_ACK && !seq_ahead && !seq_after(pkt->ack, r->end + peer_window);
+	uint32_t peer_window = r->maxwin ? r->maxwin : HS_TCP_MIN_ACK_WINDOW;
+	bool near = kind == HS_EP_AHEAD_ACK && !seq_ahead && !hs_seq_after(pkt->ack, r->end + peer_window);
 	uint8_t peer = flow->ep_flags[receiver] & ahead_bits;
 	if (!near && !gap && (!peer || (kind != HS_EP_AHEAD_ACK && !(peer & HS_EP_AHEAD_ACK)))) {
 		flow->ep_flags[sender] |= kind;
 		return false;
 	}
-	if (seq_after(end, s->end))
+	if (hs_seq_after(end, s->end))
 		s->end = end;
-	if (seq_after(end, s->maxend))
+	if (hs_seq_after(end, s->maxend))
 		s->maxend = end;
-	if (seq_after(pkt->ack, r->end))
+	if (hs_seq_after(pkt->ack, r->end))
 		r->end = pkt->ack;
-	if (seq_after(r->end, r->maxend))
+	if (hs_seq_after(r->end, r->maxend))
 		r->maxend = r->end;
 	if (check_window(flow, sender, pkt) != HS_INVALID_NONE) {
 		*s = saved_s;
@@ -561,7 +426,7 @@ static void apply_ack(struct hs_flow *flow, enum hs_side sender, const struct hs
 	enum hs_side receiver = (enum hs_side)!sender;
 	uint8_t *st = flow->state;
 	const struct hs_endpoint_window *r = &flow->window[receiver];
-	bool acks_all = !seq_before(pkt->ack, r->end);
+	bool acks_all = !hs_seq_before(pkt->ack, r->end);
 
 	if (!(pkt->flags & HS_TCP_ACK))
 		return;
@@ -716,7 +581,7 @@ static void update_synack(struct hs_flow *flow, enum hs_side sender, const struc
 		 * cookie, no Fast Open at all) acknowledges the SYN alone, and
 		 * one may take part of it.  The client sends the rest later.
 		 */
-		if (!acks_syn(flow, receiver, pkt->ack)) {
+		if (!hs_tcp_acks_syn(flow, receiver, pkt->ack)) {
 			update->invalid = HS_INVALID_SYNACK_ACK;
 			return;
 		}
@@ -733,7 +598,7 @@ static void update_synack(struct hs_flow *flow, enum hs_side sender, const struc
 		 * The sender may already be ESTABLISHED if the peer's SYN-ACK
 		 * passed first.
 		 */
-		if (!acks_syn(flow, receiver, pkt->ack)) {
+		if (!hs_tcp_acks_syn(flow, receiver, pkt->ack)) {
 			update->invalid = HS_INVALID_SYNACK_ACK;
 			return;
 		}
@@ -742,7 +607,7 @@ static void update_synack(struct hs_flow *flow, enum hs_side sender, const struc
 			flow->state[receiver] = HS_TCP_ESTABLISHED;
 		return;
 	}
-	if (flow->ep_flags[sender] & HS_EP_SYN && seq_before(pkt->seq, flow->window[sender].end)) {
+	if (flow->ep_flags[sender] & HS_EP_SYN && hs_seq_before(pkt->seq, flow->window[sender].end)) {
 		/*
 		 * An old SYN-ACK again, for instance because the final ACK of
 		 * the handshake was lost beyond us: harmless if it fits.
@@ -797,7 +662,7 @@ static __attribute__((noinline)) void update_general(struct hs_flow *flow, enum 
 		update->invalid = HS_INVALID_UNEXPECTED_ACK;
 		return;
 	}
-	update->invalid = window_checks(flow, sender, pkt, flags, false);
+	update->invalid = hs_tcp_window_checks(flow, sender, pkt, flags, false);
 	if (update->invalid != HS_INVALID_NONE && resync(flow, sender, pkt, update->invalid)) {
 		update->invalid = HS_INVALID_NONE;
 		update->resynced = true;
@@ -810,6 +675,15 @@ static __attribute__((noinline)) void update_general(struct hs_flow *flow, enum 
 		apply_fin(flow, sender);
 }
 
+void hs_tcp_update_full(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
+			struct hs_tcp_update *update)
+{
+	update->invalid = HS_INVALID_NONE;
+	update->restart = false;
+	update->resynced = false;
+	update_general(flow, sender, pkt, update);
+}
+
 void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt,
 		   struct hs_tcp_update *update)
 {
@@ -817,18 +691,12 @@ void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	update->restart = false;
 	update->resynced = false;
 	/*
-	 * Most packets first, in straight-line code: an ACK, perhaps with
-	 * data, between two ESTABLISHED endpoints.  No SYN is then
-	 * unacknowledged and no state can change (apply_ack moves neither and
-	 * there is no FIN), so only the window checks run.  A packet that
-	 * fails them takes the general path, which checks it again (the
-	 * checks wrote nothing) and may resynchronise.
+	 * Most packets first, in straight-line code (hs_tcp_window.h).  A
+	 * packet that fails the window checks there takes the general path,
+	 * which checks it again (the checks wrote nothing) and may
+	 * resynchronise.
 	 */
-	if ((pkt->flags & (HS_TCP_SYN | HS_TCP_RST | HS_TCP_FIN | HS_TCP_ACK)) == HS_TCP_ACK &&
-	    flow->state[HS_CLIENT] == HS_TCP_ESTABLISHED && flow->state[HS_SERVER] == HS_TCP_ESTABLISHED &&
-	    window_checks(flow, sender, pkt, HS_TCP_ACK, true) == HS_INVALID_NONE) {
-		flow->ep_flags[sender] &= (uint8_t)~(HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK);
+	if (hs_tcp_update_common(flow, sender, pkt))
 		return;
-	}
 	update_general(flow, sender, pkt, update);
 }
