@@ -56,6 +56,7 @@ struct hs_table {
 	uint32_t capacity;              /* live flows at most, of both families together */
 	uint32_t nbuckets;
 	uint32_t *buckets;              /* index + 1 of the first flow; 0 = empty */
+	struct hs_sipstate hash_start;  /* the hash key's SipHash state (hs_sip_keyed), computed once */
 	struct hs_flow *flows4;         /* IPv4 records, capacity of them reserved */
 	struct hs_flow_v6 *flows6;      /* IPv6 records, as many */
 	size_t flows4_bytes, flows6_bytes, buckets_bytes;
@@ -217,6 +218,7 @@ struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t 
 		t->config.id_step = 1;
 	t->capacity = config->max_flows;
 	t->nbuckets = t->capacity;
+	t->hash_start = hs_sip_keyed(t->config.hash_key);
 	t->buckets_bytes = (size_t)t->nbuckets * sizeof(uint32_t);
 	t->flows4_bytes = (size_t)t->capacity * sizeof(struct hs_flow);
 	t->flows6_bytes = (size_t)t->capacity * sizeof(struct hs_flow_v6);
@@ -312,7 +314,7 @@ uint32_t hs_table_tick(const struct hs_table *t, uint64_t now_ms)
 static inline uint32_t key_hash(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
 {
 	/* Only the bytes that can differ are hashed: IPv4 keys are mostly padding (hs_flow_hash). */
-	return (uint32_t)hs_flow_hash(t->config.hash_key, key, family);
+	return (uint32_t)hs_flow_hash_keyed(&t->hash_start, key, family);
 }
 
 /* A bucket from a hash: the high bits of hash x buckets, so any number of buckets is as good as a power of two. */

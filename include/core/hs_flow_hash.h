@@ -23,27 +23,40 @@ _Static_assert(offsetof(struct hs_flow_key, addr) == 0 && sizeof(struct hs_addr)
 	       "hs_flow_hash reads a flow key as two 16-byte addresses and two ports");
 
 /*
- * SipHash-1-3 under hash_key of addr[0], addr[1] (4 bytes each for IPv4,
- * 16 for IPv6), port[0], port[1], family: exactly hs_siphash over those
- * bytes (tests/unit/test_flow_hash.c holds the two equal).
+ * SipHash-1-3, from the state hs_sip_keyed gave for a key, of addr[0],
+ * addr[1] (4 bytes each for IPv4, 16 for IPv6), port[0], port[1], family:
+ * exactly hs_siphash under that key over those bytes
+ * (tests/unit/test_flow_hash.c holds the two equal).  The flow table
+ * keeps its key's state, so that no packet computes it again.
  */
-static inline uint64_t hs_flow_hash(const uint8_t hash_key[16], const struct hs_flow_key *key, uint8_t family)
+static inline uint64_t hs_flow_hash_keyed(const struct hs_sipstate *keyed, const struct hs_flow_key *key,
+					  uint8_t family)
 {
-	struct hs_sipstate s = hs_sip_init(hash_key);
+	struct hs_sipstate s = *keyed;
 	uint64_t len;
 
 	if (family == HS_FAMILY_IPV6) {
 		const uint8_t *addrs = (const uint8_t *)key->addr;
 
-		for (size_t i = 0; i < 2 * sizeof(struct hs_addr); i += 8)
+		hs_sip_first_block(&s, hs_sip_load_le64(addrs));
+		for (size_t i = 8; i < 2 * sizeof(struct hs_addr); i += 8)
 			hs_sip_block(&s, hs_sip_load_le64(addrs + i));
 		len = 2 * 16 + 4 + 1;
 	} else {
-		hs_sip_block(&s, hs_sip_load_le32(key->addr[0].bytes) | hs_sip_load_le32(key->addr[1].bytes) << 32);
+		hs_sip_first_block(&s, hs_sip_load_le32(key->addr[0].bytes) |
+					       hs_sip_load_le32(key->addr[1].bytes) << 32);
 		len = 2 * 4 + 4 + 1;
 	}
 	/* The last 5 bytes, ports and family, and the length in the top byte. */
 	return hs_sip_finish(&s, hs_sip_load_le32(key->port) | (uint64_t)family << 32 | len << 56);
+}
+
+/* The same under hash_key itself. */
+static inline uint64_t hs_flow_hash(const uint8_t hash_key[16], const struct hs_flow_key *key, uint8_t family)
+{
+	struct hs_sipstate keyed = hs_sip_keyed(hash_key);
+
+	return hs_flow_hash_keyed(&keyed, key, family);
 }
 
 #endif

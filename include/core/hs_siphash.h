@@ -7,7 +7,9 @@
  * of (hs_sip_init, hs_sip_block, hs_sip_finish), inline, so that a caller
  * with input of a fixed shape (the flow table hashing a flow key on every
  * packet, hs_flow_hash.h) can compute the same function from word loads,
- * without assembling its bytes into a buffer first.
+ * without assembling its bytes into a buffer first; and a key's starting
+ * state (hs_sip_keyed, hs_sip_first_block) that such a caller computes
+ * once, not for every message.
  */
 #ifndef HS_SIPHASH_H
 #define HS_SIPHASH_H
@@ -54,12 +56,24 @@ static inline struct hs_sipstate hs_sip_init(const uint8_t key[16])
 				     0x6c7967656e657261ULL ^ k0, 0x7465646279746573ULL ^ k1 };
 }
 
-static inline void hs_sip_round(struct hs_sipstate *s)
+/* A SipRound's first step, which reads only v0 and v1. */
+static inline void hs_sip_round_start(struct hs_sipstate *s)
 {
 	s->v0 += s->v1; s->v1 = hs_sip_rotl(s->v1, 13); s->v1 ^= s->v0; s->v0 = hs_sip_rotl(s->v0, 32);
+}
+
+/* The rest of a SipRound. */
+static inline void hs_sip_round_rest(struct hs_sipstate *s)
+{
 	s->v2 += s->v3; s->v3 = hs_sip_rotl(s->v3, 16); s->v3 ^= s->v2;
 	s->v0 += s->v3; s->v3 = hs_sip_rotl(s->v3, 21); s->v3 ^= s->v0;
 	s->v2 += s->v1; s->v1 = hs_sip_rotl(s->v1, 17); s->v1 ^= s->v2; s->v2 = hs_sip_rotl(s->v2, 32);
+}
+
+static inline void hs_sip_round(struct hs_sipstate *s)
+{
+	hs_sip_round_start(s);
+	hs_sip_round_rest(s);
 }
 
 /* One 8-byte message block, with SipHash-1-3's one compression round. */
@@ -67,6 +81,31 @@ static inline void hs_sip_block(struct hs_sipstate *s, uint64_t m)
 {
 	s->v3 ^= m;
 	hs_sip_round(s);
+	s->v0 ^= m;
+}
+
+/*
+ * The state every message under a key starts from, one step into the
+ * first block: the first block's message word is mixed into v3 only, and
+ * the first step of its round reads v0 and v1 alone, so that step is the
+ * same for every message.  A caller hashing many messages under one key
+ * (the flow table, every packet) keeps this state and starts each message
+ * with hs_sip_first_block, which finishes the step's round: the same
+ * SipHash, a dozen instructions a message fewer.
+ */
+static inline struct hs_sipstate hs_sip_keyed(const uint8_t key[16])
+{
+	struct hs_sipstate s = hs_sip_init(key);
+
+	hs_sip_round_start(&s);
+	return s;
+}
+
+/* The first 8-byte block of a message, from the state hs_sip_keyed gave (as hs_sip_block from hs_sip_init's). */
+static inline void hs_sip_first_block(struct hs_sipstate *s, uint64_t m)
+{
+	s->v3 ^= m;
+	hs_sip_round_rest(s);
 	s->v0 ^= m;
 }
 
