@@ -271,6 +271,8 @@ static void format_state(struct text *t, const struct hs_metrics_snapshot *s)
 	       "Restored flows that saw no packet within state.max_age.", st->pool.forgotten);
 }
 
+_Static_assert(HS_BURST_TIMED_ONE_IN == 8, "the burst histogram's help texts say one burst in 8");
+
 static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)
 {
 	char sec[32];
@@ -318,13 +320,13 @@ static void format_queues(struct text *t, const struct hs_metrics_snapshot *s)
 			    q->queue, q->kernel_user_dropped);
 	}
 	family(t, "handshaked_burst_duration_max_seconds", "gauge",
-	       "Longest time a worker spent handling one burst since start.");
+	       "Longest time a worker spent handling one burst since start, among the bursts timed (one in 8, at random).");
 	for (uint32_t i = 0; i < s->nqueues; i++) {
 		seconds_text(sec, sizeof(sec), s->queues[i].loop_max_us);
 		text_printf(t, "handshaked_burst_duration_max_seconds{queue=\"%u\"} %s\n", s->queues[i].queue, sec);
 	}
 	family(t, "handshaked_burst_duration_seconds", "histogram",
-	       "Time a worker spent handling one burst of packets (parse, track, verdicts).");
+	       "Time a worker spent handling one burst of packets (parse, track, verdicts); one burst in 8 is timed, drawn at random.");
 	for (uint32_t i = 0; i < s->nqueues; i++) {
 		const struct hs_metrics_queue *q = &s->queues[i];
 		uint64_t cumulative = 0;

@@ -31,7 +31,7 @@ struct hs_metrics_queue {
 	uint64_t bursts;
 	uint64_t enobufs, recv_errors, send_errors;
 	uint64_t malformed;                             /* queue messages that held no usable packet */
-	uint64_t loop_max_us;                           /* longest burst so far */
+	uint64_t loop_max_us;                           /* longest burst timed so far */
 	uint64_t burst_us_buckets[HS_BURST_BUCKETS];    /* not cumulative, as the worker keeps them */
 	uint64_t burst_us_sum;
 	bool kernel_found;                              /* the queue is in /proc/net/netfilter/nfnetlink_queue */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "hs_actions.h"
+#include "hs_burst_timing.h"
 #include "hs_clock.h"
 #include "hs_config.h"
 #include "hs_drop_pcap.h"
@@ -33,9 +34,6 @@
 #include "hs_table.h"
 #include "hs_watch_ring.h"
 
-#define HS_BURST_BUCKETS 12
-extern const uint32_t hs_burst_bucket_le_us[HS_BURST_BUCKETS - 1];
-
 struct hs_worker_stats {
 	uint64_t packets;           /* every packet read from the queue */
 	uint64_t accepted;
@@ -47,12 +45,14 @@ struct hs_worker_stats {
 	uint64_t parse_errors[HS_PARSE_RESULT_COUNT];
 	uint64_t invalid;           /* TCP packets judged invalid (accepted or dropped per strict) */
 	uint64_t policy_dropped;    /* packets dropped by policies (refused SYNs, blocked flows) */
-	uint64_t loop_max_us;       /* longest burst handling seen */
+	uint64_t loop_max_us;       /* longest burst handling seen among the bursts timed */
 	uint64_t bursts;
 	/*
-	 * Bursts by handling time: bucket i counts bursts that took at most
-	 * hs_burst_bucket_le_us[i] (and more than the bucket before); the last
-	 * bucket counts the rest.  Not cumulative; the metrics make them so.
+	 * The bursts timed (one in HS_BURST_TIMED_ONE_IN, drawn at random:
+	 * hs_burst_timing.h) by handling time: bucket i counts bursts that took
+	 * at most hs_burst_bucket_le_us[i] (and more than the bucket before);
+	 * the last bucket counts the rest.  Not cumulative; the metrics make
+	 * them so.
 	 */
 	uint64_t burst_us_buckets[HS_BURST_BUCKETS];
 	uint64_t burst_us_sum;
