@@ -113,10 +113,8 @@ void log_episode_fail(struct log_episode *ep, int errnum)
 		log_warnx("%s failed (further failures are counted, not logged, until it works again)", ep->what);
 }
 
-void log_episode_ok(struct log_episode *ep)
+void log_episode_recovered(struct log_episode *ep)
 {
-	if (!ep->failing)
-		return;
 	log_notice("%s: works again after %llu failure(s)", ep->what, (unsigned long long)ep->failures);
 	ep->failing = false;
 	ep->failures = 0;

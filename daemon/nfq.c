@@ -47,7 +47,7 @@ static ssize_t queue_send(const struct hs_nfq *q, const void *buf, size_t len)
 {
 	static const struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 
-	return syscall(SYS_sendto, mnl_socket_get_fd(q->nl), buf, len, 0, &kernel, sizeof(kernel));
+	return syscall(SYS_sendto, q->fd, buf, len, 0, &kernel, sizeof(kernel));
 }
 
 static int send_config(struct hs_nfq *q, struct nlmsghdr *nlh, char *err, size_t errlen, const char *what)
@@ -97,6 +97,7 @@ int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t 
 	/* Attribute padding is sent as it lies in the buffer: start from zeroes. */
 	memset(buf, 0, sizeof(buf));
 	memset(q, 0, sizeof(*q));
+	q->fd = -1;
 	q->queue = queue;
 	q->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!q->nl) {
@@ -109,7 +110,7 @@ int hs_nfq_open(struct hs_nfq *q, uint16_t queue, uint32_t copy_range, uint32_t 
 		return -1;
 	}
 	q->portid = mnl_socket_get_portid(q->nl);
-	int fd = mnl_socket_get_fd(q->nl);
+	int fd = q->fd = mnl_socket_get_fd(q->nl);
 	/* Losing notifications must not stop the queue: the batch verdict recovers them. */
 	setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
@@ -167,6 +168,7 @@ void hs_nfq_close(struct hs_nfq *q)
 		mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len);
 		mnl_socket_close(q->nl);
 		q->nl = NULL;
+		q->fd = -1;
 	}
 	free(q->rx);
 	free(q->tx);
@@ -176,7 +178,7 @@ void hs_nfq_close(struct hs_nfq *q)
 
 int hs_nfq_fd(const struct hs_nfq *q)
 {
-	return mnl_socket_get_fd(q->nl);
+	return q->fd;
 }
 
 /* A 32-bit attribute's value, from network order. */
@@ -265,7 +267,7 @@ int hs_nfq_set_wait(struct hs_nfq *q, uint32_t ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000u, .tv_usec = (suseconds_t)(ms % 1000u) * 1000 };
 
-	return setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return setsockopt(q->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 int hs_nfq_wake(struct hs_nfq *q)
@@ -281,6 +283,21 @@ int hs_nfq_wake(struct hs_nfq *q)
 }
 
 /*
+ * A header that fits, a length that covers it and stays within what was
+ * received, as mnl_nlmsg_ok checks; here, since two calls into libmnl a
+ * message (mnl_nlmsg_ok and mnl_nlmsg_next) cost more than the test.
+ */
+const struct nlmsghdr *hs_nfq_message_at(const uint8_t *buf, size_t len, size_t off)
+{
+	if (off > len || len - off < sizeof(struct nlmsghdr))
+		return NULL;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)(buf + off);
+	if (nlh->nlmsg_len < sizeof(struct nlmsghdr) || nlh->nlmsg_len > len - off)
+		return NULL;
+	return nlh;
+}
+
+/*
  * MSG_WAITFORONE: the call waits (up to the receive timeout) for the first
  * message only and then takes whatever else is already queued, so one
  * system call both waits and reads, as the bare burst consumer does; an
@@ -288,13 +305,12 @@ int hs_nfq_wake(struct hs_nfq *q)
  */
 int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts)
 {
-	int fd = mnl_socket_get_fd(q->nl);
 	int got;
 
 	q->tx_len = 0;
 	q->have_ids = false;
 	for (;;) {
-		got = queue_recvmmsg(fd, q->msgs, HS_NFQ_BURST, MSG_WAITFORONE);
+		got = queue_recvmmsg(q->fd, q->msgs, HS_NFQ_BURST, MSG_WAITFORONE);
 		if (got >= 0)
 			break;
 		if (errno == EINTR)
@@ -312,12 +328,13 @@ int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts)
 
 	int n = 0;
 	for (int i = 0; i < got; i++) {
-		int len = (int)q->msgs[i].msg_len;
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->iov[i].iov_base;
+		const uint8_t *buf = q->iov[i].iov_base;
+		size_t len = q->msgs[i].msg_len;
+		const struct nlmsghdr *nlh;
 
 		if (q->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
-			len = (int)q->slot_size;
-		while (mnl_nlmsg_ok(nlh, len)) {
+			len = q->slot_size;
+		for (size_t off = 0; (nlh = hs_nfq_message_at(buf, len, off)) != NULL; off += NLMSG_ALIGN(nlh->nlmsg_len)) {
 			q->stats.messages++;
 			if (hs_nfq_parse_packet(nlh, &pkts[n])) {
 				if (!q->have_ids || (int32_t)(pkts[n].id - q->max_id) > 0)
@@ -329,7 +346,6 @@ int hs_nfq_read_burst(struct hs_nfq *q, struct hs_nfq_packet *pkts)
 			} else if (nlh->nlmsg_type != NLMSG_ERROR && nlh->nlmsg_type != NLMSG_DONE) {
 				q->stats.malformed++;
 			}
-			nlh = mnl_nlmsg_next(nlh, &len);
 		}
 	}
 	return n;

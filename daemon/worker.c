@@ -497,7 +497,9 @@ static int handle_burst(struct hs_worker *w, uint64_t *now_ms)
 	size_t m = sort_burst(w, raw, n, now, &burst);
 	struct burst_ctx ctx = { .w = w, .tcp = burst.tcp, .raw = burst.raw, .now = now };
 	hs_table_track_batch(w->table, burst.tcp, m, now, results, verdict_one, &ctx);
-	carry_out(w);
+	/* As after a packet: an empty list leaves the RST room as it was. */
+	if (w->actions.head != w->actions.count)
+		carry_out(w);
 	if (timed)
 		note_burst_time(w, hs_now_us() - start);
 	*now_ms = now;

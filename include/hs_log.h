@@ -38,8 +38,17 @@ struct log_episode {
 void log_episode_init(struct log_episode *ep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One more failure (errnum 0 if there is no errno); logged if it starts an episode. */
 void log_episode_fail(struct log_episode *ep, int errnum);
-/* It worked: ends the episode, if one was going on, with a line saying so. */
-void log_episode_ok(struct log_episode *ep);
+/* Ends an episode that was going on, with a line saying so. */
+void log_episode_recovered(struct log_episode *ep);
+/*
+ * It worked: ends the episode, if one was going on.  Inline, since the
+ * packet path says so twice a burst and an episode is rare.
+ */
+static inline void log_episode_ok(struct log_episode *ep)
+{
+	if (ep->failing)
+		log_episode_recovered(ep);
+}
 
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

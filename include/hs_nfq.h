@@ -45,6 +45,7 @@ struct mnl_socket;
 
 struct hs_nfq {
 	struct mnl_socket *nl;
+	int fd;                             /* nl's, kept: the burst's calls need it without a library call */
 	uint32_t portid;
 	uint16_t queue;
 	size_t slot_size;
@@ -74,6 +75,13 @@ int hs_nfq_fd(const struct hs_nfq *q);
  * not a usable packet message.
  */
 bool hs_nfq_parse_packet(const struct nlmsghdr *nlh, struct hs_nfq_packet *pkt);
+
+/*
+ * The netlink message at buf[off..len) of a received datagram, or NULL when
+ * no whole one starts there (the walk is over); the next one starts at off +
+ * NLMSG_ALIGN(its nlmsg_len).  The same test as libmnl's mnl_nlmsg_ok.
+ */
+const struct nlmsghdr *hs_nfq_message_at(const uint8_t *buf, size_t len, size_t off);
 
 /*
  * How long hs_nfq_read_burst waits for a first message, in milliseconds

@@ -4,17 +4,6 @@
  */
 #include "hs_loopback.h"
 
-enum hs_loopback_pass hs_loopback_pass(uint32_t indev, uint32_t outdev, uint32_t lo_ifindex)
-{
-	if (lo_ifindex == 0)
-		return HS_LO_ELSEWHERE;
-	if (outdev == lo_ifindex && indev == 0)
-		return HS_LO_OUT;
-	if (indev == lo_ifindex && outdev == 0)
-		return HS_LO_IN;
-	return HS_LO_ELSEWHERE;
-}
-
 bool hs_loopback_repeat(uint64_t now_ms, uint64_t last_out_ms)
 {
 	/* A way out seen "after" now (another worker's clock read later) is recent too. */

@@ -38,8 +38,20 @@ enum hs_loopback_pass {
 	HS_LO_IN,                   /* back in from it (PREROUTING, INPUT) */
 };
 
-/* indev and outdev as the queue reports them (0: none); lo_ifindex is the loopback device's. */
-enum hs_loopback_pass hs_loopback_pass(uint32_t indev, uint32_t outdev, uint32_t lo_ifindex);
+/*
+ * indev and outdev as the queue reports them (0: none); lo_ifindex is the
+ * loopback device's.  Inline: the worker asks for every packet.
+ */
+static inline enum hs_loopback_pass hs_loopback_pass(uint32_t indev, uint32_t outdev, uint32_t lo_ifindex)
+{
+	if (lo_ifindex == 0)
+		return HS_LO_ELSEWHERE;
+	if (outdev == lo_ifindex && indev == 0)
+		return HS_LO_OUT;
+	if (indev == lo_ifindex && outdev == 0)
+		return HS_LO_IN;
+	return HS_LO_ELSEWHERE;
+}
 
 /*
  * Whether a packet seen on its way in (HS_LO_IN) at now_ms repeats one

@@ -6,7 +6,9 @@
  * handled as the library handles them; and on a million random mutations
  * of valid messages, whenever the library accepts a message the walk reads
  * exactly the same fields, and whatever the walk accepts lies inside the
- * message.
+ * message.  The walk over the messages of a datagram (hs_nfq_message_at)
+ * finds the messages libmnl's mnl_nlmsg_ok and mnl_nlmsg_next find, in
+ * datagrams of several messages with mutated lengths.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -237,12 +239,97 @@ static void test_mutations_agree(void **state)
 	assert_true(both > 100000);
 }
 
+/*
+ * The offsets of the messages the library's walk finds in buf[0..len); how
+ * many.  It stops, as the daemon's walk does, at a length of 2^31 or more,
+ * which the library compares as a negative int and would take, to jump
+ * gigabytes ahead.
+ */
+static unsigned library_walk(const uint8_t *buf, size_t len, size_t *offs, unsigned max)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	int left = (int)len;
+	unsigned n = 0;
+
+	while (n < max && mnl_nlmsg_ok(nlh, left) && nlh->nlmsg_len <= INT32_MAX) {
+		offs[n++] = (size_t)((const uint8_t *)nlh - buf);
+		nlh = mnl_nlmsg_next(nlh, &left);
+	}
+	return n;
+}
+
+static unsigned daemon_walk(const uint8_t *buf, size_t len, size_t *offs, unsigned max)
+{
+	const struct nlmsghdr *nlh;
+	unsigned n = 0;
+
+	for (size_t off = 0; n < max && (nlh = hs_nfq_message_at(buf, len, off)) != NULL;
+	     off += NLMSG_ALIGN(nlh->nlmsg_len))
+		offs[n++] = off;
+	return n;
+}
+
+/*
+ * Datagrams of one to four messages as the kernel sends them, then with a
+ * message's length changed (zero, short of a header, odd, beyond the
+ * datagram, or any other) and the datagram cut anywhere: the walk finds the
+ * messages the library finds, and each lies inside the datagram.  A
+ * length changed to one short of the message's has the walks step into
+ * the middle of a message and read whatever lies there as a header.
+ */
+static void test_message_walk(void **state)
+{
+	(void)state;
+	static uint8_t dgram[4 * BUF];
+	uint8_t msg[BUF], payload[52] = { 0 };
+	uint32_t x = 88172645u, several = 0;
+
+	for (uint32_t round = 0; round < 200000; round++) {
+		size_t len = 0, starts[4];
+		unsigned count = 1 + round % 4;
+
+		for (unsigned m = 0; m < count; m++) {
+			size_t mlen = build(msg, round + m, payload, (uint16_t)(20 + (round + m) % 33), 0, 0, 0, 0);
+			starts[m] = len;
+			memcpy(dgram + len, msg, mlen);
+			len += NLMSG_ALIGN(mlen);
+		}
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		if (round % 3) {
+			struct nlmsghdr *victim = (struct nlmsghdr *)(dgram + starts[x % count]);
+			const uint32_t lens[] = { 0, 1, NLMSG_HDRLEN - 1, NLMSG_HDRLEN, victim->nlmsg_len + 1,
+						  victim->nlmsg_len - 3, (uint32_t)len + 4, (x >> 9) % (2 * len) };
+			victim->nlmsg_len = lens[(x >> 4) % (sizeof(lens) / sizeof(lens[0]))];
+		}
+		if (round % 5 == 0)
+			len = (x >> 12) % (len + 1);
+		size_t want[4], got[4];
+		unsigned nwant = library_walk(dgram, len, want, 4), ngot = daemon_walk(dgram, len, got, 4);
+		assert_int_equal(ngot, nwant);
+		for (unsigned m = 0; m < ngot; m++) {
+			const struct nlmsghdr *nlh = (const struct nlmsghdr *)(dgram + got[m]);
+			assert_int_equal(got[m], want[m]);
+			assert_true(got[m] + nlh->nlmsg_len <= len);
+		}
+		several += ngot > 1;
+	}
+	assert_true(several > 50000);
+	/* A length the library's int comparison would take. */
+	struct nlmsghdr huge = { .nlmsg_len = 0x80000000u };
+	assert_null(hs_nfq_message_at((const uint8_t *)&huge, sizeof(huge), 0));
+	assert_non_null(hs_nfq_message_at((const uint8_t *)&(struct nlmsghdr){ .nlmsg_len = NLMSG_HDRLEN },
+					  NLMSG_HDRLEN, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kernel_messages),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_mutations_agree),
+		cmocka_unit_test(test_message_walk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
