@@ -843,6 +843,22 @@ static bool census_visit(void *ctx, const struct hs_flow *f)
 	return true;
 }
 
+/*
+ * Whether a timed policy that holds the flow past its timeout (an
+ * open-ended state) has had its turn come, without acting yet: the engine
+ * still names a due tick for it, at or before now.
+ */
+static bool policy_turn_came(const struct rig *r, const struct hs_flow *f, uint32_t now_tick)
+{
+	uint32_t turn;
+
+	if (f->flags & (HS_FLOW_POLICY_DONE | HS_FLOW_BLOCKED))
+		return false;
+	if (!hs_timeout_class_open_ended(hs_tcp_timeout_class(f->state[HS_CLIENT], f->state[HS_SERVER])))
+		return false;
+	return policy_due(r->engine, f, &turn) && (int32_t)(now_tick - turn) >= 0;
+}
+
 static void check_flow(struct rig *r, const struct hs_flow *f)
 {
 	char buf[HS_FLOW_JSON_MAX];
@@ -887,8 +903,9 @@ static void check_flow(struct rig *r, const struct hs_flow *f)
 	 * after the reload, so for that slot the check waits.  A timed reset
 	 * that found no room for its RSTs waits for a later tick on purpose,
 	 * so a flow its policy holds past its timeout may then be late (the
-	 * pass deferred some reset).  The deadline never comes before the
-	 * timeout.
+	 * pass deferred some reset), whether its policy's turn came after
+	 * the timeout or before it (a pause longer than both).  The deadline
+	 * never comes before the timeout.
 	 */
 	uint32_t now_tick = hs_table_tick(r->table, r->now);
 	bool just_reloaded = r->reloaded && now_tick - r->reload_tick < SLOT_MS / HS_TABLE_TICK_MS;
@@ -898,8 +915,7 @@ static void check_flow(struct rig *r, const struct hs_flow *f)
 		uint32_t due = hs_flow_deadline_tick(r->table, f);
 		CHECK((int32_t)(due - (f->last_seen + ticks)) >= 0);
 		int32_t late = (int32_t)(now_tick - due);
-		bool held = (int32_t)(due - (f->last_seen + ticks)) > 0;
-		bool waits_for_room = held && actions.resets_deferred != r->deferred_mark;
+		bool waits_for_room = policy_turn_came(r, f, now_tick) && actions.resets_deferred != r->deferred_mark;
 		if (late >= (int32_t)(SLOT_MS / HS_TABLE_TICK_MS) && !waits_for_room) {
 			fprintf(stderr, "fuzz_track: flow %u (%s/%s) is %d ticks past its timeout of %u ms\n", f->id,
 				hs_tcp_state_name(f->state[0]), hs_tcp_state_name(f->state[1]), late, ms);
