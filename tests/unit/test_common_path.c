@@ -32,25 +32,18 @@
 #include "hs_table.h"
 #include "hs_tcp_window.h"
 #include "scenario.h"
+#include "test_random.h"
 
 #define TCP_ROUNDS 400000u
 #define TABLE_ROUNDS 200000u
 #define CONNS 48
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t next_random(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
+static struct test_random rng = { 0x9e3779b97f4a7c15ull };
 
 /* 0 .. n - 1 */
 static uint32_t below(uint32_t n)
 {
-	return (uint32_t)((next_random() >> 32) % n);
+	return (uint32_t)((test_random_next(&rng) >> 32) % n);
 }
 
 static bool one_in(uint32_t n)
@@ -117,7 +110,7 @@ static void packet_near_edges(const struct hs_flow *f, enum hs_side sender, bool
 		pkt->seq = near(s->end - r->maxwin - pkt->payload_len, 3);
 		break;
 	case 2:
-		pkt->seq = (uint32_t)next_random();
+		pkt->seq = (uint32_t)test_random_next(&rng);
 		break;
 	default:
 		pkt->seq = s->end - below(3000);
@@ -131,13 +124,13 @@ static void packet_near_edges(const struct hs_flow *f, enum hs_side sender, bool
 		pkt->ack = near(r->end - ack_window, 3);
 		break;
 	case 2:
-		pkt->ack = (uint32_t)next_random();
+		pkt->ack = (uint32_t)test_random_next(&rng);
 		break;
 	default:
 		pkt->ack = r->end - below(3000);
 		break;
 	}
-	pkt->window = one_in(10) ? 0 : (uint16_t)next_random();
+	pkt->window = one_in(10) ? 0 : (uint16_t)test_random_next(&rng);
 	pkt->wscale = one_in(4) ? (uint8_t)below(16) : HS_WSCALE_NONE;
 	if (likely) {
 		pkt->flags = (uint8_t)(HS_TCP_ACK | (one_in(2) ? HS_TCP_PSH : 0));
@@ -160,11 +153,11 @@ static void random_flow(struct hs_flow *f)
 		for (size_t m = 0; m < sizeof(marks); m++)
 			if (one_in(marks[m] == HS_EP_SYN ? 2 : 6))
 				f->ep_flags[side] |= marks[m];
-		f->window[side].end = (uint32_t)next_random();
+		f->window[side].end = (uint32_t)test_random_next(&rng);
 		f->window[side].maxend = f->window[side].end + below(1u << 18);
 		f->window[side].maxwin = one_in(10) ? 0 : 1 + below(1u << 20);
 	}
-	f->wscales = one_in(2) ? 0 : (uint8_t)next_random();
+	f->wscales = one_in(2) ? 0 : (uint8_t)test_random_next(&rng);
 	/* Each endpoint's data was acknowledged up to somewhere near what it sent. */
 	for (int side = 0; side < 2; side++)
 		if (one_in(2))
@@ -321,8 +314,8 @@ static void round_packet(const struct sc_conn *c, const struct hs_flow *f, enum 
 		pkt->payload_len = one_in(8) ? below(1000) : 0;
 	} else {
 		pkt->flags = random_flags();
-		pkt->seq = (uint32_t)next_random();
-		pkt->ack = (uint32_t)next_random();
+		pkt->seq = (uint32_t)test_random_next(&rng);
+		pkt->ack = (uint32_t)test_random_next(&rng);
 		pkt->payload_len = random_payload();
 	}
 	pkt->wire_len = pkt->payload_len + (c->family == HS_FAMILY_IPV4 ? SC_HEADERS_V4 : SC_HEADERS_V6);

@@ -26,24 +26,17 @@
 #include <cmocka.h>
 
 #include "hs_flow.h"
+#include "test_random.h"
 
 #define ROUNDS 200000u
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint64_t next_random(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
+static struct test_random rng = { 0x2545f4914f6cdd1dull };
 
 static uint8_t random_byte(void)
 {
 	/* Mostly the values around the sign bit and the ends, where compares go wrong. */
 	static const uint8_t edges[] = { 0x00, 0x01, 0x7f, 0x80, 0x81, 0xfe, 0xff };
-	uint64_t r = next_random();
+	uint64_t r = test_random_next(&rng);
 
 	return (r & 1) ? edges[(r >> 8) % sizeof(edges)] : (uint8_t)(r >> 56);
 }
@@ -60,7 +53,7 @@ static void related_addr(const struct hs_addr *a, struct hs_addr *b, uint8_t fam
 {
 	static const size_t prefixes[] = { 0, 3, 8, 15, 16 };
 	size_t len = family == HS_FAMILY_IPV6 ? 16 : 4;
-	size_t keep = prefixes[next_random() % 5];
+	size_t keep = prefixes[test_random_next(&rng) % 5];
 
 	*b = *a;
 	for (size_t i = keep < len ? keep : len; i < len; i++)
@@ -70,7 +63,7 @@ static void related_addr(const struct hs_addr *a, struct hs_addr *b, uint8_t fam
 static uint16_t random_port(void)
 {
 	static const uint16_t edges[] = { 0, 1, 80, 0x7fff, 0x8000, 0xffff };
-	uint64_t r = next_random();
+	uint64_t r = test_random_next(&rng);
 
 	return (r & 1) ? edges[(r >> 8) % 6] : (uint16_t)(r >> 48);
 }
@@ -88,7 +81,7 @@ static void test_key_order_is_memcmp_order(void **state)
 		random_addr(&pkt.src, pkt.family);
 		related_addr(&pkt.src, &pkt.dst, pkt.family);
 		pkt.sport = random_port();
-		pkt.dport = (next_random() & 3) ? random_port() : pkt.sport;
+		pkt.dport = (test_random_next(&rng) & 3) ? random_port() : pkt.sport;
 
 		int cmp = memcmp(pkt.src.bytes, pkt.dst.bytes, 16);
 		bool want = cmp < 0 || (cmp == 0 && pkt.sport <= pkt.dport);
@@ -123,7 +116,7 @@ static void test_has_key_is_bytewise_equality(void **state)
 
 	for (uint32_t i = 0; i < ROUNDS; i++) {
 		uint8_t family = (i & 1) ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
-		uint8_t probe_family = (next_random() % 8) ? family : (uint8_t)(HS_FAMILY_IPV4 + HS_FAMILY_IPV6 - family);
+		uint8_t probe_family = (test_random_next(&rng) % 8) ? family : (uint8_t)(HS_FAMILY_IPV4 + HS_FAMILY_IPV6 - family);
 
 		memset(&key, 0, sizeof(key));
 		random_addr(&key.addr[0], family);
@@ -135,7 +128,7 @@ static void test_has_key_is_bytewise_equality(void **state)
 
 		/* The same key, or one differing in an address (often by a byte or two) or a port. */
 		probe = key;
-		switch (next_random() % 4) {
+		switch (test_random_next(&rng) % 4) {
 		case 0:
 			break;
 		case 1:
@@ -145,7 +138,7 @@ static void test_has_key_is_bytewise_equality(void **state)
 			related_addr(&key.addr[1], &probe.addr[1], family);
 			break;
 		default:
-			probe.port[next_random() & 1] = random_port();
+			probe.port[test_random_next(&rng) & 1] = random_port();
 			break;
 		}
 		bool want = has_key_bytewise(&rec, family, &probe, probe_family);
@@ -187,13 +180,13 @@ static void test_history_add_as_defined(void **state)
 
 	for (uint32_t i = 0; i < ROUNDS / 4; i++) {
 		/* A history of 0 to 12 distinct random events, as packets leave them, then one more. */
-		unsigned events = (unsigned)(next_random() % (HS_HISTORY_MAX + 1));
+		unsigned events = (unsigned)(test_random_next(&rng) % (HS_HISTORY_MAX + 1));
 
 		memset(&f, 0, sizeof(f));
 		memset(want, 0, sizeof(want));
 		for (unsigned e = 0; e <= events; e++) {
-			enum hs_side side = (next_random() & 1) ? HS_SERVER : HS_CLIENT;
-			enum hs_history_event ev = (enum hs_history_event)(HS_HIST_SYN + next_random() % 7);
+			enum hs_side side = (test_random_next(&rng) & 1) ? HS_SERVER : HS_CLIENT;
+			enum hs_history_event ev = (enum hs_history_event)(HS_HIST_SYN + test_random_next(&rng) % 7);
 
 			history_add_bytewise(want, ev | (side == HS_SERVER ? 8u : 0u));
 			hs_flow_history_add(&f, side, ev);

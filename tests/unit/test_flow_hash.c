@@ -22,26 +22,18 @@
 #include "hs_flow_hash.h"
 #include "hs_siphash.h"
 #include "scenario.h"
+#include "test_random.h"
 
 #define RANDOM_KEYS 200000u
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-/* xorshift64*: enough to reach every byte value in every position. */
-static uint64_t next_random(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
+static struct test_random rng = { 0x9e3779b97f4a7c15ull };
 
 static void fill_random(void *p, size_t n)
 {
 	uint8_t *b = p;
 
 	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(next_random() >> 56);
+		b[i] = (uint8_t)(test_random_next(&rng) >> 56);
 }
 
 /* The reference: the key's bytes laid out in a buffer, then the generic hash. */
