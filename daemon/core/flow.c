@@ -30,24 +30,23 @@ static inline void store64(void *p, uint64_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
-/* Both ports as the 4 bytes port[0], port[1] hold in memory. */
-static inline uint32_t pack_ports(uint16_t port0, uint16_t port1)
-{
-#if __BYTE_ORDER == __LITTLE_ENDIAN
-	return port0 | (uint32_t)port1 << 16;
-#else
-	return (uint32_t)port0 << 16 | port1;
-#endif
-}
-
-/* The two 16-bit halves of a word exchanged: port[0] and port[1] as one word, swapped. */
-static inline uint32_t swap_halves(uint32_t ports)
-{
-	return ports << 16 | ports >> 16;
-}
-
 _Static_assert(offsetof(struct hs_packet, dport) == offsetof(struct hs_packet, sport) + 2,
 	       "a packet's ports lie as a key's do, source first");
+
+/*
+ * The key's ports: the packet's two as one word, their 16-bit halves
+ * exchanged where swap (all ones) says the destination goes first.  One
+ * 4-byte store: the hash and the lookup that follow read both ports as one
+ * word, and a CPU cannot forward two 2-byte stores to a 4-byte load (it
+ * waits until they reach the cache).
+ */
+static inline void put_ports(const struct hs_packet *pkt, struct hs_flow_key *key, uint64_t swap)
+{
+	uint32_t ports = hs_load32(&pkt->sport);
+
+	ports ^= (ports ^ (ports << 16 | ports >> 16)) & (uint32_t)swap;
+	memcpy(key->port, &ports, sizeof(key->port));
+}
 
 /*
  * The key of an IPv4 packet.  Its addresses are zero past their first four
@@ -61,7 +60,6 @@ _Static_assert(offsetof(struct hs_packet, dport) == offsetof(struct hs_packet, s
 static inline void ipv4_key(const struct hs_packet *pkt, struct hs_flow_key *key, bool *src_is_0)
 {
 	uint64_t s = hs_load64(pkt->src.bytes), d = hs_load64(pkt->dst.bytes);
-	uint32_t ports = hs_load32(&pkt->sport);
 	bool src_low = (be64toh(s) | pkt->sport) <= (be64toh(d) | pkt->dport);
 	/* Without a branch, as below: swap is all ones when the destination goes first. */
 	uint64_t swap = (uint64_t)src_low - 1, x = (s ^ d) & swap;
@@ -70,8 +68,7 @@ static inline void ipv4_key(const struct hs_packet *pkt, struct hs_flow_key *key
 	store64(key->addr[0].bytes + 8, 0);
 	store64(key->addr[1].bytes, d ^ x);
 	store64(key->addr[1].bytes + 8, 0);
-	ports ^= (ports ^ swap_halves(ports)) & (uint32_t)swap;
-	memcpy(key->port, &ports, sizeof(key->port));
+	put_ports(pkt, key, swap);
 	*src_is_0 = src_low;
 }
 
@@ -102,15 +99,7 @@ static __attribute__((noinline)) void any_key(const struct hs_packet *pkt, struc
 		store64(key->addr[0].bytes + half, s ^ x);
 		store64(key->addr[1].bytes + half, d ^ x);
 	}
-	/*
-	 * Both ports in one 4-byte store: the hash and the lookup that follow
-	 * read them as one word, and a CPU cannot forward two 2-byte stores
-	 * to a 4-byte load (it waits until they reach the cache).
-	 */
-	uint32_t ports = pack_ports(pkt->sport, pkt->dport);
-
-	ports ^= (ports ^ pack_ports(pkt->dport, pkt->sport)) & (uint32_t)swap;
-	memcpy(key->port, &ports, sizeof(key->port));
+	put_ports(pkt, key, swap);
 	*src_is_0 = src_low;
 }
 
