@@ -935,6 +935,14 @@ static inline struct hs_flow *hinted_flow(const struct hs_table *t, uint32_t hin
 	return (f->flags & HS_FLOW_IN_USE) && hs_flow_has_key(f, key, family) ? f : NULL;
 }
 
+/* A result about to be filled in for a packet judged in full, and the packet counted as a SYN with data. */
+static void start_result(struct hs_table *t, const struct hs_packet *pkt, struct hs_track_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	if ((pkt->flags & HS_TCP_SYN) && pkt->payload_len)
+		t->stats.syn_with_data++;
+}
+
 /*
  * A packet of a flow the table holds, f, sent by sender: every packet but
  * the common one (see track_keyed), judged in full by hs_tcp_update.  Out
@@ -946,9 +954,7 @@ static __attribute__((noinline)) void track_found(struct hs_table *t, const stru
 	uint32_t now = clock_at(t, now_ms);
 	struct hs_tcp_update up;
 
-	memset(res, 0, sizeof(*res));
-	if ((pkt->flags & HS_TCP_SYN) && pkt->payload_len)
-		t->stats.syn_with_data++;
+	start_result(t, pkt, res);
 	res->flow = f;
 	if ((f->flags & HS_FLOW_BLOCKED) && (pkt->flags & (HS_TCP_SYN | HS_TCP_ACK | HS_TCP_RST)) != HS_TCP_SYN) {
 		/* Blocked until the endpoints start over; their retries keep it blocked. */
@@ -1007,9 +1013,7 @@ static __attribute__((noinline)) void track_missed(struct hs_table *t, const str
 		track_found(t, pkt, f, hs_flow_sender(f, src_is_0), now_ms, res);
 		return;
 	}
-	memset(res, 0, sizeof(*res));
-	if ((pkt->flags & HS_TCP_SYN) && pkt->payload_len)
-		t->stats.syn_with_data++;
+	start_result(t, pkt, res);
 	create_flow(t, pkt, key, src_is_0, bucket, now_ms, res);
 }
 
@@ -1203,10 +1207,14 @@ static void ahead_start(const struct hs_table *t, const struct hs_packet *const 
 		ahead_hop(t, &la[i]);
 }
 
+/* Tracks packet i of the batch with what was learned ahead, then hands its result to done. */
 static inline void track_ahead(struct hs_table *t, const struct hs_packet *pkt, const struct lookahead *la,
-			       uint64_t now_ms, struct hs_track_result *res)
+			       uint64_t now_ms, struct hs_track_result *res, size_t i, hs_track_done done, void *ctx)
 {
-	track_keyed(t, pkt, &la->key, la->src_is_0, la->bucket, la->found ? la->at : 0, now_ms, res);
+	track_keyed(t, pkt, &la->key, la->src_is_0, la->bucket, la->found ? la->at : 0, now_ms, &res[i]);
+	/* A result is only good until the next packet, which may move or free its flow. */
+	if (done)
+		done(ctx, i, &res[i]);
 }
 
 /*
@@ -1229,16 +1237,11 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 		ahead_start(t, burst, la, m);
 		for (; i + HASH_AHEAD < m; i++) {
 			ahead_all(t, burst, la, i);
-			track_ahead(t, burst[i], &la[i], now_ms, &res[base + i]);
-			/* A result is only good until the next packet, which may move or free its flow. */
-			if (done)
-				done(ctx, base + i, &res[base + i]);
+			track_ahead(t, burst[i], &la[i], now_ms, res, base + i, done, ctx);
 		}
 		for (; i < m; i++) {
 			ahead_near_end(t, la, i, m);
-			track_ahead(t, burst[i], &la[i], now_ms, &res[base + i]);
-			if (done)
-				done(ctx, base + i, &res[base + i]);
+			track_ahead(t, burst[i], &la[i], now_ms, res, base + i, done, ctx);
 		}
 	}
 }
