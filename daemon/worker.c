@@ -161,6 +161,18 @@ static void carry_out(struct hs_worker *w)
 }
 
 /*
+ * Carries out what the core decided, if it decided anything.  After a
+ * packet or a burst most of the time it decided nothing, and an empty
+ * list leaves the RST room as it was (the timer pass, which carries out
+ * always, brings it up to date).
+ */
+static void carry_out_pending(struct hs_worker *w)
+{
+	if (w->actions.head != w->actions.count)
+		carry_out(w);
+}
+
+/*
  * The deciding part of the worker: the policy engine (its tables keyed by a
  * key derived from the daemon's random one), its action list, and the RST
  * sender that carries out its resets.
@@ -303,12 +315,8 @@ static void verdict_one(void *arg, size_t i, struct hs_track_result *res)
 		}
 	}
 	enum hs_verdict verdict = hs_policy_engine_packet(w->policy, ctx->tcp[i], res, ctx->now);
-	/*
-	 * Before the next packet: it may be the answer to a RST sent here.  Most
-	 * packets decide nothing, and an empty list leaves the RST room as it was.
-	 */
-	if (w->actions.head != w->actions.count)
-		carry_out(w);
+	/* Before the next packet: it may be the answer to a RST sent here. */
+	carry_out_pending(w);
 	if (verdict == HS_VERDICT_DROP) {
 		drop_packet(w, ctx->raw[i]);
 		w->stats.policy_dropped++;
@@ -497,9 +505,7 @@ static int handle_burst(struct hs_worker *w, uint64_t *now_ms)
 	size_t m = sort_burst(w, raw, n, now, &burst);
 	struct burst_ctx ctx = { .w = w, .tcp = burst.tcp, .raw = burst.raw, .now = now };
 	hs_table_track_batch(w->table, burst.tcp, m, now, results, verdict_one, &ctx);
-	/* As after a packet: an empty list leaves the RST room as it was. */
-	if (w->actions.head != w->actions.count)
-		carry_out(w);
+	carry_out_pending(w);
 	if (timed)
 		note_burst_time(w, hs_now_us() - start);
 	*now_ms = now;
