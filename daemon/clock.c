@@ -8,20 +8,23 @@
 #include <stdint.h>
 #include <time.h>
 
-uint64_t hs_now_ms(void)
+/* A clock's time in nanoseconds (either fits an int64_t until the year 2262). */
+static int64_t ns_of(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t hs_now_ms(void)
+{
+	return (uint64_t)ns_of(CLOCK_MONOTONIC) / 1000000u;
 }
 
 uint64_t hs_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)ns_of(CLOCK_MONOTONIC) / 1000u;
 }
 
 /*
@@ -38,14 +41,6 @@ static _Thread_local bool have_wall_minus_mono;
 
 #define CLOCK_READ_TRIES 4
 #define CLOCK_READ_SPAN_NS 20000        /* a read pair farther apart was interrupted */
-
-static int64_t ns_of(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /*
  * The wall clock minus the monotonic one, in ns, read between two
