@@ -89,6 +89,25 @@ static uint32_t random_payload(void)
 }
 
 /*
+ * A sequence or acknowledgement number for a check with edges high and
+ * low: near either, anywhere, or a little below last (the last data),
+ * where valid packets lie.
+ */
+static uint32_t near_edges(uint32_t high, uint32_t low, uint32_t last)
+{
+	switch (below(5)) {
+	case 0:
+		return near(high, 3);
+	case 1:
+		return near(low, 3);
+	case 2:
+		return (uint32_t)test_random_next(&rng);
+	default:
+		return last - below(3000);
+	}
+}
+
+/*
  * A packet from sender against the flow's windows: sequence numbers near
  * where each check's edge lies (above the receiver's window, below the
  * sender's, acknowledging more than was sent or too little), or near the
@@ -102,34 +121,8 @@ static void packet_near_edges(const struct hs_flow *f, enum hs_side sender, bool
 
 	pkt->flags = random_flags();
 	pkt->payload_len = random_payload();
-	switch (below(5)) {
-	case 0:
-		pkt->seq = near(s->maxend, 3);
-		break;
-	case 1:
-		pkt->seq = near(s->end - r->maxwin - pkt->payload_len, 3);
-		break;
-	case 2:
-		pkt->seq = (uint32_t)test_random_next(&rng);
-		break;
-	default:
-		pkt->seq = s->end - below(3000);
-		break;
-	}
-	switch (below(5)) {
-	case 0:
-		pkt->ack = near(r->end, 3);
-		break;
-	case 1:
-		pkt->ack = near(r->end - ack_window, 3);
-		break;
-	case 2:
-		pkt->ack = (uint32_t)test_random_next(&rng);
-		break;
-	default:
-		pkt->ack = r->end - below(3000);
-		break;
-	}
+	pkt->seq = near_edges(s->maxend, s->end - r->maxwin - pkt->payload_len, s->end);
+	pkt->ack = near_edges(r->end, r->end - ack_window, r->end);
 	pkt->window = one_in(10) ? 0 : (uint16_t)test_random_next(&rng);
 	pkt->wscale = one_in(4) ? (uint8_t)below(16) : HS_WSCALE_NONE;
 	if (likely) {
