@@ -5,7 +5,8 @@
 #   make check      unit tests and replay tests (plain build)
 #   make check-san  unit tests built with AddressSanitizer + UBSan
 #   make bench      microbenchmarks: the tracking core, replay (bench-replay) and
-#                   snapshots of 1M flows (bench-snapshot)
+#                   snapshots of 1M flows (bench-snapshot); bench-flow-hash (not
+#                   in bench) times the flow hash one key at a time and in bursts
 #   make demo       a lab with real connections through the daemon
 #   make install    install the programs, the systemd unit, the configuration
 #                   (never over an existing one) and the man pages
@@ -80,7 +81,7 @@ PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
                $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-core check-replay check-modules check-san test bench bench-query bench-replay bench-snapshot bench-e2e demo clean deps test-netns fuzz install uninstall \
+.PHONY: all check check-core check-replay check-modules check-san test bench bench-query bench-replay bench-snapshot bench-flow-hash bench-e2e demo clean deps test-netns fuzz install uninstall \
         test-service test-systemd
 FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
@@ -235,6 +236,10 @@ bench-snapshot: $(BUILD)/bench/bench_snapshot
 # handshaked -r over a generated capture of 1M packets in 100k connections, on one core.
 bench-replay: $(BUILD)/bench/bench_replay
 	taskset -c 1 $(BUILD)/bench/bench_replay
+
+# The flow hash one key at a time against bursts of 32 (hs_flow_hash_burst).
+bench-flow-hash: $(BUILD)/bench/bench_flow_hash
+	taskset -c 1 $(BUILD)/bench/bench_flow_hash
 
 bench-e2e: all deps
 	tests/bench/bench_e2e.sh

@@ -22,6 +22,10 @@ _Static_assert(offsetof(struct hs_flow_key, addr) == 0 && sizeof(struct hs_addr)
 	       offsetof(struct hs_flow_key, port) == 32 && sizeof(((struct hs_flow_key *)0)->port) == 4,
 	       "hs_flow_hash reads a flow key as two 16-byte addresses and two ports");
 
+/* The message lengths: both addresses, both ports and the family (the burst hash builds the same words). */
+#define HS_FLOW_HASH_LEN_IPV4 (2 * 4 + 4 + 1)
+#define HS_FLOW_HASH_LEN_IPV6 (2 * 16 + 4 + 1)
+
 /*
  * SipHash-1-3, from the state hs_sip_keyed gave for a key, of addr[0],
  * addr[1] (4 bytes each for IPv4, 16 for IPv6), port[0], port[1], family:
@@ -41,11 +45,11 @@ static inline uint64_t hs_flow_hash_keyed(const struct hs_sipstate *keyed, const
 		hs_sip_first_block(&s, hs_sip_load_le64(addrs));
 		for (size_t i = 8; i < 2 * sizeof(struct hs_addr); i += 8)
 			hs_sip_block(&s, hs_sip_load_le64(addrs + i));
-		len = 2 * 16 + 4 + 1;
+		len = HS_FLOW_HASH_LEN_IPV6;
 	} else {
 		hs_sip_first_block(&s, hs_sip_load_le32(key->addr[0].bytes) |
 					       hs_sip_load_le32(key->addr[1].bytes) << 32);
-		len = 2 * 4 + 4 + 1;
+		len = HS_FLOW_HASH_LEN_IPV4;
 	}
 	/* The last 5 bytes, ports and family, and the length in the top byte. */
 	return hs_sip_finish(&s, hs_sip_load_le32(key->port) | (uint64_t)family << 32 | len << 56);
