@@ -24,8 +24,10 @@
 
 /*
  * out[i] = hs_flow_hash_keyed(keyed, keys[i], families[i]) for i < n, any
- * n.  IPv4 keys are hashed in vector lanes; IPv6 ones one at a time.  Pure:
- * no allocation, no I/O; safe to call from several threads at once.
+ * n.  IPv4 keys are hashed in vector lanes, groups of 4 or 8; IPv6 keys,
+ * bursts of fewer than 4 and the 1-3 keys left after the last group one at
+ * a time, which is cheaper than a group with lanes to spare.  Pure: no
+ * allocation, no I/O; safe to call from several threads at once.
  */
 void hs_flow_hash_burst(const struct hs_sipstate *keyed, const struct hs_flow_key *const keys[],
 			const uint8_t families[], size_t n, uint64_t out[]);
