@@ -1,16 +1,14 @@
 /*
  * table: the flow table.
  *
- * Records are reserved in two arrays, IPv4 records (96 bytes) and IPv6
- * records (128: the record and its addresses), and found through a chained
- * hash index.  A flow's index names its record in both: even indices are
- * IPv4 records, odd ones IPv6.  Bucket heads and chain links are indices,
- * not pointers, and a record's three link words pack the hash chain, both
- * timer wheel links and the wheel slot (26 bits a link: indices stay below
- * 2^25).  The hash is SipHash with a random key, so chains stay short
- * whatever addresses an attacker picks; a bucket is chosen by multiplying
- * the hash by the number of buckets, one per record, so the index costs 4
- * bytes a flow.
+ * Records are reserved in two arrays, IPv4 records (92 bytes) and IPv6
+ * records (124: the record and its addresses), and found through a hash
+ * index (hs_flow_index.h: 64-byte lines of tagged slots, 5.3 bytes a
+ * flow).  A flow's index names its record in both arrays: even indices are
+ * IPv4 records, odd ones IPv6.  Timer links are indices, not pointers, and
+ * a record's two link words pack both timer wheel links and the wheel slot
+ * (25 bits a link).  The hash is SipHash with a random key, so the index
+ * stays evenly filled whatever addresses an attacker picks.
  *
  * Expiry uses two timer wheels, one for flows that never completed their
  * handshake and one for the rest.  Each wheel has two levels: 4096 slots of
@@ -34,6 +32,7 @@
 #include <string.h>
 #include "hs_bigmem.h"
 #include "hs_flow_hash.h"
+#include "hs_flow_index.h"
 #include "hs_tcp_window.h"
 
 #define TICK_MS HS_TABLE_TICK_MS                    /* resolution of the times stored in a flow */
@@ -54,13 +53,12 @@ enum { ARRAY_V4 = 0, ARRAY_V6 = 1 };
 struct hs_table {
 	struct hs_table_config config;
 	uint32_t capacity;              /* live flows at most, of both families together */
-	uint32_t nbuckets;
-	uint32_t *buckets;              /* index + 1 of the first flow; 0 = empty */
+	struct hs_flow_index index;
 	struct hs_sipstate hash_start;  /* the hash key's SipHash state (hs_sip_keyed), computed once */
 	struct hs_flow *flows4;         /* IPv4 records, capacity of them reserved */
 	struct hs_flow_v6 *flows6;      /* IPv6 records, as many */
-	size_t flows4_bytes, flows6_bytes, buckets_bytes;
-	/* Per array: the position + 1 of the first free record, the list running through the hash links. */
+	size_t flows4_bytes, flows6_bytes;
+	/* Per array: the position + 1 of the first free record, the list running through the first link word. */
 	uint32_t free_head[2];
 	/*
 	 * Per array, records below this position have been used at least
@@ -144,38 +142,41 @@ static inline struct hs_flow *live_at(const struct hs_table *t, uint32_t index)
 }
 
 /*
- * link[0]: the next flow in the bucket (index + 1, 0 at the end; a free
- * record's next free position + 1) and the wheel slot's low 6 bits;
- * link[1]: the next flow in the wheel slot and the slot's high 6 bits;
- * link[2]: the previous flow in the wheel slot.
+ * link[0]: the next flow in the wheel slot (bits 0-24) and the slot's low
+ * 7 bits; a free record's next free position + 1 instead.
+ * link[1]: the previous flow in the wheel slot (bits 0-24), the slot's
+ * high 5 bits and the family (HS_FLOW_LINK_V6).
+ * A link is 25 bits, just enough for every index of both arrays (2^24
+ * records each), so none is left to mean "none": a list's ends link to
+ * their own flow instead.
  */
-#define LINK_BITS 26u
-#define LINK_MASK ((1u << LINK_BITS) - 1)
-#define LINK_NIL LINK_MASK              /* a timer link's end: indices stay below 2^25 */
+#define LINK_BITS HS_INDEX_RECORD_BITS
+#define LINK_MASK HS_INDEX_RECORD_MASK
+#define SLOT_LOW_BITS (32u - LINK_BITS)
 
-_Static_assert(2ull * HS_TABLE_MAX_FLOWS < LINK_NIL, "indices of both arrays fit in a link");
-_Static_assert(WHEEL_SLOTS <= (1u << (2 * (32 - LINK_BITS))), "a wheel slot fits in two links' spare bits");
+_Static_assert(2ull * HS_TABLE_MAX_FLOWS <= LINK_MASK + 1ull, "indices of both arrays fit in a link");
+_Static_assert(WHEEL_SLOTS <= (1u << (SLOT_LOW_BITS + 5)), "a wheel slot fits in the links' spare bits");
 
-static inline uint32_t hash_next(const struct hs_flow *f)
+static inline uint32_t free_next(const struct hs_flow *f)
 {
 	return f->link[0] & LINK_MASK;
 }
 
-static inline void set_hash_next(struct hs_flow *f, uint32_t next)
+static inline void set_free_next(struct hs_flow *f, uint32_t next)
 {
 	f->link[0] = (f->link[0] & ~LINK_MASK) | next;
 }
 
-static inline uint32_t timer_link(const struct hs_flow *f, int which)
+static inline uint32_t timer_link(const struct hs_table *t, const struct hs_flow *f, int which)
 {
-	uint32_t v = f->link[1 + which] & LINK_MASK;
+	uint32_t v = f->link[which] & LINK_MASK;
 
-	return v == LINK_NIL ? HS_NIL : v;
+	return v == flow_index(t, f) ? HS_NIL : v;
 }
 
-static inline void set_timer_link(struct hs_flow *f, int which, uint32_t index)
+static inline void set_timer_link(const struct hs_table *t, struct hs_flow *f, int which, uint32_t index)
 {
-	f->link[1 + which] = (f->link[1 + which] & ~LINK_MASK) | (index == HS_NIL ? LINK_NIL : index);
+	f->link[which] = (f->link[which] & ~LINK_MASK) | (index == HS_NIL ? flow_index(t, f) : index);
 }
 
 #define TIMER_NEXT 0
@@ -183,15 +184,15 @@ static inline void set_timer_link(struct hs_flow *f, int which, uint32_t index)
 
 static inline uint32_t timer_slot(const struct hs_flow *f)
 {
-	return (f->link[0] >> LINK_BITS) | ((f->link[1] >> LINK_BITS) << (32 - LINK_BITS));
+	return (f->link[0] >> LINK_BITS) | ((f->link[1] >> LINK_BITS) & 0x1fu) << SLOT_LOW_BITS;
 }
 
 static inline void set_timer_slot(struct hs_flow *f, uint32_t slot)
 {
-	uint32_t low = slot & ((1u << (32 - LINK_BITS)) - 1), high = slot >> (32 - LINK_BITS);
+	uint32_t low = slot & ((1u << SLOT_LOW_BITS) - 1), high = slot >> SLOT_LOW_BITS;
 
 	f->link[0] = (f->link[0] & LINK_MASK) | (low << LINK_BITS);
-	f->link[1] = (f->link[1] & LINK_MASK) | (high << LINK_BITS);
+	f->link[1] = (f->link[1] & ~(0x1fu << LINK_BITS)) | (high << LINK_BITS);
 }
 
 static void set_timeouts(struct hs_table *t, const struct hs_table_config *config)
@@ -217,16 +218,14 @@ struct hs_table *hs_table_create(const struct hs_table_config *config, uint64_t 
 	if (t->config.id_step == 0)
 		t->config.id_step = 1;
 	t->capacity = config->max_flows;
-	t->nbuckets = t->capacity;
 	t->hash_start = hs_sip_keyed(t->config.hash_key);
-	t->buckets_bytes = (size_t)t->nbuckets * sizeof(uint32_t);
 	t->flows4_bytes = (size_t)t->capacity * sizeof(struct hs_flow);
 	t->flows6_bytes = (size_t)t->capacity * sizeof(struct hs_flow_v6);
 	/* Reserved whole, resident as used (hs_bigmem.h). */
-	t->buckets = hs_bigmem_alloc(t->buckets_bytes, true);
+	bool indexed = hs_index_init(&t->index, t->capacity);
 	t->flows4 = hs_bigmem_alloc(t->flows4_bytes, true);
 	t->flows6 = hs_bigmem_alloc(t->flows6_bytes, true);
-	if (!t->buckets || !t->flows4 || !t->flows6) {
+	if (!indexed || !t->flows4 || !t->flows6) {
 		hs_table_destroy(t);
 		errno = ENOMEM;
 		return NULL;
@@ -254,7 +253,7 @@ void hs_table_destroy(struct hs_table *t)
 {
 	if (!t)
 		return;
-	hs_bigmem_free(t->buckets, t->buckets_bytes);
+	hs_index_finalise(&t->index);
 	hs_bigmem_free(t->flows4, t->flows4_bytes);
 	hs_bigmem_free(t->flows6, t->flows6_bytes);
 	free(t);
@@ -311,34 +310,46 @@ uint32_t hs_table_tick(const struct hs_table *t, uint64_t now_ms)
 
 /* ---- hashing ---- */
 
-static inline uint32_t key_hash(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
+static inline uint64_t key_hash(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
 {
 	/* Only the bytes that can differ are hashed: IPv4 keys are mostly padding (hs_flow_hash). */
-	return (uint32_t)hs_flow_hash_keyed(&t->hash_start, key, family);
+	return hs_flow_hash_keyed(&t->hash_start, key, family);
 }
 
-/* A bucket from a hash: the high bits of hash x buckets, so any number of buckets is as good as a power of two. */
-static inline uint32_t key_bucket(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
+static inline struct hs_index_place key_place(const struct hs_table *t, const struct hs_flow_key *key, uint8_t family)
 {
-	return (uint32_t)(((uint64_t)key_hash(t, key, family) * t->nbuckets) >> 32);
+	return hs_index_place_of(&t->index, key_hash(t, key, family));
 }
 
-static uint32_t flow_bucket(const struct hs_table *t, const struct hs_flow *f)
+static struct hs_index_place flow_place(const struct hs_table *t, const struct hs_flow *f)
 {
 	struct hs_flow_key key;
 
 	hs_flow_key_get(f, &key);
-	return key_bucket(t, &key, hs_flow_family(f));
+	return key_place(t, &key, hs_flow_family(f));
 }
 
-static struct hs_flow *lookup_in_bucket(struct hs_table *t, uint32_t bucket,
-					const struct hs_flow_key *key, uint8_t family)
+/*
+ * The flow with a key, looked for from its place: each line's slots with
+ * the key's tag, then the next line while entries passed this one.
+ */
+static struct hs_flow *lookup_at(struct hs_table *t, struct hs_index_place place, const struct hs_flow_key *key,
+				 uint8_t family)
 {
-	for (uint32_t i = t->buckets[bucket]; i != 0; i = hash_next(flow_at(t, i - 1))) {
-		struct hs_flow *f = flow_at(t, i - 1);
+	uint32_t line = place.home;
 
-		if (hs_flow_has_key(f, key, family))
-			return f;
+	for (uint32_t walked = 0; walked < t->index.nlines; walked++) {
+		const struct hs_index_line *l = hs_index_line(&t->index, line);
+
+		for (uint32_t m = hs_index_matches(l, place.tag); m; m &= m - 1) {
+			struct hs_flow *f = flow_at(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
+
+			if (hs_flow_has_key(f, key, family))
+				return f;
+		}
+		if (l->passed == 0)
+			break;
+		line = hs_index_next_line(&t->index, line);
 	}
 	return NULL;
 }
@@ -346,30 +357,15 @@ static struct hs_flow *lookup_in_bucket(struct hs_table *t, uint32_t bucket,
 struct hs_flow *hs_table_lookup(struct hs_table *t, const struct hs_flow_key *key)
 {
 	/* The family is implied by the key bytes only up to padding; try both. */
-	struct hs_flow *f = lookup_in_bucket(t, key_bucket(t, key, HS_FAMILY_IPV4), key, HS_FAMILY_IPV4);
+	struct hs_flow *f = lookup_at(t, key_place(t, key, HS_FAMILY_IPV4), key, HS_FAMILY_IPV4);
 	if (f)
 		return f;
-	return lookup_in_bucket(t, key_bucket(t, key, HS_FAMILY_IPV6), key, HS_FAMILY_IPV6);
+	return lookup_at(t, key_place(t, key, HS_FAMILY_IPV6), key, HS_FAMILY_IPV6);
 }
 
-static void hash_unlink(struct hs_table *t, struct hs_flow *f)
+static void index_remove(struct hs_table *t, struct hs_flow *f)
 {
-	uint32_t want = flow_index(t, f) + 1;
-	uint32_t *head = &t->buckets[flow_bucket(t, f)];
-
-	if (*head == want) {
-		*head = hash_next(f);
-		return;
-	}
-	for (uint32_t i = *head; i != 0;) {
-		struct hs_flow *prev = flow_at(t, i - 1);
-
-		i = hash_next(prev);
-		if (i == want) {
-			set_hash_next(prev, hash_next(f));
-			return;
-		}
-	}
+	hs_index_remove(&t->index, flow_place(t, f), flow_index(t, f));
 }
 
 /* ---- timer wheels ---- */
@@ -493,14 +489,14 @@ static void timer_unlink(struct hs_table *t, struct hs_flow *f)
 	if (!(f->flags & HS_FLOW_TIMER_LINKED))
 		return;
 	struct wheel *w = &t->wheel[flow_wheel(f)][flow_level(f)];
-	uint32_t slot = timer_slot(f), next = timer_link(f, TIMER_NEXT), prev = timer_link(f, TIMER_PREV);
+	uint32_t slot = timer_slot(f), next = timer_link(t, f, TIMER_NEXT), prev = timer_link(t, f, TIMER_PREV);
 
 	if (prev != HS_NIL)
-		set_timer_link(flow_at(t, prev), TIMER_NEXT, next);
+		set_timer_link(t, flow_at(t, prev), TIMER_NEXT, next);
 	else
 		w->head[slot] = next;
 	if (next != HS_NIL)
-		set_timer_link(flow_at(t, next), TIMER_PREV, prev);
+		set_timer_link(t, flow_at(t, next), TIMER_PREV, prev);
 	if (w->head[slot] == HS_NIL)
 		w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
 	f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
@@ -519,10 +515,10 @@ static void timer_file(struct hs_table *t, struct hs_flow *f, uint32_t due_ticks
 	uint32_t idx = flow_index(t, f);
 
 	set_timer_slot(f, slot);
-	set_timer_link(f, TIMER_PREV, HS_NIL);
-	set_timer_link(f, TIMER_NEXT, w->head[slot]);
+	set_timer_link(t, f, TIMER_PREV, HS_NIL);
+	set_timer_link(t, f, TIMER_NEXT, w->head[slot]);
 	if (w->head[slot] != HS_NIL)
-		set_timer_link(flow_at(t, w->head[slot]), TIMER_PREV, idx);
+		set_timer_link(t, flow_at(t, w->head[slot]), TIMER_PREV, idx);
 	w->head[slot] = idx;
 	w->nonempty[slot / 64] |= 1ull << (slot % 64);
 	f->flags |= HS_FLOW_TIMER_LINKED;
@@ -537,14 +533,14 @@ static void release(struct hs_table *t, struct hs_flow *f, enum hs_remove_reason
 	if (t->remove_hook)
 		t->remove_hook(t->remove_ctx, f, reason);
 	timer_unlink(t, f);
-	hash_unlink(t, f);
+	index_remove(t, f);
 	t->stats.flows_removed[reason]++;
 	t->stats.live--;
 	if (!(f->flags & HS_FLOW_ESTABLISHED))
 		t->stats.live_half_open--;
 	f->flags = 0;
 	uint32_t index = flow_index(t, f);
-	set_hash_next(f, t->free_head[index & 1]);
+	set_free_next(f, t->free_head[index & 1]);
 	t->free_head[index & 1] = (index >> 1) + 1;
 }
 
@@ -598,7 +594,7 @@ static void run_slot(struct hs_table *t, struct wheel *w, uint32_t slot, uint32_
 	w->nonempty[slot / 64] &= ~(1ull << (slot % 64));
 	while (i != HS_NIL) {
 		struct hs_flow *f = flow_at(t, i);
-		uint32_t next = timer_link(f, TIMER_NEXT);
+		uint32_t next = timer_link(t, f, TIMER_NEXT);
 
 		f->flags &= (uint8_t)~(HS_FLOW_TIMER_LINKED | HS_FLOW_TIMER_L2);
 		run_flow(t, f, now, expired);
@@ -717,7 +713,7 @@ static struct hs_flow *take_record(struct hs_table *t, uint8_t family)
 
 	if (t->free_head[a] != 0) {
 		pos = t->free_head[a] - 1;
-		t->free_head[a] = hash_next(flow_at(t, pos * 2 + (uint32_t)a));
+		t->free_head[a] = free_next(flow_at(t, pos * 2 + (uint32_t)a));
 	} else if (t->high_water[a] < t->capacity) {
 		pos = t->high_water[a]++;
 	} else {
@@ -806,7 +802,7 @@ static bool pickup_sender_is_client(const struct hs_packet *pkt)
 }
 
 static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const struct hs_flow_key *key,
-			bool src_is_0, uint32_t bucket, uint64_t now_ms, struct hs_track_result *res)
+			bool src_is_0, struct hs_index_place place, uint64_t now_ms, struct hs_track_result *res)
 {
 	struct hs_flow scratch;
 	bool is_syn = (pkt->flags & (HS_TCP_SYN | HS_TCP_ACK)) == HS_TCP_SYN;
@@ -843,9 +839,7 @@ static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const s
 	init_record(t, f, now);
 	record(f, sender, pkt, false);
 
-	/* Bucket heads may have moved if allocation evicted a flow: recompute. */
-	set_hash_next(f, t->buckets[bucket]);
-	t->buckets[bucket] = flow_index(t, f) + 1;
+	hs_index_insert(&t->index, place, flow_index(t, f));
 	timer_file(t, f, flow_due(t, f));
 
 	t->stats.flows_created++;
@@ -1001,20 +995,20 @@ static __attribute__((noinline)) void track_found(struct hs_table *t, const stru
  * may have it (a flow restored from a snapshot), else it may start one.
  */
 static __attribute__((noinline)) void track_missed(struct hs_table *t, const struct hs_packet *pkt,
-						   const struct hs_flow_key *key, bool src_is_0, uint32_t bucket,
+						   const struct hs_flow_key *key, bool src_is_0, struct hs_index_place place,
 						   uint64_t now_ms, struct hs_track_result *res)
 {
 	struct hs_flow *f = NULL;
 
 	clock_at(t, now_ms);
 	if (t->miss_hook && t->miss_hook(t->miss_ctx, key, pkt->family, now_ms))
-		f = lookup_in_bucket(t, bucket, key, pkt->family);
+		f = lookup_at(t, place, key, pkt->family);
 	if (f) {
 		track_found(t, pkt, f, hs_flow_sender(f, src_is_0), now_ms, res);
 		return;
 	}
 	start_result(t, pkt, res);
-	create_flow(t, pkt, key, src_is_0, bucket, now_ms, res);
+	create_flow(t, pkt, key, src_is_0, place, now_ms, res);
 }
 
 /*
@@ -1036,7 +1030,7 @@ static __attribute__((noinline)) bool track_common(struct hs_flow *f, enum hs_si
 }
 
 /*
- * The per-packet work once the key, its bucket and perhaps its flow (hint)
+ * The per-packet work once the key, its place and perhaps its flow (hint)
  * are known.  Most packets are ACKs, with or without data, between two
  * ESTABLISHED endpoints that pass the window checks: for them it is
  * track_common (the state machine's own window checks, the counters and
@@ -1045,15 +1039,15 @@ static __attribute__((noinline)) bool track_common(struct hs_flow *f, enum hs_si
  * (track_found, track_missed), as before the shortcut.
  */
 static inline void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const struct hs_flow_key *key,
-			       bool src_is_0, uint32_t bucket, uint32_t hint, uint64_t now_ms,
+			       bool src_is_0, struct hs_index_place place, uint32_t hint, uint64_t now_ms,
 			       struct hs_track_result *res)
 {
 	t->stats.packets++;
 	struct hs_flow *f = hinted_flow(t, hint, key, pkt->family);
 	if (!f)
-		f = lookup_in_bucket(t, bucket, key, pkt->family);
+		f = lookup_at(t, place, key, pkt->family);
 	if (!f) {
-		track_missed(t, pkt, key, src_is_0, bucket, now_ms, res);
+		track_missed(t, pkt, key, src_is_0, place, now_ms, res);
 		return;
 	}
 	enum hs_side sender = hs_flow_sender(f, src_is_0);
@@ -1078,38 +1072,28 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
 	bool src_is_0;
 
 	hs_flow_key_from_packet(pkt, &key, &src_is_0);
-	track_keyed(t, pkt, &key, src_is_0, key_bucket(t, &key, pkt->family), 0, now_ms, res);
+	track_keyed(t, pkt, &key, src_is_0, key_place(t, &key, pkt->family), 0, now_ms, res);
 }
 
 #define BATCH 32
 
 /*
  * How far ahead of tracking, in packets, the batch path works on a packet:
- * it hashes it and prefetches its bucket, then reads the bucket and
- * prefetches the first record of its chain, then looks at that record and,
- * when it holds another flow, prefetches the next one, twice.  Each step
- * comes some 200 ns of work (four or five packets of 40-50 ns) after the
- * prefetch it reads, about the time memory takes to answer (a step closer
- * waits for it, a pipeline much deeper measured no better on bench_core at
- * 1M flows), and each packet has only a
- * few lines in flight at a time, within what the core can track (some
- * twenty): all of a burst's records asked for at once, most were lost.
- * At a full table one lookup in three walks past the first record of its
- * chain and one in ten past the second, each a miss the packet's own work
- * cannot hide.
+ * it hashes it and prefetches its index line, then reads the line and
+ * prefetches the record whose tag matches (two when two do).  Each step
+ * comes some 150 ns of work (six packets) after the prefetch it reads,
+ * about the time memory takes to answer, and a packet has at most four
+ * lines in flight at a time, so that the dozen packets in flight stay
+ * within what the core can track.
  */
-#define HASH_AHEAD 14
-#define HEAD_AHEAD 10
-#define HOP_AHEAD 5
-#define HOP2_AHEAD 2
+#define HASH_AHEAD 12
+#define LINE_AHEAD 6
 
 /* What the batch path learned about a packet before tracking it. */
 struct lookahead {
 	struct hs_flow_key key;
-	uint32_t bucket;
-	uint32_t at;                    /* index + 1 of the record fetched last for the packet; 0: none */
-	const struct hs_flow *record;   /* that record */
-	bool found;                     /* the record held the packet's flow when looked at */
+	struct hs_index_place place;
+	uint32_t candidate;             /* index + 1 of the first record filed under the key's tag; 0: none */
 	bool src_is_0;
 	uint8_t family;
 };
@@ -1128,44 +1112,51 @@ static inline void prefetch_line(const void *p)
 }
 
 /*
- * Read prefetches, though the record is then written: on x86-64 a write
+ * Every line of a record: two or three, as it lies across lines.  Read
+ * prefetches, though the record is then written: on x86-64 a write
  * prefetch (PREFETCHW) is an extension the baseline lacks, for which the
  * compiler emits nothing.  A line only this core reads arrives exclusive,
  * so the write that follows costs no second trip.
  */
-static inline void fetch_record(const struct hs_table *t, struct lookahead *la, uint32_t at)
+static inline void fetch_record(const struct hs_table *t, uint32_t index)
 {
-	la->at = at;
-	if (at == 0)
-		return;
-	la->record = flow_at(t, at - 1);
-	prefetch_line(la->record);
-	prefetch_line((const uint8_t *)la->record + 64);
+	const uint8_t *r = (const uint8_t *)flow_at(t, index);
+	size_t last = (index & 1) ? sizeof(struct hs_flow_v6) - 1 : sizeof(struct hs_flow) - 1;
+
+	prefetch_line(r);
+	prefetch_line(r + 64);
+	prefetch_line(r + last);
 }
 
 static inline void ahead_hash(const struct hs_table *t, const struct hs_packet *pkt, struct lookahead *la)
 {
 	hs_flow_key_from_packet(pkt, &la->key, &la->src_is_0);
 	la->family = pkt->family;
-	la->found = false;
-	la->bucket = key_bucket(t, &la->key, la->family);
-	prefetch_line(&t->buckets[la->bucket]);
+	la->place = key_place(t, &la->key, la->family);
+	prefetch_line(hs_index_line(&t->index, la->place.home));
 }
 
-static inline void ahead_head(const struct hs_table *t, struct lookahead *la)
+/*
+ * The records of the home line under the key's tag.  Almost always one
+ * matches, the flow's; a second (one line in ten) is fetched too, as the
+ * first may be another flow's with the same tag.  A flow filed beyond its
+ * home line is found when tracked (lookup_at), at the cost of a wait.
+ */
+static inline void ahead_line(const struct hs_table *t, struct lookahead *la)
 {
-	fetch_record(t, la, t->buckets[la->bucket]);
-}
+	const struct hs_index_line *l = hs_index_line(&t->index, la->place.home);
+	uint32_t m = hs_index_matches(l, la->place.tag);
 
-/* One step along the chain: is the record fetched last the packet's flow, or else fetch the next. */
-static inline void ahead_hop(const struct hs_table *t, struct lookahead *la)
-{
-	if (la->at == 0 || la->found)
+	la->candidate = 0;
+	if (!m)
 		return;
-	if (hs_flow_has_key(la->record, &la->key, la->family))
-		la->found = true;
-	else
-		fetch_record(t, la, hash_next(la->record));
+	uint32_t first = hs_index_record(l, (uint32_t)__builtin_ctz(m));
+
+	la->candidate = first + 1;
+	fetch_record(t, first);
+	m &= m - 1;
+	if (m)
+		fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
 }
 
 /*
@@ -1178,19 +1169,13 @@ static inline void ahead_all(const struct hs_table *t, const struct hs_packet *c
 			     size_t i)
 {
 	ahead_hash(t, pkts[i + HASH_AHEAD], &la[i + HASH_AHEAD]);
-	ahead_head(t, &la[i + HEAD_AHEAD]);
-	ahead_hop(t, &la[i + HOP_AHEAD]);
-	ahead_hop(t, &la[i + HOP2_AHEAD]);
+	ahead_line(t, &la[i + LINE_AHEAD]);
 }
 
 static inline void ahead_near_end(const struct hs_table *t, struct lookahead *la, size_t i, size_t m)
 {
-	if (i + HEAD_AHEAD < m)
-		ahead_head(t, &la[i + HEAD_AHEAD]);
-	if (i + HOP_AHEAD < m)
-		ahead_hop(t, &la[i + HOP_AHEAD]);
-	if (i + HOP2_AHEAD < m)
-		ahead_hop(t, &la[i + HOP2_AHEAD]);
+	if (i + LINE_AHEAD < m)
+		ahead_line(t, &la[i + LINE_AHEAD]);
 }
 
 /* The steps the first packets of a burst are too close for, in the order the stages run. */
@@ -1199,19 +1184,15 @@ static void ahead_start(const struct hs_table *t, const struct hs_packet *const 
 {
 	for (size_t i = 0; i < m && i < HASH_AHEAD; i++)
 		ahead_hash(t, pkts[i], &la[i]);
-	for (size_t i = 0; i < m && i < HEAD_AHEAD; i++)
-		ahead_head(t, &la[i]);
-	for (size_t i = 0; i < m && i < HOP_AHEAD; i++)
-		ahead_hop(t, &la[i]);
-	for (size_t i = 0; i < m && i < HOP2_AHEAD; i++)
-		ahead_hop(t, &la[i]);
+	for (size_t i = 0; i < m && i < LINE_AHEAD; i++)
+		ahead_line(t, &la[i]);
 }
 
 /* Tracks packet i of the batch with what was learned ahead, then hands its result to done. */
 static inline void track_ahead(struct hs_table *t, const struct hs_packet *pkt, const struct lookahead *la,
 			       uint64_t now_ms, struct hs_track_result *res, size_t i, hs_track_done done, void *ctx)
 {
-	track_keyed(t, pkt, &la->key, la->src_is_0, la->bucket, la->found ? la->at : 0, now_ms, &res[i]);
+	track_keyed(t, pkt, &la->key, la->src_is_0, la->place, la->candidate, now_ms, &res[i]);
 	/* A result is only good until the next packet, which may move or free its flow. */
 	if (done)
 		done(ctx, i, &res[i]);
@@ -1220,9 +1201,9 @@ static inline void track_ahead(struct hs_table *t, const struct hs_packet *pkt, 
 /*
  * The batch path hides memory latency, which is most of a packet's cost in
  * a large table, by working ahead on the packets it will track next (see
- * HASH_AHEAD).  Processing may still change chains (new or evicted flows),
- * so what it learned is only a hint: a flow found ahead is taken only if
- * its record still holds that flow, and otherwise the live chain is read.
+ * HASH_AHEAD).  Processing may still change the index (new or evicted
+ * flows), so what it learned is only a hint: a record found ahead is taken
+ * only if it holds the packet's flow, and otherwise the index is read.
  */
 void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkts, size_t n,
 			  uint64_t now_ms, struct hs_track_result *res, hs_track_done done, void *ctx)
@@ -1365,7 +1346,7 @@ uint32_t hs_table_span(const struct hs_table *t)
 
 size_t hs_table_memory(const struct hs_table *t)
 {
-	return sizeof(*t) + t->buckets_bytes + (size_t)t->high_water[ARRAY_V4] * sizeof(struct hs_flow) +
+	return sizeof(*t) + t->index.bytes + (size_t)t->high_water[ARRAY_V4] * sizeof(struct hs_flow) +
 	       (size_t)t->high_water[ARRAY_V6] * sizeof(struct hs_flow_v6);
 }
 
@@ -1373,31 +1354,21 @@ void hs_table_memory_parts(const struct hs_table *t, struct hs_table_memory_part
 {
 	out->records = (uint64_t)t->high_water[ARRAY_V4] * sizeof(struct hs_flow) +
 		       (uint64_t)t->high_water[ARRAY_V6] * sizeof(struct hs_flow_v6);
-	out->index = t->buckets_bytes;
+	out->index = t->index.bytes;
 	out->fixed = sizeof(*t);
 }
 
 uint64_t hs_table_bytes_at_most(uint32_t max_flows)
 {
-	return sizeof(struct hs_table) + (uint64_t)max_flows * (sizeof(struct hs_flow_v6) + sizeof(uint32_t));
+	struct hs_flow_index sized = { .nlines = 0 };
+
+	hs_index_size(&sized, max_flows);
+	return sizeof(struct hs_table) + sized.bytes + (uint64_t)max_flows * sizeof(struct hs_flow_v6);
 }
 
-void hs_table_chains(const struct hs_table *t, struct hs_table_chain_stats *out)
+void hs_table_index_shape(const struct hs_table *t, struct hs_index_shape *out)
 {
-	memset(out, 0, sizeof(*out));
-	out->buckets = t->nbuckets;
-	for (uint32_t b = 0; b < t->nbuckets; b++) {
-		uint32_t len = 0;
-
-		/* Bounded by the capacity, so a corrupted link cannot loop forever. */
-		for (uint32_t i = t->buckets[b]; i != 0 && len <= t->capacity; i = hash_next(flow_at(t, i - 1)))
-			len++;
-		if (len == 0)
-			continue;
-		out->used++;
-		if (len > out->longest)
-			out->longest = len;
-	}
+	hs_index_shape(&t->index, out);
 }
 
 uint64_t hs_flow_age_ms(const struct hs_table *t, const struct hs_flow *f, uint64_t now_ms)
@@ -1447,10 +1418,10 @@ enum hs_restore_result hs_table_restore_flow(struct hs_table *t, const struct hs
 
 	hs_flow_key_get(image, &key);
 	uint8_t family = hs_flow_family(image);
-	uint32_t bucket = key_bucket(t, &key, family);
+	struct hs_index_place place = key_place(t, &key, family);
 
 	clock_at(t, now_ms);
-	if (lookup_in_bucket(t, bucket, &key, family))
+	if (lookup_at(t, place, &key, family))
 		return HS_RESTORE_DUPLICATE;
 	/* Never by eviction: a snapshot does not push out what the table holds. */
 	struct hs_flow *f = t->stats.live < t->capacity ? take_record(t, family) : NULL;
@@ -1479,8 +1450,7 @@ enum hs_restore_result hs_table_restore_flow(struct hs_table *t, const struct hs
 			t->next_id = t->config.id_first;
 	}
 	f->id = id;
-	set_hash_next(f, t->buckets[bucket]);
-	t->buckets[bucket] = flow_index(t, f) + 1;
+	hs_index_insert(&t->index, place, flow_index(t, f));
 	timer_file(t, f, flow_due(t, f));
 	t->stats.live++;
 	if (!(f->flags & HS_FLOW_ESTABLISHED))

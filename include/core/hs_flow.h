@@ -84,19 +84,20 @@ enum hs_history_event {
 #define HS_HISTORY_MAX 12           /* events (nibbles) kept in hs_flow.history */
 
 /*
- * One tracked connection, 96 bytes; an IPv6 one takes 128 (hs_flow_v6).
+ * One tracked connection, 92 bytes; an IPv6 one takes 124 (hs_flow_v6).
  * Measured what a flow needs: a table's memory is its records, and 128
  * bytes a record (36 of them a key sized for IPv6 even when it holds two
  * IPv4 addresses) made 1M flows cost 132 MB with the index.  So the record
  * holds IPv4 addresses in place and an IPv6 flow's addresses follow its
- * record (the table keeps IPv6 records apart, 128 bytes each); the table's
- * links, the timer wheel slot and the family share three words; both
- * window scales share a byte; byte counters are 48 bits (256 TiB each
- * way).  hs_flow_family and hs_flow_wscale read the packed fields.
+ * record (the table keeps IPv6 records apart, 124 bytes each); the timer
+ * wheel's links and slot and the family share two words (the hash index
+ * lies outside the records, hs_flow_index.h); both window scales share a
+ * byte; byte counters are 48 bits (256 TiB each way).  hs_flow_family and
+ * hs_flow_wscale read the packed fields.
  *
- * The first cache line holds what a lookup reads (links, addresses, ports,
- * family, states), the rest what the window checks and counters write.
- * Endpoint arrays (state, window, counters) are indexed by enum hs_side;
+ * A packet's tracking reads and writes nearly every field, so the table
+ * fetches a record's two or three cache lines together, and the order of
+ * the fields follows meaning, not lines.  Endpoint arrays (state, window, counters) are indexed by enum hs_side;
  * addresses and ports by key endpoint (hs_flow_addr, hs_flow_port read
  * them by side).  Times are 10 ms ticks since the table was created
  * (uint32: ages wrap after 497 days).
@@ -105,8 +106,8 @@ enum hs_history_event {
  * assignment: an IPv6 flow's addresses are not in struct hs_flow.
  */
 struct hs_flow {
-	/* The table's (hash chain, free list, timer wheel links and slot), and the family: HS_FLOW_LINK_V6. */
-	uint32_t link[3];
+	/* The table's (timer wheel links and slot, free list), and the family: HS_FLOW_LINK_V6. */
+	uint32_t link[2];
 	uint8_t addr4[2][4];        /* IPv4 addresses by key endpoint; zero in an IPv6 flow */
 	uint16_t port[2];           /* by key endpoint */
 	uint8_t flags;              /* HS_FLOW_* */
@@ -134,20 +135,20 @@ struct hs_flow_v6 {
 	struct hs_addr addr[2];
 };
 
-_Static_assert(sizeof(struct hs_flow) == 96, "a flow record is 96 bytes");
+_Static_assert(sizeof(struct hs_flow) == 92, "a flow record is 92 bytes");
 _Static_assert(offsetof(struct hs_flow_v6, flow) == 0, "an IPv6 record starts with the flow");
 
-/* The bit of link[2] that says the flow is IPv6 (the table's links take 26 bits a word). */
+/* The bit of link[1] that says the flow is IPv6 (the table's links take 25 bits a word, the slot 12 of the rest). */
 #define HS_FLOW_LINK_V6 (1u << 31)
 
 static inline uint8_t hs_flow_family(const struct hs_flow *flow)
 {
-	return (flow->link[2] & HS_FLOW_LINK_V6) ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
+	return (flow->link[1] & HS_FLOW_LINK_V6) ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4;
 }
 
 static inline void hs_flow_set_family(struct hs_flow *flow, uint8_t family)
 {
-	flow->link[2] = family == HS_FAMILY_IPV6 ? flow->link[2] | HS_FLOW_LINK_V6 : flow->link[2] & ~HS_FLOW_LINK_V6;
+	flow->link[1] = family == HS_FAMILY_IPV6 ? flow->link[1] | HS_FLOW_LINK_V6 : flow->link[1] & ~HS_FLOW_LINK_V6;
 }
 
 /* A side's window scale, 0 to 14. */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hs_flow.h"
+#include "hs_flow_index.h"
 #include "hs_flow_match.h"
 #include "hs_local_addrs.h"
 #include "hs_packet.h"
@@ -233,8 +234,8 @@ const struct hs_table_stats *hs_table_stats(const struct hs_table *table);
 uint32_t hs_table_capacity(const struct hs_table *table);
 /*
  * Bytes the table takes at most when resident: itself and its wheels, its
- * hash index (4 bytes a flow of capacity) and every record it has handed
- * out so far (96 bytes an IPv4 flow, 128 an IPv6 one).  The rest of the
+ * hash index (5.3 bytes a flow of capacity) and every record it has handed
+ * out so far (92 bytes an IPv4 flow, 124 an IPv6 one).  The rest of the
  * records it reserved cost address space only.
  */
 size_t hs_table_memory(const struct hs_table *table);
@@ -246,17 +247,8 @@ void hs_table_memory_parts(const struct hs_table *table, struct hs_table_memory_
 /* The most a table of max_flows can take: every flow IPv6, with the index and the wheels. */
 uint64_t hs_table_bytes_at_most(uint32_t max_flows);
 
-/*
- * The shape of the hash index, measured by walking every bucket (O(buckets):
- * for tests and diagnostics, never the packet path).  A long chain is what
- * a hash-flooding attacker aims for.
- */
-struct hs_table_chain_stats {
-	uint32_t buckets;           /* buckets in the index */
-	uint32_t used;              /* buckets holding at least one flow */
-	uint32_t longest;           /* flows in the longest chain */
-};
-void hs_table_chains(const struct hs_table *table, struct hs_table_chain_stats *out);
+/* The shape of the hash index (hs_index_shape): for tests and diagnostics, never the packet path. */
+void hs_table_index_shape(const struct hs_table *table, struct hs_index_shape *out);
 
 /* Milliseconds since the flow's first packet, last packet, last state change. */
 uint64_t hs_flow_age_ms(const struct hs_table *table, const struct hs_flow *flow, uint64_t now_ms);

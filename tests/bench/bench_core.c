@@ -7,11 +7,12 @@
  * runs; the goals from the design are printed beside them.
  *
  * The memory floor, measured in the same run: per packet, one random
- * bucket and the random record it names, read and written, in arrays of
- * the table's sizes (4-byte buckets, 96-byte records, huge pages), in
- * bursts of the same size with the same two-stage prefetching.  No table
- * can do with less memory traffic, so the ratio of the batch path to it
- * says how close the table gets to what the memory system allows.
+ * index line and the random record it names, read and written, in arrays
+ * of the table's sizes (64-byte lines at 12 flows a line, 92-byte records,
+ * huge pages), in bursts of the same size with the same two-stage
+ * prefetching (the line, then every line the record spans).  No table can
+ * do with less memory traffic, so the ratio of the batch path to it says
+ * how close the table gets to what the memory system allows.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,22 +37,23 @@ static inline void prefetch_line(const void *p)
 /* ns per packet of the memory floor for n flows (see the header comment). */
 static double memory_floor_ns(uint32_t n)
 {
-	enum { RECORD = sizeof(struct hs_flow) };
-	uint32_t *buckets = hs_bigmem_alloc((size_t)n * sizeof(uint32_t), true);
+	enum { RECORD = sizeof(struct hs_flow), WORDS = 16 };
+	uint32_t lines = n / 12 + 1;
+	uint32_t *index = hs_bigmem_alloc((size_t)lines * WORDS * sizeof(uint32_t), true);
 	uint8_t *records = hs_bigmem_alloc((size_t)n * RECORD, true);
 	uint32_t idx[BURST], x = 88172645u;
 	uint64_t sink = 0;
 
-	if (!buckets || !records) {
+	if (!index || !records) {
 		perror("memory floor");
 		exit(1);
 	}
-	/* Every bucket names a random record; every record is resident, as a full table's are. */
-	for (uint32_t i = 0; i < n; i++) {
+	/* Every word of the index names a random record; every record is resident, as a full table's are. */
+	for (uint32_t i = 0; i < lines * WORDS; i++) {
 		x ^= x << 13;
 		x ^= x >> 17;
 		x ^= x << 5;
-		buckets[i] = x % n;
+		index[i] = x % n;
 	}
 	memset(records, 1, (size_t)n * RECORD);
 	uint64_t t0 = now_ns();
@@ -60,16 +62,17 @@ static double memory_floor_ns(uint32_t n)
 			x ^= x << 13;
 			x ^= x >> 17;
 			x ^= x << 5;
-			idx[b] = x % n;
-			prefetch_line(&buckets[idx[b]]);
+			idx[b] = (x % lines) * WORDS + (x >> 28);
+			prefetch_line(&index[idx[b]]);
 		}
 		for (uint32_t b = 0; b < BURST; b++) {
-			const uint8_t *r = records + (size_t)buckets[idx[b]] * RECORD;
+			const uint8_t *r = records + (size_t)index[idx[b]] * RECORD;
 			prefetch_line(r);
 			prefetch_line(r + 64);
+			prefetch_line(r + RECORD - 1);
 		}
 		for (uint32_t b = 0; b < BURST; b++) {
-			uint8_t *r = records + (size_t)buckets[idx[b]] * RECORD;
+			uint8_t *r = records + (size_t)index[idx[b]] * RECORD;
 			sink += r[8];
 			r[RECORD - 8]++;
 		}
@@ -77,7 +80,7 @@ static double memory_floor_ns(uint32_t n)
 	uint64_t t1 = now_ns();
 	if (sink == 42)
 		printf(" ");
-	hs_bigmem_free(buckets, (size_t)n * sizeof(uint32_t));
+	hs_bigmem_free(index, (size_t)lines * WORDS * sizeof(uint32_t));
 	hs_bigmem_free(records, (size_t)n * RECORD);
 	return (double)(t1 - t0) / PACKETS;
 }
@@ -193,7 +196,7 @@ int main(int argc, char **argv)
 	}
 	printf("ns/pkt(1): one call per packet; ns/pkt(32): hs_table_track_batch over bursts of 32,\n"
 	       "the daemon's path.  Bursts are prepared outside the timed region.  floor ns: one random\n"
-	       "bucket and record per packet in arrays of the same sizes, bursts of 32, prefetched alike;\n"
+	       "index line and record per packet in arrays of the same sizes, bursts of 32, prefetched alike;\n"
 	       "(32)/floor: the median of each run's ratio.  bytes/flow: an IPv4 flow's record and its\n"
 	       "share of the index (an IPv6 flow takes %zu more); besides, a table takes %zu KiB whatever\n"
 	       "its size.\n", sizeof(struct hs_flow_v6) - sizeof(struct hs_flow), fixed / 1024);

@@ -1,16 +1,18 @@
 /*
  * Unit test of the flow table's defence against hash flooding: an attacker
- * who guesses a SipHash key K can pick 4-tuples that all land in one bucket
- * of a table keyed with K, but the daemon keys its table with a fresh random
- * key (getrandom) per start, so the same tuples spread normally there.
+ * who guesses a SipHash key K can pick 4-tuples that all land in one line
+ * of the index of a table keyed with K, but the daemon keys its table with
+ * a fresh random key (getrandom) per start, so the same tuples spread
+ * normally there.
  *
  * The test brute-forces COLLIDERS IPv4 flows (client port and address
- * varied) whose hash under a fixed key K falls in one bucket of a
- * 1024-bucket table, tracks them (client SYNs through hs_table_track) in a
- * table keyed with K and in one keyed with a random key, checks that both
- * tables hold and find every one of them, then asks each table for the
- * shape of its own hash index (hs_table_chains): under K every flow shares
- * one chain, under the random key the longest chain holds at most MAX_LOAD.
+ * varied) whose hash under a fixed key K names one home line of the index
+ * of a table of MAX_FLOWS, tracks them (client SYNs through hs_table_track)
+ * in a table keyed with K and in one keyed with a random key, checks that
+ * both tables hold and find every one of them, then asks each table for
+ * the shape of its own index (hs_table_index_shape): under K the flows
+ * fill line after line from their home and a lookup walks all of them;
+ * under the random key no line overflows, so every lookup reads one line.
  * The attacker's model of the hash (bucket_of below) only picks the tuples;
  * every assertion about spread is on the real table, so a table that
  * ignored its configured key (hashing with a fixed one, say) fails here.
@@ -32,20 +34,42 @@
 #include "hs_tcp_state.h"
 #include "scenario.h"
 
-#define BUCKETS 1024u           /* max_flows 1024: the table has a bucket per record */
-#define COLLIDERS 200u
-#define MAX_LOAD 8u             /* 200 keys in 1024 buckets: a fair hash gives 3 or 4 */
+#define MAX_FLOWS 1024u
+#define COLLIDERS 200u          /* in some 87 lines of 15 slots: a fair hash gives 2 or 3 a line, a line overflows at 16 */
 #define T_NOW 5000u
 #define SERVER_HOST 2u
 #define SERVER_PORT 443
 
-/* The bucket of a flow key, computed as daemon/core/table.c's key_bucket() does. */
-static uint32_t bucket_of(const uint8_t key16[16], const struct hs_flow_key *key, uint8_t family)
+static struct hs_table *keyed_table(const uint8_t key16[16])
+{
+	struct hs_table_config cfg;
+
+	sc_config(&cfg, MAX_FLOWS, false);
+	memcpy(cfg.hash_key, key16, 16);
+	struct hs_table *t = hs_table_create(&cfg, T_NOW);
+	assert_non_null(t);
+	return t;
+}
+
+/* The lines of a table's index, as the table reports them. */
+static uint32_t index_lines(void)
+{
+	static const uint8_t any[16];
+	struct hs_table *t = keyed_table(any);
+	struct hs_index_shape shape;
+
+	hs_table_index_shape(t, &shape);
+	hs_table_destroy(t);
+	return shape.lines;
+}
+
+/* The home line of a flow key, computed as hs_index_place_of() does. */
+static uint32_t home_of(const uint8_t key16[16], const struct hs_flow_key *key, uint8_t family, uint32_t lines)
 {
 	uint8_t buf[SC_KEY_BYTES_MAX];
 	size_t n = sc_key_bytes(key, family, buf);
 
-	return (uint32_t)(((uint64_t)(uint32_t)hs_siphash(key16, buf, n) * BUCKETS) >> 32);
+	return (uint32_t)(((uint64_t)(uint32_t)hs_siphash(key16, buf, n) * lines) >> 32);
 }
 
 /* Candidate i: client 10.0.(1 + i / 50000).x, port 1024 + i % 50000, to server 10.0.0.2:443. */
@@ -55,41 +79,13 @@ static void candidate(uint32_t i, struct sc_conn *c)
 		     SERVER_PORT);
 }
 
-static uint32_t max_load(const uint8_t key16[16], const struct sc_conn *conns, size_t n)
-{
-	static uint32_t load[BUCKETS];
-	uint32_t best = 0;
-
-	memset(load, 0, sizeof(load));
-	for (size_t i = 0; i < n; i++) {
-		struct hs_flow_key k;
-
-		sc_conn_key(&conns[i], &k);
-		uint32_t b = bucket_of(key16, &k, HS_FAMILY_IPV4);
-		if (++load[b] > best)
-			best = load[b];
-	}
-	return best;
-}
-
-static struct hs_table *keyed_table(const uint8_t key16[16])
-{
-	struct hs_table_config cfg;
-
-	sc_config(&cfg, BUCKETS, false);
-	memcpy(cfg.hash_key, key16, 16);
-	struct hs_table *t = hs_table_create(&cfg, T_NOW);
-	assert_non_null(t);
-	return t;
-}
-
 /*
  * Tracks every connection's SYN in t, checks that each is found again, and
  * returns the shape of the table's own index.
  */
-static struct hs_table_chain_stats track_all(struct hs_table *t, struct sc_conn *conns, size_t n)
+static struct hs_index_shape track_all(struct hs_table *t, struct sc_conn *conns, size_t n)
 {
-	struct hs_table_chain_stats chains;
+	struct hs_index_shape shape;
 
 	for (size_t i = 0; i < n; i++) {
 		struct hs_flow *f = sc_syn(t, &conns[i], T_NOW + 10);
@@ -106,15 +102,38 @@ static struct hs_table_chain_stats track_all(struct hs_table *t, struct sc_conn 
 		assert_int_equal(hs_flow_port(f, HS_CLIENT), conns[i].port[HS_CLIENT]);
 		assert_int_equal(f->state[HS_CLIENT], HS_TCP_SYN_SENT);
 	}
-	hs_table_chains(t, &chains);
-	assert_int_equal(chains.buckets, BUCKETS);
-	return chains;
+	hs_table_index_shape(t, &shape);
+	return shape;
+}
+
+/* Brute force: COLLIDERS tuples whose home line under `guess` is the first one's; returns the tries. */
+static uint32_t find_colliders(const uint8_t guess[16], struct sc_conn *conns, uint32_t lines)
+{
+	size_t found = 0;
+	uint32_t target = 0, tries = 0;
+
+	for (uint32_t i = 0; found < COLLIDERS && i < 50u * 1000u * 1000u; i++) {
+		struct sc_conn c;
+		struct hs_flow_key k;
+
+		candidate(i, &c);
+		sc_conn_key(&c, &k);
+		uint32_t home = home_of(guess, &k, HS_FAMILY_IPV4, lines);
+		tries++;
+		if (found == 0)
+			target = home;
+		if (home == target)
+			conns[found++] = c;
+	}
+	assert_int_equal(found, COLLIDERS);
+	return tries;
 }
 
 static void test_colliding_keys_spread_under_random_key(void **state)
 {
 	(void)state;
 	uint8_t guess[16], random_key[16];
+	uint32_t lines = index_lines();
 
 	for (int i = 0; i < 16; i++)
 		guess[i] = (uint8_t)(0xa5 ^ (i * 29));
@@ -122,43 +141,28 @@ static void test_colliding_keys_spread_under_random_key(void **state)
 	if (memcmp(random_key, guess, 16) == 0)
 		random_key[0] ^= 1;
 
-	/* Brute force: COLLIDERS tuples whose bucket under `guess` is the first one's. */
 	struct sc_conn *conns = sc_alloc(COLLIDERS * sizeof(*conns));
 	assert_non_null(conns);
-	size_t found = 0;
-	uint32_t target = 0, tries = 0;
-	for (uint32_t i = 0; found < COLLIDERS && i < 50u * 1000u * 1000u; i++) {
-		struct sc_conn c;
-		struct hs_flow_key k;
+	uint32_t tries = find_colliders(guess, conns, lines);
+	print_message("  %u tuples with one home line of %u found in %u tries\n", COLLIDERS, lines, tries);
 
-		candidate(i, &c);
-		sc_conn_key(&c, &k);
-		uint32_t b = bucket_of(guess, &k, HS_FAMILY_IPV4);
-		tries++;
-		if (found == 0)
-			target = b;
-		if (b == target)
-			conns[found++] = c;
-	}
-	assert_int_equal(found, COLLIDERS);
-	print_message("  %u colliding tuples for bucket %u found in %u tries\n", COLLIDERS, target, tries);
-	assert_int_equal(max_load(guess, conns, COLLIDERS), COLLIDERS);
-
-	/* The attacker's guess was right: the table holds one chain of COLLIDERS flows. */
+	/* The attacker's guess was right: the flows fill line after line, and the unluckiest lookup walks them all. */
+	uint32_t filled = (COLLIDERS + HS_INDEX_SLOTS - 1) / HS_INDEX_SLOTS;
 	struct hs_table *tk = keyed_table(guess);
-	struct hs_table_chain_stats hit = track_all(tk, conns, COLLIDERS);
-	assert_int_equal(hit.longest, COLLIDERS);
-	assert_int_equal(hit.used, 1);
+	struct hs_index_shape hit = track_all(tk, conns, COLLIDERS);
+	assert_int_equal(hit.lines, lines);
+	assert_int_equal(hit.used, filled);
+	assert_int_equal(hit.longest_walk, filled);
 	hs_table_destroy(tk);
 
-	/* The daemon's way: a random key per start.  Normal spread. */
+	/* The daemon's way: a random key per start.  Normal spread, and every lookup reads one line. */
 	struct hs_table *tr = keyed_table(random_key);
-	struct hs_table_chain_stats spread = track_all(tr, conns, COLLIDERS);
-	print_message("  random key: %u flows in %u buckets, longest chain %u (guessed key: 1 chain of %u)\n",
-		      COLLIDERS, spread.used, spread.longest, COLLIDERS);
-	assert_true(spread.longest <= MAX_LOAD);
-	/* 200 balls in 1024 bins occupy about 183 bins on average; far fewer means clustering. */
-	assert_true(spread.used >= 150);
+	struct hs_index_shape spread = track_all(tr, conns, COLLIDERS);
+	print_message("  random key: %u flows in %u of %u lines, longest walk %u (guessed key: %u lines, walk %u)\n",
+		      COLLIDERS, spread.used, spread.lines, spread.longest_walk, hit.used, hit.longest_walk);
+	assert_int_equal(spread.longest_walk, 1);
+	/* 200 balls in 87 bins occupy about 78 bins on average; far fewer means clustering. */
+	assert_true(spread.used >= 65);
 	hs_table_destroy(tr);
 
 	sc_free(conns);
@@ -166,7 +170,7 @@ static void test_colliding_keys_spread_under_random_key(void **state)
 
 /*
  * The same under many random keys, so that a lucky draw cannot hide a
- * weak spread: over 50 keys the worst bucket still stays small.
+ * weak spread: over 50 keys no line ever overflows.
  */
 static void test_many_random_keys(void **state)
 {
@@ -177,34 +181,20 @@ static void test_many_random_keys(void **state)
 		guess[i] = (uint8_t)(0x3c + i * 7);
 	struct sc_conn *conns = sc_alloc(COLLIDERS * sizeof(*conns));
 	assert_non_null(conns);
-	size_t found = 0;
-	uint32_t target = 0;
-	for (uint32_t i = 0; found < COLLIDERS && i < 50u * 1000u * 1000u; i++) {
-		struct sc_conn c;
-		struct hs_flow_key k;
-
-		candidate(i, &c);
-		sc_conn_key(&c, &k);
-		uint32_t b = bucket_of(guess, &k, HS_FAMILY_IPV4);
-		if (found == 0)
-			target = b;
-		if (b == target)
-			conns[found++] = c;
-	}
-	assert_int_equal(found, COLLIDERS);
+	find_colliders(guess, conns, index_lines());
 	uint32_t worst = 0;
 	for (int round = 0; round < 50; round++) {
 		uint8_t key[16];
 
 		assert_int_equal(getrandom(key, sizeof(key), 0), (ssize_t)sizeof(key));
 		struct hs_table *t = keyed_table(key);
-		struct hs_table_chain_stats chains = track_all(t, conns, COLLIDERS);
+		struct hs_index_shape shape = track_all(t, conns, COLLIDERS);
 		hs_table_destroy(t);
-		if (chains.longest > worst)
-			worst = chains.longest;
+		if (shape.longest_walk > worst)
+			worst = shape.longest_walk;
 	}
-	print_message("  50 tables with random keys: longest chain over all of them %u\n", worst);
-	assert_true(worst <= MAX_LOAD);
+	print_message("  50 tables with random keys: longest walk over all of them %u line(s)\n", worst);
+	assert_int_equal(worst, 1);
 	sc_free(conns);
 }
 
