@@ -3,7 +3,7 @@
  *
  * Records are reserved in two arrays, IPv4 records (92 bytes) and IPv6
  * records (124: the record and its addresses), and found through a hash
- * index (hs_flow_index.h: 64-byte lines of tagged slots, 5.3 bytes a
+ * index (hs_flow_index.h: 64-byte lines of tagged slots, 6.4 bytes a
  * flow).  A flow's index names its record in both arrays: even indices are
  * IPv4 records, odd ones IPv6.  Timer links are indices, not pointers, and
  * a record's two link words pack both timer wheel links and the wheel slot
@@ -1164,8 +1164,12 @@ static inline void ahead_line(const struct hs_table *t, struct lookahead *la)
 	uint32_t m = hs_index_matches(l, la->place.tag);
 
 	la->candidate = 0;
-	if (!m)
+	if (!m) {
+		/* Not in its home line: if entries passed it, the flow is likely in the next, which the lookup reads. */
+		if (l->passed)
+			prefetch_line(hs_index_line(&t->index, hs_index_next_line(&t->index, la->place.home)));
 		return;
+	}
 	uint32_t first = hs_index_record(l, (uint32_t)__builtin_ctz(m));
 
 	la->candidate = first + 1;

@@ -18,9 +18,11 @@
  * lookup reads one line and then, almost always, exactly the record it
  * wants (a wrong tag matches one slot in 127), and the batch path knows
  * that record's address one step after the line arrives: two memory
- * accesses a packet, as the memory floor has.  The index is sized at 12
- * entries a line at most (80% full), which keeps lines that overflow rare,
- * for 5.3 bytes a flow.
+ * accesses a packet, as the memory floor has.  The index is sized at 10
+ * entries a line at most (two thirds full), for 6.4 bytes a flow: then 1%
+ * of a full table's flows lie beyond their home line, each costing its
+ * lookup a second line.  At 12 a line (5.3 bytes) it was 3.9%, and 1M
+ * flows tracked 15% slower (bench_core).
  */
 #ifndef HS_FLOW_INDEX_H
 #define HS_FLOW_INDEX_H
@@ -33,7 +35,7 @@
 #endif
 
 #define HS_INDEX_SLOTS 15u              /* slots a line */
-#define HS_INDEX_FILL 12u               /* entries a line holds at most on average, at a full table */
+#define HS_INDEX_FILL 10u               /* entries a line holds at most on average, at a full table */
 #define HS_INDEX_RECORD_BITS 25u        /* a record's index: both arrays of 2^24 records */
 #define HS_INDEX_RECORD_MASK ((1u << HS_INDEX_RECORD_BITS) - 1)
 

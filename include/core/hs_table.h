@@ -234,7 +234,7 @@ const struct hs_table_stats *hs_table_stats(const struct hs_table *table);
 uint32_t hs_table_capacity(const struct hs_table *table);
 /*
  * Bytes the table takes at most when resident: itself and its wheels, its
- * hash index (5.3 bytes a flow of capacity) and every record it has handed
+ * hash index (6.4 bytes a flow of capacity) and every record it has handed
  * out so far (92 bytes an IPv4 flow, 124 an IPv6 one).  The rest of the
  * records it reserved cost address space only.
  */

@@ -8,7 +8,7 @@
  *
  * The memory floor, measured in the same run: per packet, one random
  * index line and the random record it names, read and written, in arrays
- * of the table's sizes (64-byte lines at 12 flows a line, 92-byte records,
+ * of the table's sizes (64-byte lines at HS_INDEX_FILL flows a line, 92-byte records,
  * huge pages), in bursts of the same size with the same two-stage
  * prefetching (the line, then every line the record spans).  No table can
  * do with less memory traffic, so the ratio of the batch path to it says
@@ -38,7 +38,7 @@ static inline void prefetch_line(const void *p)
 static double memory_floor_ns(uint32_t n)
 {
 	enum { RECORD = sizeof(struct hs_flow), WORDS = 16 };
-	uint32_t lines = n / 12 + 1;
+	uint32_t lines = n / HS_INDEX_FILL + 1;
 	uint32_t *index = hs_bigmem_alloc((size_t)lines * WORDS * sizeof(uint32_t), true);
 	uint8_t *records = hs_bigmem_alloc((size_t)n * RECORD, true);
 	uint32_t idx[BURST], x = 88172645u;

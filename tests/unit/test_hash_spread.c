@@ -35,7 +35,7 @@
 #include "scenario.h"
 
 #define MAX_FLOWS 1024u
-#define COLLIDERS 200u          /* in some 87 lines of 15 slots: a fair hash gives 2 or 3 a line, a line overflows at 16 */
+#define COLLIDERS 200u          /* in some 100 lines of 15 slots: a fair hash gives 2 a line, a line overflows at 16 */
 #define T_NOW 5000u
 #define SERVER_HOST 2u
 #define SERVER_PORT 443
@@ -161,8 +161,8 @@ static void test_colliding_keys_spread_under_random_key(void **state)
 	print_message("  random key: %u flows in %u of %u lines, longest walk %u (guessed key: %u lines, walk %u)\n",
 		      COLLIDERS, spread.used, spread.lines, spread.longest_walk, hit.used, hit.longest_walk);
 	assert_int_equal(spread.longest_walk, 1);
-	/* 200 balls in 87 bins occupy about 78 bins on average; far fewer means clustering. */
-	assert_true(spread.used >= 65);
+	/* 200 balls in 101 bins occupy about 87 bins on average; far fewer means clustering. */
+	assert_true(spread.used >= 75);
 	hs_table_destroy(tr);
 
 	sc_free(conns);
