@@ -1083,13 +1083,14 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
  * (hs_flow_hash_burst: 8 keys a vector where the CPU has AVX-512), then
  * works ahead of tracking, in packets: it prefetches a packet's index
  * line, then reads the line and prefetches the record whose tag matches
- * (two when two do).  Each step comes some 150 ns of work (six packets)
- * after the prefetch it reads, about the time memory takes to answer, and
- * a packet has at most four lines in flight at a time, so that the dozen
- * packets in flight stay within what the core can track.
+ * (two when two do).  Each step comes eight packets (some 400 ns at 1M
+ * flows) after the prefetch it reads.  Measured on bench_core at 1M flows
+ * (ratio to the memory floor, three runs each): 8 then 8 packets 2.34-2.51,
+ * 6 and 6 2.56-2.67, 4 and 4 2.82-2.90, 10 and 10 2.49-2.56, 12 and 12
+ * 2.56-2.74; bursts of 128 instead of 32 measured no better.
  */
-#define INDEX_AHEAD 12
-#define LINE_AHEAD 6
+#define INDEX_AHEAD 16
+#define LINE_AHEAD 8
 
 /* What the batch path learned about a packet before tracking it. */
 struct lookahead {
