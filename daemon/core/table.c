@@ -992,7 +992,7 @@ static __attribute__((noinline)) void track_found(struct hs_table *t, const stru
 }
 
 /*
- * A packet whose flow neither the hint nor the chain held: the miss hook
+ * A packet whose flow neither the hint nor the index held: the miss hook
  * may have it (a flow restored from a snapshot), else it may start one.
  */
 static __attribute__((noinline)) void track_missed(struct hs_table *t, const struct hs_packet *pkt,

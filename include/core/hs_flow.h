@@ -245,7 +245,7 @@ static inline bool hs_addr_equal(const uint8_t a[16], const uint8_t b[16])
 
 /*
  * Whether the flow is the one with this key and family.  Every lookup
- * runs it on each record of a chain, so it compares words, not bytes:
+ * runs it on each record whose tag matched, so it compares words, not bytes:
  * both ports are one 4-byte word, an IPv4 address another.
  */
 static inline bool hs_flow_has_key(const struct hs_flow *flow, const struct hs_flow_key *key, uint8_t family)

@@ -1,16 +1,17 @@
 /*
  * Unit test of the table's batch path (hs_table_track_batch): it works
- * ahead on the packets of a burst (hashes, bucket and chain prefetches, the
- * flow found ahead) while earlier packets of the same burst create, restart,
- * evict and remove flows under it.  Whatever it learned ahead must only
- * ever be a hint: a table fed bursts must end up exactly like a table fed
- * the same packets one at a time, result by result.
+ * ahead on the packets of a burst (hashes, index line and record
+ * prefetches, the record whose tag matched) while earlier packets of the
+ * same burst create, restart, evict and remove flows under it.  Whatever
+ * it learned ahead must only ever be a hint: a table fed bursts must end
+ * up exactly like a table fed the same packets one at a time, result by
+ * result.
  *
- * Many connections share a small table (long chains, constant eviction,
- * records reused within a burst, flows deleted between packets as a policy
- * would), IPv4 and IPv6 mixed, with SYNs, data,
- * FINs, RSTs and out-of-window packets, in bursts of 1 to 45 packets (the
- * batch path works in slices of 32).
+ * Many connections share a small table (7 index lines of about 9 flows
+ * each, constant eviction, records reused within a burst, flows deleted
+ * between packets as a policy would), IPv4 and IPv6 mixed, with SYNs,
+ * data, FINs, RSTs and out-of-window packets, in bursts of 1 to 45
+ * packets (the batch path works in slices of 32).
  */
 #include <setjmp.h>
 #include <stdarg.h>
