@@ -1231,6 +1231,16 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 {
 	struct lookahead la[BATCH];
 
+	/*
+	 * A lone packet has nothing to work ahead of: hs_table_track does it
+	 * for less (bench_core, 1k flows, bursts of 1: 51 against 57 ns).
+	 */
+	if (n == 1) {
+		hs_table_track(t, pkts[0], now_ms, &res[0]);
+		if (done)
+			done(ctx, 0, &res[0]);
+		return;
+	}
 	for (size_t base = 0; base < n; base += BATCH) {
 		const struct hs_packet *const *burst = pkts + base;
 		size_t m = n - base < BATCH ? n - base : BATCH;
