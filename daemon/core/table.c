@@ -27,7 +27,9 @@
  */
 #include "hs_table.h"
 
+#include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hs_bigmem.h"
@@ -1021,7 +1023,7 @@ static __attribute__((noinline)) void track_missed(struct hs_table *t, const str
  * the rest of the packet path holds, and spilled them (measured: 5 more
  * instructions a packet, 1-2 ns at 1k flows).
  */
-static __attribute__((noinline)) bool track_common(struct hs_flow *f, enum hs_side sender, const struct hs_packet *pkt)
+static inline __attribute__((always_inline)) bool track_common(struct hs_flow *f, enum hs_side sender, const struct hs_packet *pkt)
 {
 	if (!hs_tcp_update_common(f, sender, pkt))
 		return false;
@@ -1031,49 +1033,83 @@ static __attribute__((noinline)) bool track_common(struct hs_flow *f, enum hs_si
 }
 
 /*
- * The per-packet work once the key, its place and perhaps its flow (hint)
- * are known.  Most packets are ACKs, with or without data, between two
- * ESTABLISHED endpoints that pass the window checks: for them it is
- * track_common (the state machine's own window checks, the counters and
- * the history), the time and a result that says nothing changed.  Every
- * other packet, and one the checks refuse, is judged in full out of line
- * (track_found, track_missed), as before the shortcut.
+ * What is known of a packet before it is tracked: its key, the key's place
+ * in the index, and, on the batch path, the record found ahead (a hint).
  */
-static inline void track_keyed(struct hs_table *t, const struct hs_packet *pkt, const struct hs_flow_key *key,
-			       bool src_is_0, struct hs_index_place place, uint32_t hint, uint64_t now_ms,
-			       struct hs_track_result *res)
+struct lookahead {
+	struct hs_flow_key key;
+	struct hs_index_place place;
+	uint32_t candidate;             /* index + 1 of the first record filed under the key's tag; 0: none */
+	bool src_is_0;
+	uint8_t family;
+};
+
+_Static_assert(offsetof(struct hs_track_result, sender) == 8 && offsetof(struct hs_track_result, hint) == 15,
+	       "a track result's bytes follow its flow pointer");
+
+/*
+ * The common packet's result: its flow and sender, both endpoints
+ * ESTABLISHED before and after, no event, nothing invalid, accepted.  The
+ * eight bytes after the flow pointer are one word, so that it is two
+ * stores; as a compound literal the compiler cleared the result and then
+ * wrote its fields over it, five stores.
+ */
+static inline void common_result(struct hs_track_result *res, struct hs_flow *f, enum hs_side sender)
+{
+	uint64_t established = (uint64_t)HS_TCP_ESTABLISHED * UINT64_C(0x0101010100);
+	uint64_t bytes = htole64(established | (uint64_t)sender);
+
+	_Static_assert(HS_INVALID_NONE == 0 && HS_HINT_ACCEPT == 0, "zero bytes say valid and accepted");
+	res->flow = f;
+	memcpy((uint8_t *)res + offsetof(struct hs_track_result, sender), &bytes, sizeof(bytes));
+}
+
+/*
+ * The per-packet work once the key, its place and perhaps its flow (the
+ * hint, la->candidate) are known.  Most packets are ACKs, with or without
+ * data, between two ESTABLISHED endpoints that pass the window checks: for
+ * them it is track_common (the state machine's own window checks, the
+ * counters and the history), the time and a result that says nothing
+ * changed.  Every other packet, and one the checks refuse, is judged in
+ * full out of line (track_found, track_missed), as before the shortcut.
+ * now is now_ms in ticks, already noted by the caller (clock_at).
+ *
+ * A function of its own with its arguments in registers: inlined in the
+ * batch loop it made that loop keep more across the call than it had
+ * registers for (measured: 9 instructions a packet more), and with the
+ * key, place and hint as separate arguments three of them went on the
+ * stack.
+ */
+static __attribute__((noinline)) void track_keyed(struct hs_table *t, const struct hs_packet *pkt,
+						  const struct lookahead *la, uint64_t now_ms, uint32_t now,
+						  struct hs_track_result *res)
 {
 	t->stats.packets++;
-	struct hs_flow *f = hinted_flow(t, hint, key, pkt->family);
+	struct hs_flow *f = hinted_flow(t, la->candidate, &la->key, pkt->family);
 	if (!f)
-		f = lookup_at(t, place, key, pkt->family);
+		f = lookup_at(t, la->place, &la->key, pkt->family);
 	if (!f) {
-		track_missed(t, pkt, key, src_is_0, place, now_ms, res);
+		track_missed(t, pkt, &la->key, la->src_is_0, la->place, now_ms, res);
 		return;
 	}
-	enum hs_side sender = hs_flow_sender(f, src_is_0);
+	enum hs_side sender = hs_flow_sender(f, la->src_is_0);
 
 	if ((f->flags & HS_FLOW_BLOCKED) || !track_common(f, sender, pkt)) {
 		track_found(t, pkt, f, sender, now_ms, res);
 		return;
 	}
-	f->last_seen = clock_at(t, now_ms);
-	*res = (struct hs_track_result){
-		.flow = f,
-		.sender = sender,
-		.old_state = { HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED },
-		.new_state = { HS_TCP_ESTABLISHED, HS_TCP_ESTABLISHED },
-	};
+	f->last_seen = now;
+	common_result(res, f, sender);
 }
 
 void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t now_ms,
 		    struct hs_track_result *res)
 {
-	struct hs_flow_key key;
-	bool src_is_0;
+	struct lookahead la = { .candidate = 0, .family = pkt->family };
 
-	hs_flow_key_from_packet(pkt, &key, &src_is_0);
-	track_keyed(t, pkt, &key, src_is_0, key_place(t, &key, pkt->family), 0, now_ms, res);
+	hs_flow_key_from_packet(pkt, &la.key, &la.src_is_0);
+	la.place = key_place(t, &la.key, pkt->family);
+	track_keyed(t, pkt, &la, now_ms, clock_at(t, now_ms), res);
 }
 
 #define BATCH 32
@@ -1091,15 +1127,6 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
  */
 #define INDEX_AHEAD 16
 #define LINE_AHEAD 8
-
-/* What the batch path learned about a packet before tracking it. */
-struct lookahead {
-	struct hs_flow_key key;
-	struct hs_index_place place;
-	uint32_t candidate;             /* index + 1 of the first record filed under the key's tag; 0: none */
-	bool src_is_0;
-	uint8_t family;
-};
 
 /*
  * A prefetch the compiler must keep.  GCC 12 at -O2 takes a loop whose
@@ -1158,8 +1185,11 @@ static inline void ahead_index(const struct hs_table *t, const struct lookahead 
  * matches, the flow's; a second (one line in ten) is fetched too, as the
  * first may be another flow's with the same tag.  A flow filed beyond its
  * home line is found when tracked (lookup_at), at the cost of a wait.
+ * Always inline: GCC otherwise called it from the batch loop once the loop
+ * grew, 6 instructions a packet in the call and the prefetches out of
+ * hs_table_track_batch, where tests/check_prefetch looks for them.
  */
-static inline void ahead_line(const struct hs_table *t, struct lookahead *la)
+static inline __attribute__((always_inline)) void ahead_line(const struct hs_table *t, struct lookahead *la)
 {
 	const struct hs_index_line *l = hs_index_line(&t->index, la->place.home);
 	uint32_t m = hs_index_matches(l, la->place.tag);
@@ -1211,9 +1241,10 @@ static void ahead_start(const struct hs_table *t, const struct hs_packet *const 
 
 /* Tracks packet i of the batch with what was learned ahead, then hands its result to done. */
 static inline void track_ahead(struct hs_table *t, const struct hs_packet *pkt, const struct lookahead *la,
-			       uint64_t now_ms, struct hs_track_result *res, size_t i, hs_track_done done, void *ctx)
+			       uint64_t now_ms, uint32_t now, struct hs_track_result *res, size_t i, hs_track_done done,
+			       void *ctx)
 {
-	track_keyed(t, pkt, &la->key, la->src_is_0, la->place, la->candidate, now_ms, &res[i]);
+	track_keyed(t, pkt, la, now_ms, now, &res[i]);
 	/* A result is only good until the next packet, which may move or free its flow. */
 	if (done)
 		done(ctx, i, &res[i]);
@@ -1231,6 +1262,8 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 {
 	struct lookahead la[BATCH];
 
+	if (n == 0)
+		return;
 	/*
 	 * A lone packet has nothing to work ahead of: hs_table_track does it
 	 * for less (bench_core, 1k flows, bursts of 1: 51 against 57 ns).
@@ -1241,6 +1274,13 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 			done(ctx, 0, &res[0]);
 		return;
 	}
+	/*
+	 * Every packet of the batch has the same time, so the clock is noted
+	 * and its ticks computed once, not once a packet (a division and a
+	 * compare with the latest time seen).
+	 */
+	uint32_t now = clock_at(t, now_ms);
+
 	for (size_t base = 0; base < n; base += BATCH) {
 		const struct hs_packet *const *burst = pkts + base;
 		size_t m = n - base < BATCH ? n - base : BATCH;
@@ -1249,11 +1289,11 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 		ahead_start(t, burst, la, m);
 		for (; i + INDEX_AHEAD < m; i++) {
 			ahead_all(t, la, i);
-			track_ahead(t, burst[i], &la[i], now_ms, res, base + i, done, ctx);
+			track_ahead(t, burst[i], &la[i], now_ms, now, res, base + i, done, ctx);
 		}
 		for (; i < m; i++) {
 			ahead_near_end(t, la, i, m);
-			track_ahead(t, burst[i], &la[i], now_ms, res, base + i, done, ctx);
+			track_ahead(t, burst[i], &la[i], now_ms, now, res, base + i, done, ctx);
 		}
 	}
 }

@@ -70,15 +70,23 @@ enum hs_verdict_hint {
 	HS_HINT_BLOCKED,            /* the flow was blocked by a policy: drop until a new SYN */
 };
 
+/*
+ * What tracking made of a packet.  Every field but the flow is a byte, so
+ * that the result is 16 bytes: the table writes one for every packet, and
+ * the common packet's (hs_table_track_batch) is then two stores.
+ */
 struct hs_track_result {
 	struct hs_flow *flow;       /* NULL when no flow holds the packet */
-	enum hs_side sender;
+	uint8_t sender;             /* enum hs_side */
 	uint8_t old_state[2];       /* by side; equal to new_state when nothing changed */
 	uint8_t new_state[2];
 	uint8_t events;             /* HS_EVENT_* */
-	enum hs_invalid_reason invalid;
-	enum hs_verdict_hint hint;
+	uint8_t invalid;            /* enum hs_invalid_reason */
+	uint8_t hint;               /* enum hs_verdict_hint */
 };
+
+_Static_assert(sizeof(struct hs_track_result) == 16, "a track result is 16 bytes");
+_Static_assert(HS_INVALID_REASON_COUNT <= 256, "an invalid reason fits in a byte");
 
 struct hs_table_stats {
 	uint64_t packets;
