@@ -943,12 +943,12 @@ static void start_result(struct hs_table *t, const struct hs_packet *pkt, struct
 /*
  * A packet of a flow the table holds, f, sent by sender: every packet but
  * the common one (see track_keyed), judged in full by hs_tcp_update.  Out
- * of line, so that the common packet saves no registers for it.
+ * of line, so that the common packet saves no registers for it.  now is
+ * the time in ticks, which the caller has noted (clock_at).
  */
 static __attribute__((noinline)) void track_found(struct hs_table *t, const struct hs_packet *pkt, struct hs_flow *f,
-						  enum hs_side sender, uint64_t now_ms, struct hs_track_result *res)
+						  enum hs_side sender, uint32_t now, struct hs_track_result *res)
 {
-	uint32_t now = clock_at(t, now_ms);
 	struct hs_tcp_update up;
 
 	start_result(t, pkt, res);
@@ -1002,12 +1002,12 @@ static __attribute__((noinline)) void track_missed(struct hs_table *t, const str
 						   uint64_t now_ms, struct hs_track_result *res)
 {
 	struct hs_flow *f = NULL;
+	uint32_t now = clock_at(t, now_ms);
 
-	clock_at(t, now_ms);
 	if (t->miss_hook && t->miss_hook(t->miss_ctx, key, pkt->family, now_ms))
 		f = lookup_at(t, place, key, pkt->family);
 	if (f) {
-		track_found(t, pkt, f, hs_flow_sender(f, src_is_0), now_ms, res);
+		track_found(t, pkt, f, hs_flow_sender(f, src_is_0), now, res);
 		return;
 	}
 	start_result(t, pkt, res);
@@ -1095,7 +1095,7 @@ static __attribute__((noinline)) void track_keyed(struct hs_table *t, const stru
 	enum hs_side sender = hs_flow_sender(f, la->src_is_0);
 
 	if ((f->flags & HS_FLOW_BLOCKED) || !track_common(f, sender, pkt)) {
-		track_found(t, pkt, f, sender, now_ms, res);
+		track_found(t, pkt, f, sender, now, res);
 		return;
 	}
 	f->last_seen = now;
