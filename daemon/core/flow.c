@@ -25,53 +25,6 @@ static inline int addr_order(const uint8_t a[16], const uint8_t b[16])
 	return 2 * hi + lo;
 }
 
-static inline void store64(void *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-_Static_assert(offsetof(struct hs_packet, dport) == offsetof(struct hs_packet, sport) + 2,
-	       "a packet's ports lie as a key's do, source first");
-
-/*
- * The key's ports: the packet's two as one word, their 16-bit halves
- * exchanged where swap (all ones) says the destination goes first.  One
- * 4-byte store: the hash and the lookup that follow read both ports as one
- * word, and a CPU cannot forward two 2-byte stores to a 4-byte load (it
- * waits until they reach the cache).
- */
-static inline void put_ports(const struct hs_packet *pkt, struct hs_flow_key *key, uint64_t swap)
-{
-	uint32_t ports = hs_load32(&pkt->sport);
-
-	ports ^= (ports ^ (ports << 16 | ports >> 16)) & (uint32_t)swap;
-	memcpy(key->port, &ports, sizeof(key->port));
-}
-
-/*
- * The key of an IPv4 packet.  Its addresses are zero past their first four
- * bytes (hs_packet.h), so the first 8 bytes of each, read as one
- * big-endian number, order them as memcmp orders all 16, and its low 32
- * bits are zero: the port goes there, and one compare orders address then
- * port.  The same 8-byte words are the key's addresses, and both ports are
- * one word: a third of the work of the general case, which most traffic
- * does not need.
- */
-static inline void ipv4_key(const struct hs_packet *pkt, struct hs_flow_key *key, bool *src_is_0)
-{
-	uint64_t s = hs_load64(pkt->src.bytes), d = hs_load64(pkt->dst.bytes);
-	bool src_low = (be64toh(s) | pkt->sport) <= (be64toh(d) | pkt->dport);
-	/* Without a branch, as below: swap is all ones when the destination goes first. */
-	uint64_t swap = (uint64_t)src_low - 1, x = (s ^ d) & swap;
-
-	store64(key->addr[0].bytes, s ^ x);
-	store64(key->addr[0].bytes + 8, 0);
-	store64(key->addr[1].bytes, d ^ x);
-	store64(key->addr[1].bytes + 8, 0);
-	put_ports(pkt, key, swap);
-	*src_is_0 = src_low;
-}
-
 /*
  * The key of a packet of any family (IPv6 comes here): out of line, so
  * that the IPv4 path saves no registers for its wider work.
@@ -96,17 +49,17 @@ static __attribute__((noinline)) void any_key(const struct hs_packet *pkt, struc
 		uint64_t s = hs_load64(pkt->src.bytes + half), d = hs_load64(pkt->dst.bytes + half);
 		uint64_t x = (s ^ d) & swap;
 
-		store64(key->addr[0].bytes + half, s ^ x);
-		store64(key->addr[1].bytes + half, d ^ x);
+		hs_store64(key->addr[0].bytes + half, s ^ x);
+		hs_store64(key->addr[1].bytes + half, d ^ x);
 	}
-	put_ports(pkt, key, swap);
+	hs_flow_key_ports(pkt, key, swap);
 	*src_is_0 = src_low;
 }
 
 void hs_flow_key_from_packet(const struct hs_packet *pkt, struct hs_flow_key *key, bool *src_is_0)
 {
 	if (pkt->family == HS_FAMILY_IPV4)
-		ipv4_key(pkt, key, src_is_0);
+		hs_flow_key_ipv4(pkt, key, src_is_0);
 	else
 		any_key(pkt, key, src_is_0);
 }

@@ -919,17 +919,17 @@ static void state_changed(struct hs_table *t, struct hs_flow *f, uint32_t now, s
 }
 
 /*
- * The flow a hint names (index + 1, 0 = none), if its record still holds
- * the flow of that key.  Keys are unique among live flows, so a live record
- * with the key is the flow, wherever the hint came from.
+ * The record a hint names (NULL = none), if it still holds the flow of
+ * that key.  Keys are unique among live flows, so a live record with the
+ * key is the flow, wherever the hint came from.  A record never moves (the
+ * arrays are reserved whole), so a hint stays a valid address however the
+ * table changed since it was taken.
  */
-static inline struct hs_flow *hinted_flow(const struct hs_table *t, uint32_t hint, const struct hs_flow_key *key,
-					  uint8_t family)
+static inline struct hs_flow *hinted_flow(struct hs_flow *hint, const struct hs_flow_key *key, uint8_t family)
 {
-	if (hint == 0)
+	if (!hint)
 		return NULL;
-	struct hs_flow *f = flow_at(t, hint - 1);
-	return (f->flags & HS_FLOW_IN_USE) && hs_flow_has_key(f, key, family) ? f : NULL;
+	return (hint->flags & HS_FLOW_IN_USE) && hs_flow_has_key(hint, key, family) ? hint : NULL;
 }
 
 /* A result about to be filled in for a packet judged in full, and the packet counted as a SYN with data. */
@@ -1039,7 +1039,12 @@ static inline __attribute__((always_inline)) bool track_common(struct hs_flow *f
 struct lookahead {
 	struct hs_flow_key key;
 	struct hs_index_place place;
-	uint32_t candidate;             /* index + 1 of the first record filed under the key's tag; 0: none */
+	/*
+	 * The first record filed under the key's tag; NULL: none.  A
+	 * pointer, not an index: the record's address is what both the
+	 * prefetch and the check need.
+	 */
+	struct hs_flow *candidate;
 	bool src_is_0;
 	uint8_t family;
 };
@@ -1085,7 +1090,7 @@ static __attribute__((noinline)) void track_keyed(struct hs_table *t, const stru
 						  struct hs_track_result *res)
 {
 	t->stats.packets++;
-	struct hs_flow *f = hinted_flow(t, la->candidate, &la->key, pkt->family);
+	struct hs_flow *f = hinted_flow(la->candidate, &la->key, pkt->family);
 	if (!f)
 		f = lookup_at(t, la->place, &la->key, pkt->family);
 	if (!f) {
@@ -1105,7 +1110,7 @@ static __attribute__((noinline)) void track_keyed(struct hs_table *t, const stru
 void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t now_ms,
 		    struct hs_track_result *res)
 {
-	struct lookahead la = { .candidate = 0, .family = pkt->family };
+	struct lookahead la = { .candidate = NULL, .family = pkt->family };
 
 	hs_flow_key_from_packet(pkt, &la.key, &la.src_is_0);
 	la.place = key_place(t, &la.key, pkt->family);
@@ -1148,14 +1153,16 @@ static inline void prefetch_line(const void *p)
  * compiler emits nothing.  A line only this core reads arrives exclusive,
  * so the write that follows costs no second trip.
  */
-static inline void fetch_record(const struct hs_table *t, uint32_t index)
+static inline struct hs_flow *fetch_record(const struct hs_table *t, uint32_t index)
 {
-	const uint8_t *r = (const uint8_t *)flow_at(t, index);
+	struct hs_flow *f = flow_at(t, index);
+	const uint8_t *r = (const uint8_t *)f;
 	size_t last = (index & 1) ? sizeof(struct hs_flow_v6) - 1 : sizeof(struct hs_flow) - 1;
 
 	prefetch_line(r);
 	prefetch_line(r + 64);
 	prefetch_line(r + last);
+	return f;
 }
 
 /* The keys of a burst, their hashes and so their places in the index. */
@@ -1166,7 +1173,10 @@ static void place_burst(const struct hs_table *t, const struct hs_packet *const 
 	uint64_t hashes[BATCH];
 
 	for (size_t i = 0; i < m; i++) {
-		hs_flow_key_from_packet(pkts[i], &la[i].key, &la[i].src_is_0);
+		if (pkts[i]->family == HS_FAMILY_IPV4)
+			hs_flow_key_ipv4(pkts[i], &la[i].key, &la[i].src_is_0);
+		else
+			hs_flow_key_from_packet(pkts[i], &la[i].key, &la[i].src_is_0);
 		la[i].family = families[i] = pkts[i]->family;
 		keys[i] = &la[i].key;
 	}
@@ -1194,7 +1204,7 @@ static inline __attribute__((always_inline)) void ahead_line(const struct hs_tab
 	const struct hs_index_line *l = hs_index_line(&t->index, la->place.home);
 	uint32_t m = hs_index_matches(l, la->place.tag);
 
-	la->candidate = 0;
+	la->candidate = NULL;
 	if (!m) {
 		/* Not in its home line: if entries passed it, the flow is likely in the next, which the lookup reads. */
 		if (l->passed)
@@ -1203,8 +1213,7 @@ static inline __attribute__((always_inline)) void ahead_line(const struct hs_tab
 	}
 	uint32_t first = hs_index_record(l, (uint32_t)__builtin_ctz(m));
 
-	la->candidate = first + 1;
-	fetch_record(t, first);
+	la->candidate = fetch_record(t, first);
 	m &= m - 1;
 	if (m)
 		fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
