@@ -1194,9 +1194,10 @@ static inline void ahead_index(const struct hs_table *t, const struct lookahead 
  * The records of the home line under the key's tag.  Almost always one
  * matches, the flow's; a second (one line in ten) is fetched too, as the
  * first may be another flow's with the same tag.  A flow filed beyond its
- * home line is found when tracked (lookup_at), at the cost of a wait.
- * Always inline: GCC otherwise called it from the batch loop once the loop
- * grew, 6 instructions a packet in the call and the prefetches out of
+ * home line is found when tracked (lookup_at), its next line prefetched
+ * here when the home line counts entries past it.  Always inline: GCC
+ * otherwise called it from the batch loop once the loop grew, 6
+ * instructions a packet in the call and the prefetches out of
  * hs_table_track_batch, where tests/check_prefetch looks for them.
  */
 static inline __attribute__((always_inline)) void ahead_line(const struct hs_table *t, struct lookahead *la)
