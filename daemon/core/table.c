@@ -1080,15 +1080,14 @@ static inline void common_result(struct hs_track_result *res, struct hs_flow *f,
  * full out of line (track_found, track_missed), as before the shortcut.
  * now is now_ms in ticks, already noted by the caller (clock_at).
  *
- * A function of its own with its arguments in registers: inlined in the
- * batch loop it made that loop keep more across the call than it had
- * registers for (measured: 9 instructions a packet more), and with the
- * key, place and hint as separate arguments three of them went on the
- * stack.
+ * Inline in the batch path's one loop (hs_table_track_batch): as a call
+ * it cost the call, its arguments and its six saved registers a packet
+ * (measured: 9 instructions a packet more).  Inline in two loops it made
+ * them keep more than they had registers for, so the batch path has one.
  */
-static __attribute__((noinline)) void track_keyed(struct hs_table *t, const struct hs_packet *pkt,
-						  const struct lookahead *la, uint64_t now_ms, uint32_t now,
-						  struct hs_track_result *res)
+static inline __attribute__((always_inline)) void track_keyed(struct hs_table *t, const struct hs_packet *pkt,
+							      const struct lookahead *la, uint64_t now_ms, uint32_t now,
+							      struct hs_track_result *res)
 {
 	t->stats.packets++;
 	struct hs_flow *f = hinted_flow(la->candidate, &la->key, pkt->family);
@@ -1225,7 +1224,9 @@ static inline __attribute__((always_inline)) void ahead_line(const struct hs_tab
  * The work ahead for the packet that comes `i` packets into a burst of m:
  * each step on the packet its distance further on.  Inside the burst, far
  * enough from its end, every step has a packet to work on (ahead_all);
- * near the end some do not (ahead_near_end).
+ * near the end some do not (ahead_near_end).  The batch loop chooses
+ * between them for each packet, rather than running two loops, so that
+ * it tracks packets in one place (see track_keyed).
  */
 static inline void ahead_all(const struct hs_table *t, struct lookahead *la, size_t i)
 {
@@ -1298,12 +1299,11 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 		size_t i = 0;
 
 		ahead_start(t, burst, la, m);
-		for (; i + INDEX_AHEAD < m; i++) {
-			ahead_all(t, la, i);
-			track_ahead(t, burst[i], &la[i], now_ms, now, res, base + i, done, ctx);
-		}
 		for (; i < m; i++) {
-			ahead_near_end(t, la, i, m);
+			if (i + INDEX_AHEAD < m)
+				ahead_all(t, la, i);
+			else
+				ahead_near_end(t, la, i, m);
 			track_ahead(t, burst[i], &la[i], now_ms, now, res, base + i, done, ctx);
 		}
 	}
