@@ -1047,7 +1047,6 @@ struct lookahead {
 	 */
 	struct hs_flow *candidate;
 	bool src_is_0;
-	uint8_t family;
 };
 
 _Static_assert(offsetof(struct hs_track_result, sender) == 8 && offsetof(struct hs_track_result, hint) == 15,
@@ -1110,7 +1109,7 @@ static inline __attribute__((always_inline)) void track_keyed(struct hs_table *t
 void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t now_ms,
 		    struct hs_track_result *res)
 {
-	struct lookahead la = { .candidate = NULL, .family = pkt->family };
+	struct lookahead la = { .candidate = NULL };
 
 	hs_flow_key_from_packet(pkt, &la.key, &la.src_is_0);
 	la.place = key_place(t, &la.key, pkt->family);
@@ -1177,7 +1176,7 @@ static void place_burst(const struct hs_table *t, const struct hs_packet *const 
 			hs_flow_key_ipv4(pkts[i], &la[i].key, &la[i].src_is_0);
 		else
 			hs_flow_key_from_packet(pkts[i], &la[i].key, &la[i].src_is_0);
-		la[i].family = families[i] = pkts[i]->family;
+		families[i] = pkts[i]->family;
 		keys[i] = &la[i].key;
 	}
 	hs_flow_hash_burst(&t->hash_start, keys, families, m, hashes);
