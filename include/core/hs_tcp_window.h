@@ -153,7 +153,8 @@ hs_tcp_window_checks_as(struct hs_flow *flow, enum hs_side sender, const struct 
 	if (liberal && hs_seq_after(end, s->maxend))
 		s->maxend = end;
 	if (flags & HS_TCP_ACK) {
-		if (r->maxwin != 0 && hs_seq_after(end, limit))
+		/* The compare of two values at hand first: a segment rarely ends past the limit. */
+		if (hs_seq_after(end, limit) && r->maxwin != 0)
 			r->maxwin += end - limit;
 		if (hs_seq_after(ack + win, r->maxend - 1)) {
 			r->maxend = ack + win;
