@@ -1048,6 +1048,15 @@ struct lookahead {
 	bool src_is_0;
 };
 
+/* A packet's key, an IPv4 one built inline (hs_flow_key_ipv4): no call for most packets. */
+static inline void packet_key(const struct hs_packet *pkt, struct lookahead *la)
+{
+	if (pkt->family == HS_FAMILY_IPV4)
+		hs_flow_key_ipv4(pkt, &la->key, &la->src_is_0);
+	else
+		hs_flow_key_from_packet(pkt, &la->key, &la->src_is_0);
+}
+
 _Static_assert(offsetof(struct hs_track_result, sender) == 8 && offsetof(struct hs_track_result, hint) == 15,
 	       "a track result's bytes follow its flow pointer");
 
@@ -1110,7 +1119,7 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
 {
 	struct lookahead la = { .candidate = NULL };
 
-	hs_flow_key_from_packet(pkt, &la.key, &la.src_is_0);
+	packet_key(pkt, &la);
 	la.place = key_place(t, &la.key, pkt->family);
 	track_keyed(t, pkt, &la, now_ms, clock_at(t, now_ms), res);
 }
@@ -1171,10 +1180,7 @@ static void place_burst(const struct hs_table *t, const struct hs_packet *const 
 	uint64_t hashes[BATCH];
 
 	for (size_t i = 0; i < m; i++) {
-		if (pkts[i]->family == HS_FAMILY_IPV4)
-			hs_flow_key_ipv4(pkts[i], &la[i].key, &la[i].src_is_0);
-		else
-			hs_flow_key_from_packet(pkts[i], &la[i].key, &la[i].src_is_0);
+		packet_key(pkts[i], &la[i]);
 		families[i] = pkts[i]->family;
 		keys[i] = &la[i].key;
 	}
