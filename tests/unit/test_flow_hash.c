@@ -28,14 +28,6 @@
 
 static struct test_random rng = { 0x9e3779b97f4a7c15ull };
 
-static void fill_random(void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(test_random_next(&rng) >> 56);
-}
-
 /* The reference: the key's bytes laid out in a buffer, then the generic hash. */
 static uint64_t reference_hash(const uint8_t hash_key[16], const struct hs_flow_key *key, uint8_t family)
 {
@@ -58,8 +50,8 @@ static void random_key(struct hs_flow_key *key, uint8_t family)
 {
 	memset(key, 0, sizeof(*key));
 	for (int e = 0; e < 2; e++)
-		fill_random(key->addr[e].bytes, family == HS_FAMILY_IPV6 ? 16 : 4);
-	fill_random(key->port, sizeof(key->port));
+		test_random_fill(&rng, key->addr[e].bytes, family == HS_FAMILY_IPV6 ? 16 : 4);
+	test_random_fill(&rng, key->port, sizeof(key->port));
 }
 
 static void test_equals_siphash_of_key_bytes(void **state)
@@ -73,7 +65,7 @@ static void test_equals_siphash_of_key_bytes(void **state)
 
 		/* A new hash key now and then: each daemon start draws one. */
 		if (i % 64 == 0)
-			fill_random(hash_key, sizeof(hash_key));
+			test_random_fill(&rng, hash_key, sizeof(hash_key));
 		random_key(&key, family);
 		expect_same(hash_key, &key, family, i);
 	}
@@ -105,13 +97,13 @@ static void test_hashed_bytes(void **state)
 	uint8_t hash_key[16];
 	struct hs_flow_key key, other;
 
-	fill_random(hash_key, sizeof(hash_key));
+	test_random_fill(&rng, hash_key, sizeof(hash_key));
 	random_key(&key, HS_FAMILY_IPV4);
 	uint64_t base = hs_flow_hash(hash_key, &key, HS_FAMILY_IPV4);
 
 	other = key;
-	fill_random(other.addr[0].bytes + 4, 12);
-	fill_random(other.addr[1].bytes + 4, 12);
+	test_random_fill(&rng, other.addr[0].bytes + 4, 12);
+	test_random_fill(&rng, other.addr[1].bytes + 4, 12);
 	assert_true(hs_flow_hash(hash_key, &other, HS_FAMILY_IPV4) == base);
 	assert_true(hs_flow_hash(hash_key, &key, HS_FAMILY_IPV6) != base);
 	for (size_t i = 0; i < sizeof(key); i++) {

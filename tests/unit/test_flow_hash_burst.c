@@ -33,14 +33,6 @@
 
 static struct test_random rng = { 0x2545f4914f6cdd1dull };
 
-static void fill_random(void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(test_random_next(&rng) >> 56);
-}
-
 /*
  * A family byte: mostly IPv4, often IPv6, and now and then any other
  * value, which hs_flow_hash_keyed hashes as IPv4 with that byte mixed in.
@@ -65,8 +57,8 @@ struct burst_case {
 
 static void random_case(struct burst_case *c)
 {
-	fill_random(&c->keyed, sizeof(c->keyed));
-	fill_random(c->pool, sizeof(c->pool));
+	test_random_fill(&rng, &c->keyed, sizeof(c->keyed));
+	test_random_fill(&rng, c->pool, sizeof(c->pool));
 	for (size_t i = 0; i < MAX_BURST; i++) {
 		c->keys[i] = &c->pool[test_random_next(&rng) % POOL];
 		c->families[i] = random_family();
