@@ -70,14 +70,13 @@ bool hs_index_remove(struct hs_flow_index *x, struct hs_index_place place, uint3
 	 */
 	for (uint32_t walked = 0; walked < x->nlines; walked++) {
 		struct hs_index_line *l = &x->lines[line];
+		uint32_t held = hs_index_words_equal(l, 0, entry);
 
-		for (uint32_t s = 0; s < HS_INDEX_SLOTS; s++) {
-			if (l->slot[s] == entry) {
-				l->slot[s] = 0;
-				for (uint32_t back = place.home; back != line; back = hs_index_next_line(x, back))
-					x->lines[back].passed--;
-				return true;
-			}
+		if (held) {
+			l->slot[__builtin_ctz(held)] = 0;
+			for (uint32_t back = place.home; back != line; back = hs_index_next_line(x, back))
+				x->lines[back].passed--;
+			return true;
 		}
 		if (l->passed == 0)
 			return false;
