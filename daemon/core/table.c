@@ -1127,84 +1127,112 @@ void hs_table_track(struct hs_table *t, const struct hs_packet *pkt, uint64_t no
 #define BATCH 32
 
 /*
- * The batch path first builds and hashes the keys of a whole burst at once
- * (hs_flow_hash_burst: 8 keys a vector where the CPU has AVX-512), then
- * works ahead of tracking, in packets: it prefetches a packet's index
- * line, then reads the line and prefetches the record whose tag matches
- * (two when two do).  Each step comes eight packets (some 400 ns at 1M
- * flows) after the prefetch it reads.  Measured on bench_core at 1M flows
- * (ratio to the memory floor, three runs each): 8 then 8 packets 2.34-2.51,
- * 6 and 6 2.56-2.67, 4 and 4 2.82-2.90, 10 and 10 2.49-2.56, 12 and 12
- * 2.56-2.74; bursts of 128 instead of 32 measured no better.
+ * The batch path hides memory latency, which is most of a packet's cost in
+ * a large table, by working on a burst in three passes, each a loop of its
+ * own (see hs_table_track_batch):
+ *
+ *  1. place: the keys are built and hashed eight at a time
+ *     (hs_flow_hash_burst: one AVX-512 vector), and each key's index line
+ *     is prefetched as soon as its hash is known;
+ *  2. probe: each index line is read (by now mostly arrived) and the record
+ *     filed under the key's tag is prefetched;
+ *  3. track: each packet is tracked, the next packet's record first moved
+ *     on to the L1 cache.
+ *
+ * Passes 1 and 2 prefetch into the L2 cache only (PREFETCHT1).  A burst
+ * asks for some 108 lines (32 index lines, 2.4 lines a record), more than
+ * the L1 cache can have in flight; into the L1 (PREFETCHT0), a pass that
+ * prefetched the 32 records of a burst then tracked them at 70-88 ns a
+ * packet (bench_core, 1M flows), most records not there yet; into the L2,
+ * at 31-34 ns.  Measured the same way: working ahead in one loop (index
+ * line 16 packets ahead, record 8 ahead, as this path did before) 45-52 ns
+ * with PREFETCHT0 and 41-42 with PREFETCHT1; the probe pass split to run
+ * 8, 12 or 16 packets ahead inside the tracking loop 38-46 ns; a loop
+ * reading each record before tracking 37-41 ns; the record laid out with
+ * the fields the common packet uses in 72 contiguous bytes, and only those
+ * prefetched, no better (31.8-33.9 against 31.2-33.3).  In a table that
+ * fits the L2 cache the L2 prefetch costs a little: 10k flows 22-23 ns
+ * against 20.
  */
-#define INDEX_AHEAD 16
-#define LINE_AHEAD 8
+static inline void prefetch_to_l2(const void *p)
+{
+	__builtin_prefetch(p, 0, 2);
+	/*
+	 * A prefetch the compiler must keep.  GCC 12 at -O2 takes a loop
+	 * whose only effect is __builtin_prefetch for dead and removes it,
+	 * the loads that computed the addresses with it: the batch path's
+	 * records were not prefetched at all.  The empty asm uses the
+	 * address, so the loop has an effect and the prefetch stays.
+	 */
+	__asm__ volatile("" : : "r"(p));
+}
 
-/*
- * A prefetch the compiler must keep.  GCC 12 at -O2 takes a loop whose
- * only effect is __builtin_prefetch for dead and removes it, the loads
- * that computed the addresses with it: the batch path's records were not
- * prefetched at all.  The empty asm uses the address, so the loop has an
- * effect and the prefetch stays.
- */
-static inline void prefetch_line(const void *p)
+static inline void prefetch_to_l1(const void *p)
 {
 	__builtin_prefetch(p, 0, 3);
 	__asm__ volatile("" : : "r"(p));
 }
 
+/* The offset of the last byte of a record of a family: an IPv6 record has its addresses after it. */
+static inline size_t record_last_byte(uint8_t family)
+{
+	return family == HS_FAMILY_IPV6 ? sizeof(struct hs_flow_v6) - 1 : sizeof(struct hs_flow) - 1;
+}
+
 /*
  * Every line of a record: two or three, as it lies across lines.  Read
  * prefetches, though the record is then written: on x86-64 a write
- * prefetch (PREFETCHW) is an extension the baseline lacks, for which the
- * compiler emits nothing.  A line only this core reads arrives exclusive,
- * so the write that follows costs no second trip.
+ * prefetch (PREFETCHW) is an extension the baseline lacks.  A line only
+ * this core reads arrives exclusive, so the write that follows costs no
+ * second trip.
  */
 static inline struct hs_flow *fetch_record(const struct hs_table *t, uint32_t index)
 {
 	struct hs_flow *f = flow_at(t, index);
 	const uint8_t *r = (const uint8_t *)f;
-	size_t last = (index & 1) ? sizeof(struct hs_flow_v6) - 1 : sizeof(struct hs_flow) - 1;
+	size_t last = record_last_byte((index & 1) ? HS_FAMILY_IPV6 : HS_FAMILY_IPV4);
 
-	prefetch_line(r);
-	prefetch_line(r + 64);
-	prefetch_line(r + last);
+	prefetch_to_l2(r);
+	prefetch_to_l2(r + 64);
+	prefetch_to_l2(r + last);
 	return f;
 }
 
-/* The keys of a burst, their hashes and so their places in the index. */
-static void place_burst(const struct hs_table *t, const struct hs_packet *const *pkts, struct lookahead *la, size_t m)
-{
-	const struct hs_flow_key *keys[BATCH];
-	uint8_t families[BATCH];
-	uint64_t hashes[BATCH];
+/* Pass 1 for the packets [from, from + PLACE_GROUP) of a burst of m (fewer at its end): keys, places, index lines. */
+#define PLACE_GROUP 8
 
-	for (size_t i = 0; i < m; i++) {
-		packet_key(pkts[i], &la[i]);
-		families[i] = pkts[i]->family;
-		keys[i] = &la[i].key;
+static inline __attribute__((always_inline)) void place_group(const struct hs_table *t,
+							      const struct hs_packet *const *pkts, struct lookahead *la,
+							      size_t from, size_t m)
+{
+	const struct hs_flow_key *keys[PLACE_GROUP];
+	uint8_t families[PLACE_GROUP];
+	uint64_t hashes[PLACE_GROUP];
+	size_t k = m - from < PLACE_GROUP ? m - from : PLACE_GROUP;
+
+	for (size_t i = 0; i < k; i++) {
+		packet_key(pkts[from + i], &la[from + i]);
+		families[i] = pkts[from + i]->family;
+		keys[i] = &la[from + i].key;
 	}
-	hs_flow_hash_burst(&t->hash_start, keys, families, m, hashes);
-	for (size_t i = 0; i < m; i++)
-		la[i].place = hs_index_place_of(&t->index, hashes[i]);
-}
-
-static inline void ahead_index(const struct hs_table *t, const struct lookahead *la)
-{
-	prefetch_line(hs_index_line(&t->index, la->place.home));
+	hs_flow_hash_burst(&t->hash_start, keys, families, k, hashes);
+	for (size_t i = 0; i < k; i++) {
+		la[from + i].place = hs_index_place_of(&t->index, hashes[i]);
+		prefetch_to_l2(hs_index_line(&t->index, la[from + i].place.home));
+	}
 }
 
 /*
- * The records of the home line under the key's tag.  Almost always one
- * matches, the flow's; a second (one line in ten) is fetched too, as the
- * first may be another flow's with the same tag.  A flow filed beyond its
- * home line is found when tracked (lookup_at), its next line prefetched
- * here when the home line counts entries past it.  Always inline: GCC
- * otherwise called it from the batch loop once the loop grew, 6
- * instructions a packet in the call and the prefetches out of
- * hs_table_track_batch, where tests/check_prefetch looks for them.
+ * Pass 2 for one packet: the records of the home line under the key's tag.
+ * Almost always one matches, the flow's; a second (one line in ten) is
+ * fetched too, as the first may be another flow's with the same tag.  A
+ * flow filed beyond its home line is found when tracked (lookup_at), its
+ * next line prefetched here when the home line counts entries past it.
+ * Always inline: GCC otherwise called it from the batch loop, the
+ * prefetches out of hs_table_track_batch, where tests/check_prefetch looks
+ * for them.
  */
-static inline __attribute__((always_inline)) void ahead_line(const struct hs_table *t, struct lookahead *la)
+static inline __attribute__((always_inline)) void probe_line(const struct hs_table *t, struct lookahead *la)
 {
 	const struct hs_index_line *l = hs_index_line(&t->index, la->place.home);
 	uint32_t m = hs_index_matches(l, la->place.tag);
@@ -1213,7 +1241,7 @@ static inline __attribute__((always_inline)) void ahead_line(const struct hs_tab
 	if (!m) {
 		/* Not in its home line: if entries passed it, the flow is likely in the next, which the lookup reads. */
 		if (l->passed)
-			prefetch_line(hs_index_line(&t->index, hs_index_next_line(&t->index, la->place.home)));
+			prefetch_to_l2(hs_index_line(&t->index, hs_index_next_line(&t->index, la->place.home)));
 		return;
 	}
 	uint32_t first = hs_index_record(l, (uint32_t)__builtin_ctz(m));
@@ -1224,54 +1252,22 @@ static inline __attribute__((always_inline)) void ahead_line(const struct hs_tab
 		fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
 }
 
-/*
- * The work ahead for the packet that comes `i` packets into a burst of m:
- * each step on the packet its distance further on.  Inside the burst, far
- * enough from its end, every step has a packet to work on (ahead_all);
- * near the end some do not (ahead_near_end).  The batch loop chooses
- * between them for each packet, rather than running two loops, so that
- * it tracks packets in one place (see track_keyed).
- */
-static inline void ahead_all(const struct hs_table *t, struct lookahead *la, size_t i)
+/* Pass 3's step ahead: a packet's candidate record from the L2 cache to the L1, a packet before it is tracked. */
+static inline void record_to_l1(const struct lookahead *la, uint8_t family)
 {
-	ahead_index(t, &la[i + INDEX_AHEAD]);
-	ahead_line(t, &la[i + LINE_AHEAD]);
-}
+	const uint8_t *r = (const uint8_t *)la->candidate;
 
-static inline void ahead_near_end(const struct hs_table *t, struct lookahead *la, size_t i, size_t m)
-{
-	if (i + LINE_AHEAD < m)
-		ahead_line(t, &la[i + LINE_AHEAD]);
-}
-
-/* The steps the first packets of a burst are too close for, in the order the stages run. */
-static void ahead_start(const struct hs_table *t, const struct hs_packet *const *pkts, struct lookahead *la,
-			size_t m)
-{
-	place_burst(t, pkts, la, m);
-	for (size_t i = 0; i < m && i < INDEX_AHEAD; i++)
-		ahead_index(t, &la[i]);
-	for (size_t i = 0; i < m && i < LINE_AHEAD; i++)
-		ahead_line(t, &la[i]);
-}
-
-/* Tracks packet i of the batch with what was learned ahead, then hands its result to done. */
-static inline void track_ahead(struct hs_table *t, const struct hs_packet *pkt, const struct lookahead *la,
-			       uint64_t now_ms, uint32_t now, struct hs_track_result *res, size_t i, hs_track_done done,
-			       void *ctx)
-{
-	track_keyed(t, pkt, la, now_ms, now, &res[i]);
-	/* A result is only good until the next packet, which may move or free its flow. */
-	if (done)
-		done(ctx, i, &res[i]);
+	if (!r)
+		return;
+	prefetch_to_l1(r);
+	prefetch_to_l1(r + 64);
+	prefetch_to_l1(r + record_last_byte(family));
 }
 
 /*
- * The batch path hides memory latency, which is most of a packet's cost in
- * a large table, by working ahead on the packets it will track next (see
- * INDEX_AHEAD).  Processing may still change the index (new or evicted
- * flows), so what it learned is only a hint: a record found ahead is taken
- * only if it holds the packet's flow, and otherwise the index is read.
+ * Processing may change the index (new or evicted flows), so what pass 2
+ * learned is only a hint: a record found ahead is taken only if it holds
+ * the packet's flow, and otherwise the index is read.
  */
 void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkts, size_t n,
 			  uint64_t now_ms, struct hs_track_result *res, hs_track_done done, void *ctx)
@@ -1300,15 +1296,18 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 	for (size_t base = 0; base < n; base += BATCH) {
 		const struct hs_packet *const *burst = pkts + base;
 		size_t m = n - base < BATCH ? n - base : BATCH;
-		size_t i = 0;
 
-		ahead_start(t, burst, la, m);
-		for (; i < m; i++) {
-			if (i + INDEX_AHEAD < m)
-				ahead_all(t, la, i);
-			else
-				ahead_near_end(t, la, i, m);
-			track_ahead(t, burst[i], &la[i], now_ms, now, res, base + i, done, ctx);
+		for (size_t i = 0; i < m; i += PLACE_GROUP)
+			place_group(t, burst, la, i, m);
+		for (size_t i = 0; i < m; i++)
+			probe_line(t, &la[i]);
+		for (size_t i = 0; i < m; i++) {
+			if (i + 1 < m)
+				record_to_l1(&la[i + 1], burst[i + 1]->family);
+			track_keyed(t, burst[i], &la[i], now_ms, now, &res[base + i]);
+			/* A result is only good until the next packet, which may move or free its flow. */
+			if (done)
+				done(ctx, base + i, &res[base + i]);
 		}
 	}
 }
