@@ -73,8 +73,14 @@ bool hs_addr_watch_parse(const struct nlmsghdr *nlh, struct hs_local_addr *out)
 	} else {
 		return false;
 	}
-	const struct nlattr *local = NULL, *address = NULL, *attr;
-	mnl_attr_for_each(attr, nlh, sizeof(*ifa)) {
+	const struct nlattr *local = NULL, *address = NULL;
+	const char *tail = mnl_nlmsg_get_payload_tail(nlh);
+	/*
+	 * mnl_attr_for_each written out: the macro casts the attribute to a
+	 * plain char *, which clang's -Wcast-qual refuses for a const one.
+	 */
+	for (const struct nlattr *attr = mnl_nlmsg_get_payload_offset(nlh, sizeof(*ifa));
+	     mnl_attr_ok(attr, (int)(tail - (const char *)attr)); attr = mnl_attr_next(attr)) {
 		uint16_t type = mnl_attr_get_type(attr);
 
 		if (type != IFA_LOCAL && type != IFA_ADDRESS)

@@ -262,10 +262,12 @@ static double raw_read(const char *path)
 	uint64_t t0 = now_ns();
 	size_t len;
 	uint8_t *data = read_file(path, &len);
-	volatile uint8_t sink = 0;
+	uint8_t sink = 0;
 
+	/* Every page read; the empty asm keeps the reads, which nothing else uses. */
 	for (size_t i = 0; i < len; i += 4096)
 		sink ^= data[i];
+	__asm__ volatile("" : : "r"(sink));
 	free(data);
 	return (double)(now_ns() - t0) / 1e6;
 }

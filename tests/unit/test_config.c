@@ -1535,8 +1535,8 @@ static void test_policy_unreachable_idle(void **state)
 		"policies:\n  - {name: tw, match: {state: TIME_WAIT, idle: 2m}, action: log}\n",
 		"policies:\n  - {name: syn, match: {server_state: SYN_RCVD, idle: 35s}, action: reset}\n",
 		"policies:\n  - {name: cw, match: {state: CLOSE_WAIT, idle: 19d}, action: reset}\n",
-		"policies:\n  - {name: any, match: {dst_port: 22, idle: 19d}, action: log}\n"
-		"table: {timeouts: {established: 1h}}\n",
+		("policies:\n  - {name: any, match: {dst_port: 22, idle: 19d}, action: log}\n"
+		 "table: {timeouts: {established: 1h}}\n"),
 		"policies:\n  - {name: age, match: {server_state: SYN_RCVD, age: 1m}, action: reset}\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(fine); i++) {
