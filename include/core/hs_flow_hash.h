@@ -27,6 +27,33 @@ _Static_assert(offsetof(struct hs_flow_key, addr) == 0 && sizeof(struct hs_addr)
 #define HS_FLOW_HASH_LEN_IPV6 (2 * 16 + 4 + 1)
 
 /*
+ * The words an IPv4 key's hash is made of: its first message block, both
+ * addresses' four bytes, and its last block, both ports, the family and
+ * the message length in the top byte.  Named, so that a caller that has
+ * them at hand (the batch path, which builds the key) hands them to the
+ * burst hash (hs_flow_hash_burst_words) with no key to read them back
+ * from, and the one definition below says what they are.
+ */
+static inline uint64_t hs_flow_hash_addr_word(const struct hs_flow_key *key)
+{
+	return hs_sip_load_le32(key->addr[0].bytes) | hs_sip_load_le32(key->addr[1].bytes) << 32;
+}
+
+static inline uint64_t hs_flow_hash_last_word(const struct hs_flow_key *key, uint8_t family, uint64_t len)
+{
+	return hs_sip_load_le32(key->port) | (uint64_t)family << 32 | len << 56;
+}
+
+/* The hash of a two-block message, an IPv4 key's, from its words. */
+static inline uint64_t hs_flow_hash_words(const struct hs_sipstate *keyed, uint64_t addr_word, uint64_t last_word)
+{
+	struct hs_sipstate s = *keyed;
+
+	hs_sip_first_block(&s, addr_word);
+	return hs_sip_finish(&s, last_word);
+}
+
+/*
  * SipHash-1-3, from the state hs_sip_keyed gave for a key, of addr[0],
  * addr[1] (4 bytes each for IPv4, 16 for IPv6), port[0], port[1], family:
  * exactly hs_siphash under that key over those bytes
@@ -36,23 +63,17 @@ _Static_assert(offsetof(struct hs_flow_key, addr) == 0 && sizeof(struct hs_addr)
 static inline uint64_t hs_flow_hash_keyed(const struct hs_sipstate *keyed, const struct hs_flow_key *key,
 					  uint8_t family)
 {
-	struct hs_sipstate s = *keyed;
-	uint64_t len;
-
 	if (family == HS_FAMILY_IPV6) {
+		struct hs_sipstate s = *keyed;
 		const uint8_t *addrs = (const uint8_t *)key->addr;
 
 		hs_sip_first_block(&s, hs_sip_load_le64(addrs));
 		for (size_t i = 8; i < 2 * sizeof(struct hs_addr); i += 8)
 			hs_sip_block(&s, hs_sip_load_le64(addrs + i));
-		len = HS_FLOW_HASH_LEN_IPV6;
-	} else {
-		hs_sip_first_block(&s, hs_sip_load_le32(key->addr[0].bytes) |
-					       hs_sip_load_le32(key->addr[1].bytes) << 32);
-		len = HS_FLOW_HASH_LEN_IPV4;
+		return hs_sip_finish(&s, hs_flow_hash_last_word(key, family, HS_FLOW_HASH_LEN_IPV6));
 	}
-	/* The last 5 bytes, ports and family, and the length in the top byte. */
-	return hs_sip_finish(&s, hs_sip_load_le32(key->port) | (uint64_t)family << 32 | len << 56);
+	return hs_flow_hash_words(keyed, hs_flow_hash_addr_word(key),
+				  hs_flow_hash_last_word(key, family, HS_FLOW_HASH_LEN_IPV4));
 }
 
 /* The same under hash_key itself. */

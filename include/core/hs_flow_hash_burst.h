@@ -33,6 +33,19 @@ void hs_flow_hash_burst(const struct hs_sipstate *keyed, const struct hs_flow_ke
 			const uint8_t families[], size_t n, uint64_t out[]);
 
 /*
+ * out[i] = hs_flow_hash_words(keyed, addr_words[i], last_words[i]) for
+ * i < n, any n: the hashes of IPv4 keys from their words
+ * (hs_flow_hash_addr_word, hs_flow_hash_last_word, hs_flow_hash.h), equal
+ * to hs_flow_hash_keyed of the keys.  For a caller that builds the keys
+ * and has the words at hand: the lanes load them plainly, where
+ * hs_flow_hash_burst gathers them out of the keys.  The same groups of 8
+ * and 4 lanes, the same implementation, chosen once; pure, as
+ * hs_flow_hash_burst.
+ */
+void hs_flow_hash_burst_words(const struct hs_sipstate *keyed, const uint64_t addr_words[],
+			      const uint64_t last_words[], size_t n, uint64_t out[]);
+
+/*
  * The implementations, for the tests (each must equal the scalar hash on
  * any CPU that can run it) and the benchmark (each one's cost).
  */
@@ -56,5 +69,9 @@ enum hs_flow_hash_burst_impl hs_flow_hash_burst_impl_chosen(void);
 void hs_flow_hash_burst_with(enum hs_flow_hash_burst_impl impl, const struct hs_sipstate *keyed,
 			     const struct hs_flow_key *const keys[], const uint8_t families[], size_t n,
 			     uint64_t out[]);
+
+/* hs_flow_hash_burst_words with the given implementation, which must be usable. */
+void hs_flow_hash_burst_words_with(enum hs_flow_hash_burst_impl impl, const struct hs_sipstate *keyed,
+				   const uint64_t addr_words[], const uint64_t last_words[], size_t n, uint64_t out[]);
 
 #endif

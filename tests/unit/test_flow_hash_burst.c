@@ -11,6 +11,13 @@
  * rounds from anywhere.  Which implementations ran is printed; one the
  * CPU supports (as GCC's own __builtin_cpu_supports sees it) but the
  * module thinks unusable fails the test rather than going untested.
+ *
+ * The entry from words (hs_flow_hash_burst_words), in every usable
+ * implementation and as chosen, is held to the same: words made from
+ * random keys of any family but IPv6 (the IPv4 message shape, which other
+ * family bytes share) equal hs_flow_hash_keyed of the keys, and words
+ * drawn at random equal hs_flow_hash_words, so that every bit of both
+ * words reaches the lanes as it reaches the scalar rounds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -153,11 +160,103 @@ static void test_chosen_impl(void **state)
 		}
 }
 
+/* A family byte with the IPv4 message shape: mostly IPv4, now and then any byte but IPv6's. */
+static uint8_t random_ipv4_shaped_family(void)
+{
+	uint8_t family = random_family();
+
+	return family == HS_FAMILY_IPV6 ? HS_FAMILY_IPV4 : family;
+}
+
+struct words_case {
+	struct hs_sipstate keyed;
+	uint64_t addr_words[MAX_BURST], last_words[MAX_BURST];
+	uint64_t want[MAX_BURST];
+};
+
+/* Words of random keys (from_keys) or random words, and the scalar hash each must give. */
+static void random_words_case(struct words_case *c, bool from_keys)
+{
+	test_random_fill(&rng, &c->keyed, sizeof(c->keyed));
+	for (size_t i = 0; i < MAX_BURST; i++) {
+		if (from_keys) {
+			struct hs_flow_key key;
+			uint8_t family = random_ipv4_shaped_family();
+
+			test_random_fill(&rng, &key, sizeof(key));
+			c->addr_words[i] = hs_flow_hash_addr_word(&key);
+			c->last_words[i] = hs_flow_hash_last_word(&key, family, HS_FLOW_HASH_LEN_IPV4);
+			c->want[i] = hs_flow_hash_keyed(&c->keyed, &key, family);
+		} else {
+			c->addr_words[i] = test_random_next(&rng);
+			c->last_words[i] = test_random_next(&rng);
+			c->want[i] = hs_flow_hash_words(&c->keyed, c->addr_words[i], c->last_words[i]);
+		}
+	}
+}
+
+/* One burst of n words through impl, or hs_flow_hash_burst_words when impl is HS_FLOW_HASH_BURST_IMPLS. */
+static void expect_words_burst(int impl, const struct words_case *c, size_t n)
+{
+	const char *name = impl == HS_FLOW_HASH_BURST_IMPLS ? "chosen" : hs_flow_hash_burst_impl_name(impl);
+	uint64_t out[MAX_BURST + 1];
+
+	for (size_t i = 0; i <= MAX_BURST; i++)
+		out[i] = CANARY;
+	if (impl == HS_FLOW_HASH_BURST_IMPLS)
+		hs_flow_hash_burst_words(&c->keyed, c->addr_words, c->last_words, n, out);
+	else
+		hs_flow_hash_burst_words_with((enum hs_flow_hash_burst_impl)impl, &c->keyed, c->addr_words,
+					      c->last_words, n, out);
+	for (size_t i = 0; i < n; i++)
+		if (out[i] != c->want[i])
+			fail_msg("words, %s, burst of %zu: word %zu hashed to %#llx, the scalar hash gives %#llx", name, n,
+				 i, (unsigned long long)out[i], (unsigned long long)c->want[i]);
+	for (size_t i = n; i <= MAX_BURST; i++)
+		if (out[i] != CANARY)
+			fail_msg("words, %s, burst of %zu: wrote out[%zu]", name, n, i);
+}
+
+static void check_words(int impl)
+{
+	struct words_case c;
+
+	for (size_t n = 0; n <= MAX_BURST; n++)
+		for (int round = 0; round < ROUNDS_PER_LENGTH; round++) {
+			random_words_case(&c, round % 2 == 0);
+			expect_words_burst(impl, &c, n);
+		}
+}
+
+static void test_words_every_usable_impl_equals_scalar(void **state)
+{
+	(void)state;
+	for (int i = 0; i < HS_FLOW_HASH_BURST_IMPLS; i++) {
+		enum hs_flow_hash_burst_impl impl = (enum hs_flow_hash_burst_impl)i;
+
+		if (!hs_flow_hash_burst_impl_usable(impl)) {
+			printf("flow hash burst words: %s not run\n", hs_flow_hash_burst_impl_name(impl));
+			continue;
+		}
+		check_words(i);
+		printf("flow hash burst words: %s equals hs_flow_hash_keyed, bursts of 0-%d\n",
+		       hs_flow_hash_burst_impl_name(impl), MAX_BURST);
+	}
+}
+
+static void test_words_chosen_impl(void **state)
+{
+	(void)state;
+	check_words(HS_FLOW_HASH_BURST_IMPLS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_usable_impl_equals_scalar),
 		cmocka_unit_test(test_chosen_impl),
+		cmocka_unit_test(test_words_every_usable_impl_equals_scalar),
+		cmocka_unit_test(test_words_chosen_impl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
