@@ -10,6 +10,11 @@
  * variants.  Medians of RUNS runs, with each burst variant's ratio to the
  * scalar hash in the same run.
  *
+ * The "words" variants hash the same keys from their two words
+ * (hs_flow_hash_burst_words), made once before the runs, as the table's
+ * batch path has them from building the keys: the figures are the lanes'
+ * cost without the gathers, not the words' making.
+ *
  *   bench_flow_hash [KEYS]      (default 2000000 keys a run and burst length)
  */
 #include <stdbool.h>
@@ -28,6 +33,7 @@
 static struct hs_flow_key pool[POOL];
 static const struct hs_flow_key *burst_keys[POOL];
 static uint8_t families[POOL];
+static uint64_t addr_words[POOL], last_words[POOL];  /* burst_keys' words, in the same order */
 
 static void make_keys(uint64_t seed)
 {
@@ -40,6 +46,10 @@ static void make_keys(uint64_t seed)
 		/* Scattered, as the parser's keys lie in a burst's packet records. */
 		burst_keys[i] = &pool[(i * 197) % POOL];
 		families[i] = HS_FAMILY_IPV4;
+	}
+	for (size_t i = 0; i < POOL; i++) {
+		addr_words[i] = hs_flow_hash_addr_word(burst_keys[i]);
+		last_words[i] = hs_flow_hash_last_word(burst_keys[i], families[i], HS_FLOW_HASH_LEN_IPV4);
 	}
 }
 
@@ -57,10 +67,12 @@ static double time_scalar(const struct hs_sipstate *keyed, size_t keys, uint64_t
 /*
  * The same keys in bursts of `burst` through one implementation of
  * hs_flow_hash_burst, or through hs_flow_hash_burst itself (the one it
- * chose) when impl is DISPATCH.
+ * chose) when impl is DISPATCH; variants from WORDS on do the same with
+ * hs_flow_hash_burst_words and the keys' words.
  */
 #define DISPATCH HS_FLOW_HASH_BURST_IMPLS
-#define VARIANTS (HS_FLOW_HASH_BURST_IMPLS + 1)
+#define WORDS (HS_FLOW_HASH_BURST_IMPLS + 1)
+#define VARIANTS (2 * WORDS)
 
 static double time_burst(int impl, const struct hs_sipstate *keyed, size_t burst, size_t keys, uint64_t *sum)
 {
@@ -69,7 +81,12 @@ static double time_burst(int impl, const struct hs_sipstate *keyed, size_t burst
 	for (size_t done = 0; done < keys; done += burst) {
 		size_t k = done % POOL;
 
-		if (impl == DISPATCH)
+		if (impl == WORDS + DISPATCH)
+			hs_flow_hash_burst_words(keyed, addr_words + k, last_words + k, burst, out);
+		else if (impl >= WORDS)
+			hs_flow_hash_burst_words_with((enum hs_flow_hash_burst_impl)(impl - WORDS), keyed, addr_words + k,
+						      last_words + k, burst, out);
+		else if (impl == DISPATCH)
 			hs_flow_hash_burst(keyed, burst_keys + k, families + k, burst, out);
 		else
 			hs_flow_hash_burst_with((enum hs_flow_hash_burst_impl)impl, keyed, burst_keys + k, families + k,
@@ -83,11 +100,17 @@ static double time_burst(int impl, const struct hs_sipstate *keyed, size_t burst
 
 static bool variant_usable(int impl)
 {
+	impl %= WORDS;
 	return impl == DISPATCH || hs_flow_hash_burst_impl_usable((enum hs_flow_hash_burst_impl)impl);
 }
 
 static const char *variant_name(int impl)
 {
+	static const char *const words_names[WORDS] = { "scalar words", "avx2 words", "avx512 words", "chosen words" };
+
+	_Static_assert(HS_FLOW_HASH_BURST_IMPLS == 3, "a words name for every implementation");
+	if (impl >= WORDS)
+		return words_names[impl - WORDS];
 	return impl == DISPATCH ? "chosen" : hs_flow_hash_burst_impl_name((enum hs_flow_hash_burst_impl)impl);
 }
 
