@@ -1048,6 +1048,12 @@ struct lookahead {
 	bool src_is_0;
 	/* The home line had no candidate but counts entries past it: its next line may (pass 2b). */
 	bool look_next;
+	/*
+	 * The offset of the candidate's last byte (record_last_byte of the
+	 * array it lies in), noted by pass 2 for pass 3's step ahead, which
+	 * otherwise read the packet's family again.
+	 */
+	uint8_t candidate_last;
 };
 
 /* A packet's key, an IPv4 one built inline (hs_flow_key_ipv4): no call for most packets. */
@@ -1188,7 +1194,7 @@ static inline size_t record_last_byte(uint8_t family)
  * this core reads arrives exclusive, so the write that follows costs no
  * second trip.
  */
-static inline struct hs_flow *fetch_record(const struct hs_table *t, uint32_t index)
+static inline struct hs_flow *fetch_record(const struct hs_table *t, uint32_t index, size_t *last_out)
 {
 	struct hs_flow *f = flow_at(t, index);
 	const uint8_t *r = (const uint8_t *)f;
@@ -1197,6 +1203,7 @@ static inline struct hs_flow *fetch_record(const struct hs_table *t, uint32_t in
 	prefetch_to_l2(r);
 	prefetch_to_l2(r + 64);
 	prefetch_to_l2(r + last);
+	*last_out = last;
 	return f;
 }
 
@@ -1283,11 +1290,13 @@ static inline __attribute__((always_inline)) void probe_line(const struct hs_tab
 		return;
 	}
 	uint32_t first = hs_index_record(l, (uint32_t)__builtin_ctz(m));
+	size_t last;
 
-	la->candidate = fetch_record(t, first);
+	la->candidate = fetch_record(t, first, &last);
+	la->candidate_last = (uint8_t)last;
 	m &= m - 1;
 	if (m)
-		fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
+		fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)), &last);
 }
 
 /*
@@ -1306,12 +1315,16 @@ static inline __attribute__((always_inline)) void probe_next_line(const struct h
 		hs_index_line(&t->index, hs_index_next_line(&t->index, la->place.home));
 	uint32_t m = hs_index_matches(l, la->place.tag);
 
-	if (m)
-		la->candidate = fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
+	size_t last;
+
+	if (m) {
+		la->candidate = fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)), &last);
+		la->candidate_last = (uint8_t)last;
+	}
 }
 
 /* Pass 3's step ahead: a packet's candidate record from the L2 cache to the L1, a packet before it is tracked. */
-static inline void record_to_l1(const struct lookahead *la, uint8_t family)
+static inline void record_to_l1(const struct lookahead *la)
 {
 	const uint8_t *r = (const uint8_t *)la->candidate;
 
@@ -1319,7 +1332,7 @@ static inline void record_to_l1(const struct lookahead *la, uint8_t family)
 		return;
 	prefetch_to_l1(r);
 	prefetch_to_l1(r + 64);
-	prefetch_to_l1(r + record_last_byte(family));
+	prefetch_to_l1(r + la->candidate_last);
 }
 
 /*
@@ -1364,7 +1377,7 @@ void hs_table_track_batch(struct hs_table *t, const struct hs_packet *const *pkt
 				probe_next_line(t, &la[i]);
 		for (size_t i = 0; i < m; i++) {
 			if (i + 1 < m)
-				record_to_l1(&la[i + 1], burst[i + 1]->family);
+				record_to_l1(&la[i + 1]);
 			track_keyed(t, burst[i], &la[i], now_ms, now, &res[base + i]);
 			/* A result is only good until the next packet, which may move or free its flow. */
 			if (done)
