@@ -101,27 +101,6 @@ static unsigned history_get(const struct hs_flow *flow, unsigned i)
 	return (flow->history[i / 2] >> ((i % 2) * 4)) & 0xf;
 }
 
-static inline void set_history_bits(struct hs_flow *flow, uint64_t h)
-{
-	uint32_t lo = htole32((uint32_t)h);
-	uint16_t hi = htole16((uint16_t)(h >> 32));
-
-	memcpy(flow->history, &lo, sizeof(lo));
-	memcpy(flow->history + 4, &hi, sizeof(hi));
-}
-
-void hs_flow_history_append(struct hs_flow *flow, uint64_t code)
-{
-	uint64_t h = hs_flow_history_bits(flow);
-	uint64_t free_nibbles = hs_zero_nibbles(h);
-
-	/* Full: the first events are the ones that tell how it started; keep them. */
-	if (!free_nibbles)
-		return;
-	unsigned first_free = (unsigned)__builtin_ctzll(free_nibbles) - 3;
-	set_history_bits(flow, h | code << first_free);
-}
-
 size_t hs_flow_history_format(const struct hs_flow *flow, char *buf, size_t size)
 {
 	static const char letters[] = "?SHADFRI";

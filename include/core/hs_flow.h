@@ -416,23 +416,49 @@ static inline uint64_t hs_zero_nibbles(uint64_t x)
 	return (x - HS_NIBBLES_LOW) & ~x & HS_NIBBLES_HIGH;
 }
 
-/* Puts an event code (hs_flow_history_add) in the first free nibble, if one is left. */
-void hs_flow_history_append(struct hs_flow *flow, uint64_t code);
+/* Stores the history from its 48-bit number (hs_flow_history_bits); bits above the 48 are dropped. */
+static inline void hs_flow_set_history_bits(struct hs_flow *flow, uint64_t h)
+{
+	uint32_t lo = htole32((uint32_t)h);
+	uint16_t hi = htole16((uint16_t)(h >> 32));
+
+	memcpy(flow->history, &lo, sizeof(lo));
+	memcpy(flow->history + 4, &hi, sizeof(hi));
+}
 
 /*
  * Records a history event from a side.  Like Zeek's history, each letter is
  * recorded once per side, in the order first seen, so the string stays
- * short and reads as the story of the connection.  Inline: nearly every
- * packet repeats an event its side already has, and finding it is a few
- * word operations, cheaper than a call.
+ * short and reads as the story of the connection; a full history keeps
+ * its first events, the ones that tell how the connection started.
+ *
+ * Without a branch: the history is always stored, unchanged unless the
+ * event is new.  Whether a packet's event is new follows no pattern the
+ * CPU can predict where flows see few packets each: in bench_core at 1M
+ * flows a flow sees about two of the server's ACKs in a run, so some 40%
+ * of them are its first and took the branch to an out-of-line append.
+ * There the history cost 3 ns a packet (the batch path without it: 31.6
+ * against 34.5 ns, medians of 7 runs); without the branch the batch path
+ * measured 32.4 against 34.1 ns (ratio to the floor 2.26 against 2.36),
+ * for 15 instructions a packet more (callgrind, 10k flows), which at 10k
+ * and 100k flows, where the branch is predicted, cost no more than the
+ * noise (24.0 against 23.8 ns, 25.3 against 25.1).
  */
 static inline void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event)
 {
 	uint64_t code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
+	uint64_t h = hs_flow_history_bits(flow);
+	/*
+	 * The first free nibble, after the highest one in use (0s only
+	 * follow the last event): the 15 below makes an empty history's
+	 * nibble 0, and a full history's is the thirteenth, which the store
+	 * drops.
+	 */
+	unsigned first_free = (unsigned)(__builtin_clzll(h << 4 | 15) ^ 63) & ~3u;
+	/* All ones unless a nibble already holds the code. */
+	uint64_t is_new = -(uint64_t)(hs_zero_nibbles(h ^ code * HS_NIBBLES_LOW) == 0);
 
-	/* Events fill the nibbles in order and are never 0, so 0s only follow the last event. */
-	if (!hs_zero_nibbles(hs_flow_history_bits(flow) ^ code * HS_NIBBLES_LOW))
-		hs_flow_history_append(flow, code);
+	hs_flow_set_history_bits(flow, h | (code << first_free & is_new));
 }
 
 /*
