@@ -212,6 +212,14 @@ hs_tcp_update_common(struct hs_flow *flow, enum hs_side sender, const struct hs_
 		: hs_tcp_window_checks_as(flow, sender, pkt, HS_TCP_ACK, true, false);
 	if (invalid != HS_INVALID_NONE)
 		return false;
+	/*
+	 * The sender's flags are read again here, not kept from the test of
+	 * HS_EP_LIBERAL above: kept, GCC 12 spilled them to the stack for
+	 * the checks and loaded them back (the empty asm says the byte may
+	 * have changed, so that the clear is one instruction on memory;
+	 * measured on the batch path: 7 instructions a packet fewer).
+	 */
+	__asm__("" : "+m"(flow->ep_flags[sender]));
 	flow->ep_flags[sender] &= (uint8_t)~(HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK);
 	return true;
 }
