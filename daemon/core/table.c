@@ -1281,9 +1281,10 @@ static inline __attribute__((always_inline)) void place_group(const struct hs_ta
 /*
  * Pass 2 for one packet: the records of the home line under the key's tag.
  * Almost always one matches, the flow's; a second (one line in ten) is
- * fetched too, as the first may be another flow's with the same tag.  A
- * flow filed beyond its home line is found when tracked (lookup_at), its
- * next line prefetched here when the home line counts entries past it.
+ * fetched too, as the first may be another flow's with the same tag.
+ * When the home line has no candidate but counts entries past it, its
+ * next line is prefetched here for pass 2b; a flow filed further on is
+ * found when tracked (lookup_at).
  * Always inline: GCC otherwise called it from the batch loop, the
  * prefetches out of hs_table_track_batch, where tests/check_prefetch looks
  * for them.
