@@ -1,11 +1,11 @@
 /*
- * hs_flow_hash_burst: the flow hash (hs_flow_hash.h) of a burst of keys at
- * once.  The flow table's batch path looks up bursts of up to 32 packets,
- * and the keyed SipHash of each key was a fifth of its instructions per
- * packet; the hashes of a burst are independent, so on x86-64 they run in
- * vector lanes, 8 keys to an AVX-512 register or 4 to an AVX2 one.  The
- * results are bit for bit those of hs_flow_hash_keyed, so the table may use
- * either for any key.
+ * hs_flow_hash_burst: the flow hash (hs_flow_hash.h) of a burst of IPv4
+ * keys at once, from their words.  The flow table's batch path looks up
+ * bursts of up to 32 packets, and the keyed SipHash of each key was a
+ * fifth of its instructions per packet; the hashes of a burst are
+ * independent, so on x86-64 they run in vector lanes, 8 keys to an
+ * AVX-512 register or 4 to an AVX2 one.  The results are bit for bit
+ * those of hs_flow_hash_keyed, so the table may use either for any key.
  *
  * The implementation is chosen once, on first use, from what the CPU and
  * the kernel support (CPUID and XCR0); a CPU or an emulator without AVX2
@@ -19,28 +19,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hs_flow.h"
 #include "hs_siphash.h"
-
-/*
- * out[i] = hs_flow_hash_keyed(keyed, keys[i], families[i]) for i < n, any
- * n.  IPv4 keys are hashed in vector lanes, groups of 4 or 8; IPv6 keys,
- * bursts of fewer than 4 and the 1-3 keys left after the last group one at
- * a time, which is cheaper than a group with lanes to spare.  Pure: no
- * allocation, no I/O; safe to call from several threads at once.
- */
-void hs_flow_hash_burst(const struct hs_sipstate *keyed, const struct hs_flow_key *const keys[],
-			const uint8_t families[], size_t n, uint64_t out[]);
 
 /*
  * out[i] = hs_flow_hash_words(keyed, addr_words[i], last_words[i]) for
  * i < n, any n: the hashes of IPv4 keys from their words
  * (hs_flow_hash_addr_word, hs_flow_hash_last_word, hs_flow_hash.h), equal
  * to hs_flow_hash_keyed of the keys.  For a caller that builds the keys
- * and has the words at hand: the lanes load them plainly, where
- * hs_flow_hash_burst gathers them out of the keys.  The same groups of 8
- * and 4 lanes, the same implementation, chosen once; pure, as
- * hs_flow_hash_burst.
+ * and has the words at hand: the lanes load them plainly.  Groups of 8
+ * or 4 in lanes, the 1-3 words after the last group one at a time, which
+ * is cheaper than a group with lanes to spare; IPv6 keys are the caller's
+ * to hash (hs_flow_hash_keyed).  Pure: no allocation, no I/O; safe to call
+ * from several threads at once.
  */
 void hs_flow_hash_burst_words(const struct hs_sipstate *keyed, const uint64_t addr_words[],
 			      const uint64_t last_words[], size_t n, uint64_t out[]);
@@ -62,13 +52,8 @@ const char *hs_flow_hash_burst_impl_name(enum hs_flow_hash_burst_impl impl);
 /* Whether this build has it and this CPU (and its kernel, for the registers' state) can run it. */
 bool hs_flow_hash_burst_impl_usable(enum hs_flow_hash_burst_impl impl);
 
-/* The one hs_flow_hash_burst uses: the widest usable. */
+/* The one hs_flow_hash_burst_words uses: the widest usable. */
 enum hs_flow_hash_burst_impl hs_flow_hash_burst_impl_chosen(void);
-
-/* hs_flow_hash_burst with the given implementation, which must be usable. */
-void hs_flow_hash_burst_with(enum hs_flow_hash_burst_impl impl, const struct hs_sipstate *keyed,
-			     const struct hs_flow_key *const keys[], const uint8_t families[], size_t n,
-			     uint64_t out[]);
 
 /* hs_flow_hash_burst_words with the given implementation, which must be usable. */
 void hs_flow_hash_burst_words_with(enum hs_flow_hash_burst_impl impl, const struct hs_sipstate *keyed,

@@ -1,19 +1,17 @@
 /*
  * bench_flow_hash: what the flow hash costs a key, one key at a time
- * (hs_flow_hash_keyed, as the table hashed each packet) against bursts of
- * IPv4 keys at once (hs_flow_hash_burst, in each implementation this CPU
- * can run): bursts of 32, the batch path's, and the short bursts of a
- * quiet queue, where a vector's unused lanes cost as much as used ones.  The keys are spread over a pool that fits in L1, so the
- * figures are the hash's arithmetic, not the memory's.  Every variant
- * hashes the same keys in the same order; the sum of the hashes is kept
- * so that the compiler cannot drop the work, and checked equal across
+ * (hs_flow_hash_keyed, as the table hashes a lone packet) against bursts
+ * of IPv4 keys at once from their two words (hs_flow_hash_burst_words, in
+ * each implementation this CPU can run, and as chosen): bursts of 32 and
+ * 16, the batch path's, and the short bursts of a quiet queue, where a
+ * vector's unused lanes cost as much as used ones.  The keys are spread
+ * over a pool that fits in L1, so the figures are the hash's arithmetic,
+ * not the memory's; their words are made once before the runs, as the
+ * table's batch path has them from building the keys.  Every variant
+ * hashes the same keys in the same order; the sum of the hashes is kept so
+ * that the compiler cannot drop the work, and checked equal across
  * variants.  Medians of RUNS runs, with each burst variant's ratio to the
  * scalar hash in the same run.
- *
- * The "words" variants hash the same keys from their two words
- * (hs_flow_hash_burst_words), made once before the runs, as the table's
- * batch path has them from building the keys: the figures are the lanes'
- * cost without the gathers, not the words' making.
  *
  *   bench_flow_hash [KEYS]      (default 2000000 keys a run and burst length)
  */
@@ -32,7 +30,6 @@
 
 static struct hs_flow_key pool[POOL];
 static const struct hs_flow_key *burst_keys[POOL];
-static uint8_t families[POOL];
 static uint64_t addr_words[POOL], last_words[POOL];  /* burst_keys' words, in the same order */
 
 static void make_keys(uint64_t seed)
@@ -45,11 +42,10 @@ static void make_keys(uint64_t seed)
 			((uint8_t *)&pool[i])[b] = (uint8_t)(r >> (8 * (b % 8)) ^ b * 37);
 		/* Scattered, as the parser's keys lie in a burst's packet records. */
 		burst_keys[i] = &pool[(i * 197) % POOL];
-		families[i] = HS_FAMILY_IPV4;
 	}
 	for (size_t i = 0; i < POOL; i++) {
 		addr_words[i] = hs_flow_hash_addr_word(burst_keys[i]);
-		last_words[i] = hs_flow_hash_last_word(burst_keys[i], families[i], HS_FLOW_HASH_LEN_IPV4);
+		last_words[i] = hs_flow_hash_last_word(burst_keys[i], HS_FAMILY_IPV4, HS_FLOW_HASH_LEN_IPV4);
 	}
 }
 
@@ -59,20 +55,18 @@ static double time_scalar(const struct hs_sipstate *keyed, size_t keys, uint64_t
 	uint64_t start = now_ns(), acc = 0;
 
 	for (size_t k = 0; k < keys; k++)
-		acc += hs_flow_hash_keyed(keyed, burst_keys[k % POOL], families[k % POOL]);
+		acc += hs_flow_hash_keyed(keyed, burst_keys[k % POOL], HS_FAMILY_IPV4);
 	*sum = acc;
 	return (double)(now_ns() - start) / (double)keys;
 }
 
 /*
  * The same keys in bursts of `burst` through one implementation of
- * hs_flow_hash_burst, or through hs_flow_hash_burst itself (the one it
- * chose) when impl is DISPATCH; variants from WORDS on do the same with
- * hs_flow_hash_burst_words and the keys' words.
+ * hs_flow_hash_burst_words, or through hs_flow_hash_burst_words itself
+ * (the one it chose) when impl is DISPATCH.
  */
 #define DISPATCH HS_FLOW_HASH_BURST_IMPLS
-#define WORDS (HS_FLOW_HASH_BURST_IMPLS + 1)
-#define VARIANTS (2 * WORDS)
+#define VARIANTS (HS_FLOW_HASH_BURST_IMPLS + 1)
 
 static double time_burst(int impl, const struct hs_sipstate *keyed, size_t burst, size_t keys, uint64_t *sum)
 {
@@ -81,16 +75,11 @@ static double time_burst(int impl, const struct hs_sipstate *keyed, size_t burst
 	for (size_t done = 0; done < keys; done += burst) {
 		size_t k = done % POOL;
 
-		if (impl == WORDS + DISPATCH)
+		if (impl == DISPATCH)
 			hs_flow_hash_burst_words(keyed, addr_words + k, last_words + k, burst, out);
-		else if (impl >= WORDS)
-			hs_flow_hash_burst_words_with((enum hs_flow_hash_burst_impl)(impl - WORDS), keyed, addr_words + k,
-						      last_words + k, burst, out);
-		else if (impl == DISPATCH)
-			hs_flow_hash_burst(keyed, burst_keys + k, families + k, burst, out);
 		else
-			hs_flow_hash_burst_with((enum hs_flow_hash_burst_impl)impl, keyed, burst_keys + k, families + k,
-						burst, out);
+			hs_flow_hash_burst_words_with((enum hs_flow_hash_burst_impl)impl, keyed, addr_words + k,
+						      last_words + k, burst, out);
 		for (size_t i = 0; i < burst; i++)
 			acc += out[i];
 	}
@@ -100,17 +89,11 @@ static double time_burst(int impl, const struct hs_sipstate *keyed, size_t burst
 
 static bool variant_usable(int impl)
 {
-	impl %= WORDS;
 	return impl == DISPATCH || hs_flow_hash_burst_impl_usable((enum hs_flow_hash_burst_impl)impl);
 }
 
 static const char *variant_name(int impl)
 {
-	static const char *const words_names[WORDS] = { "scalar words", "avx2 words", "avx512 words", "chosen words" };
-
-	_Static_assert(HS_FLOW_HASH_BURST_IMPLS == 3, "a words name for every implementation");
-	if (impl >= WORDS)
-		return words_names[impl - WORDS];
 	return impl == DISPATCH ? "chosen" : hs_flow_hash_burst_impl_name((enum hs_flow_hash_burst_impl)impl);
 }
 
@@ -156,7 +139,7 @@ int main(int argc, char **argv)
 			return 1;
 	printf("flow hash, about %zu IPv4 keys a run and burst length, medians of %d runs; ns/key (x one key a call)\n",
 	       keys, RUNS);
-	printf("hs_flow_hash_burst chose %s\n", hs_flow_hash_burst_impl_name(hs_flow_hash_burst_impl_chosen()));
+	printf("hs_flow_hash_burst_words chose %s\n", hs_flow_hash_burst_impl_name(hs_flow_hash_burst_impl_chosen()));
 	printf("  burst  one key a call");
 	for (int impl = 0; impl < VARIANTS; impl++)
 		printf("  %-15s", variant_name(impl));
