@@ -1278,6 +1278,16 @@ static inline __attribute__((always_inline)) void place_group(const struct hs_ta
 	}
 }
 
+/* The record pass 3 checks first: prefetched, and noted with where its last byte lies. */
+static inline __attribute__((always_inline)) void take_candidate(const struct hs_table *t, struct lookahead *la,
+								 uint32_t record)
+{
+	size_t last;
+
+	la->candidate = fetch_record(t, record, &last);
+	la->candidate_last = (uint8_t)last;
+}
+
 /*
  * Pass 2 for one packet: the records of the home line under the key's tag.
  * Almost always one matches, the flow's; a second (one line in ten) is
@@ -1304,11 +1314,9 @@ static inline __attribute__((always_inline)) void probe_line(const struct hs_tab
 		}
 		return;
 	}
-	uint32_t first = hs_index_record(l, (uint32_t)__builtin_ctz(m));
 	size_t last;
 
-	la->candidate = fetch_record(t, first, &last);
-	la->candidate_last = (uint8_t)last;
+	take_candidate(t, la, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
 	m &= m - 1;
 	if (m)
 		fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)), &last);
@@ -1330,12 +1338,8 @@ static inline __attribute__((always_inline)) void probe_next_line(const struct h
 		hs_index_line(&t->index, hs_index_next_line(&t->index, la->place.home));
 	uint32_t m = hs_index_matches(l, la->place.tag);
 
-	size_t last;
-
-	if (m) {
-		la->candidate = fetch_record(t, hs_index_record(l, (uint32_t)__builtin_ctz(m)), &last);
-		la->candidate_last = (uint8_t)last;
-	}
+	if (m)
+		take_candidate(t, la, hs_index_record(l, (uint32_t)__builtin_ctz(m)));
 }
 
 /*
