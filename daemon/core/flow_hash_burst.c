@@ -119,8 +119,7 @@ static TARGET_AVX2 void words_avx2(const struct hs_sipstate *keyed, const uint64
 		for (; i + 4 <= n; i += 4)
 			words_group4(&start, addr_words + i, last_words + i, out + i);
 	}
-	for (; i < n; i++)
-		out[i] = hs_flow_hash_words(keyed, addr_words[i], last_words[i]);
+	words_scalar(keyed, addr_words + i, last_words + i, n - i, out + i);
 }
 
 /* ---- AVX-512: 8 lanes; every rotate is one vprolq ---- */
@@ -192,8 +191,7 @@ static TARGET_AVX512 void words_avx512(const struct hs_sipstate *keyed, const ui
 		words_group4(&start, addr_words + i, last_words + i, out + i);
 		i += 4;
 	}
-	for (; i < n; i++)
-		out[i] = hs_flow_hash_words(keyed, addr_words[i], last_words[i]);
+	words_scalar(keyed, addr_words + i, last_words + i, n - i, out + i);
 }
 
 /*

@@ -1,7 +1,7 @@
 /*
  * hs_flow_hash_burst: the flow hash (hs_flow_hash.h) of a burst of IPv4
  * keys at once, from their words.  The flow table's batch path looks up
- * bursts of up to 32 packets, and the keyed SipHash of each key was a
+ * bursts of up to 64 packets, and the keyed SipHash of each key was a
  * fifth of its instructions per packet; the hashes of a burst are
  * independent, so on x86-64 they run in vector lanes, 8 keys to an
  * AVX-512 register or 4 to an AVX2 one.  The results are bit for bit
