@@ -109,20 +109,6 @@ static double memory_floor_ns(uint32_t n)
 	return l2 < l1 ? l2 : l1;
 }
 
-static int handshake(struct hs_table *t, uint32_t i, uint64_t ms)
-{
-	struct hs_packet p;
-	struct hs_track_result r;
-
-	bench_flow_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
-	hs_table_track(t, &p, ms, &r);
-	bench_flow_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
-	hs_table_track(t, &p, ms, &r);
-	bench_flow_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
-	hs_table_track(t, &p, ms, &r);
-	return r.new_state[HS_SERVER] == HS_TCP_ESTABLISHED ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
 	uint32_t sizes[8] = { 10000, 100000, 1000000 };
@@ -161,7 +147,7 @@ int main(int argc, char **argv)
 			}
 			uint64_t t0 = now_ns();
 			for (uint32_t i = 0; i < n; i++) {
-				if (handshake(t, i, 1000) != 0) {
+				if (!bench_flow_handshake(hs_table_track, t, i, 1000)) {
 					fprintf(stderr, "handshake %u did not establish\n", i);
 					return 1;
 				}
@@ -185,9 +171,7 @@ int main(int argc, char **argv)
 					x ^= x >> 17;
 					x ^= x << 5;
 					uint32_t i = x % n;
-					bool c = (b & 1) == 0;
-					bench_flow_packet(&burst[b], i, c, HS_TCP_ACK, c ? CLIENT_ISN + 1 : SERVER_ISN + 1,
-						    c ? SERVER_ISN + 1 : CLIENT_ISN + 1, 0);
+					bench_flow_ack(&burst[b], i, (b & 1) == 0);
 				}
 				uint64_t ms = 2000 + k / 1000;
 				uint64_t a = now_ns();

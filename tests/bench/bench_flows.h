@@ -49,6 +49,36 @@ static inline void bench_flow_packet(struct hs_packet *p, uint32_t i, bool from_
 	bench_packet(p, i, server, 80, from_client, flags, seq, ack, len);
 }
 
+/* A function that tracks one packet: hs_table_track, or one build's copy of it (ab_core). */
+typedef void bench_track_fn(struct hs_table *t, const struct hs_packet *pkt, uint64_t now_ms,
+			    struct hs_track_result *res);
+
+/* Flow i's three-way handshake at ms through track; true if the server ended ESTABLISHED. */
+static inline bool bench_flow_handshake(bench_track_fn *track, struct hs_table *t, uint32_t i, uint64_t ms)
+{
+	struct hs_packet p;
+	struct hs_track_result r;
+
+	bench_flow_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
+	track(t, &p, ms, &r);
+	bench_flow_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
+	track(t, &p, ms, &r);
+	bench_flow_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
+	track(t, &p, ms, &r);
+	return r.new_state[HS_SERVER] == HS_TCP_ESTABLISHED;
+}
+
+/*
+ * A pure ACK of flow i from one side after its handshake, when neither
+ * side has sent data: valid against the tracked windows, so the full
+ * window checks run and no state changes.
+ */
+static inline void bench_flow_ack(struct hs_packet *p, uint32_t i, bool from_client)
+{
+	bench_flow_packet(p, i, from_client, HS_TCP_ACK, from_client ? CLIENT_ISN + 1 : SERVER_ISN + 1,
+			  from_client ? SERVER_ISN + 1 : CLIENT_ISN + 1, 0);
+}
+
 /* A table of max_flows with a random hash key, the default timeouts and pickup (NULL on failure). */
 static inline struct hs_table *bench_table(uint32_t max_flows)
 {

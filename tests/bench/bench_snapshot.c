@@ -35,12 +35,7 @@ static void fill(struct hs_table *t, uint32_t flows)
 	struct hs_track_result r;
 
 	for (uint32_t i = 0; i < flows; i++) {
-		bench_flow_packet(&p, i, true, HS_TCP_SYN, CLIENT_ISN, 0, 0);
-		hs_table_track(t, &p, 1000, &r);
-		bench_flow_packet(&p, i, false, HS_TCP_SYN | HS_TCP_ACK, SERVER_ISN, CLIENT_ISN + 1, 0);
-		hs_table_track(t, &p, 1000, &r);
-		bench_flow_packet(&p, i, true, HS_TCP_ACK, CLIENT_ISN + 1, SERVER_ISN + 1, 0);
-		hs_table_track(t, &p, 1000, &r);
+		bench_flow_handshake(hs_table_track, t, i, 1000);
 		bench_flow_packet(&p, i, true, HS_TCP_ACK | HS_TCP_PSH, CLIENT_ISN + 1, SERVER_ISN + 1, 100);
 		hs_table_track(t, &p, 1010, &r);
 		bench_flow_packet(&p, i, false, HS_TCP_ACK | HS_TCP_PSH, SERVER_ISN + 1, CLIENT_ISN + 101, 1000);
