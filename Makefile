@@ -7,6 +7,9 @@
 #   make bench      microbenchmarks: the tracking core, replay (bench-replay) and
 #                   snapshots of 1M flows (bench-snapshot); bench-flow-hash (not
 #                   in bench) times the flow hash one key at a time and in bursts
+#   make bench-ab A=main B=.   the tracking core of two trees (directories or
+#                   git revisions) timed side by side in one process, for changes
+#                   of a percent (tests/bench/ab/ab_core.sh)
 #   make demo       a lab with real connections through the daemon
 #   make install    install the programs, the systemd unit, the configuration
 #                   (never over an existing one) and the man pages
@@ -82,7 +85,7 @@ PROGRAMS     = $(if $(wildcard daemon/main.c),$(BUILD)/handshaked) \
                $(if $(wildcard daemon/handshakectl.c),$(BUILD)/handshakectl) \
                $(if $(wildcard daemon/handshaked_rules.c),$(BUILD)/handshaked-rules)
 
-.PHONY: all check check-core check-replay check-modules check-san check-clang test bench bench-query bench-replay bench-snapshot bench-flow-hash bench-e2e demo clean deps test-netns fuzz install uninstall \
+.PHONY: all check check-core check-replay check-modules check-san check-clang check-bench-ab test bench bench-ab bench-query bench-replay bench-snapshot bench-flow-hash bench-e2e demo clean deps test-netns fuzz install uninstall \
         test-service test-systemd
 FUZZ_SECONDS ?= 60
 all: $(PROGRAMS) $(UNIT_BINS) $(BENCH_BINS)
@@ -161,6 +164,7 @@ test: deps
 	$(MAKE) check
 	$(MAKE) check-san
 	$(MAKE) check-clang
+	$(MAKE) check-bench-ab
 	$(MAKE) test-netns
 	$(MAKE) fuzz FUZZ_SECONDS=60
 	$(MAKE) test-service
@@ -250,6 +254,19 @@ bench-flow-hash: $(BUILD)/bench/bench_flow_hash
 
 bench-e2e: all deps
 	tests/bench/bench_e2e.sh
+
+# Two trees' cores side by side (A, B: directories or git revisions; FLOWS, ROUNDS optional).
+A ?= main
+B ?= .
+bench-ab:
+	CC="$(CC)" tests/bench/ab/ab_core.sh $(A) $(B) $(FLOWS) $(ROUNDS)
+
+# The side-by-side benchmark still builds and runs: a revision against the
+# working tree, small and in one layout (its figures mean nothing here).
+check-bench-ab:
+	@mkdir -p $(BUILD)
+	CC="$(CC)" AB_QUICK=1 AB_TASKSET= tests/bench/ab/ab_core.sh $(if $(wildcard .git),HEAD,.) . 20000 400 | tee $(BUILD)/check-bench-ab.log
+	@grep -q '^B/A geometric mean over 2 runs: [0-9]' $(BUILD)/check-bench-ab.log
 
 clean:
 	rm -rf build build-san build-clang
