@@ -144,6 +144,7 @@ check: $(UNIT_BINS) check-core check-modules check-replay
 # handshaked -r on captures the tests craft (tests/replay/pcapgen.py).
 check-replay: $(BUILD)/handshaked
 	/usr/bin/python3 tests/replay/test_replay.py $(BUILD)/handshaked
+	/usr/bin/python3 tests/netns/replay_check.py selftest
 
 check-san:
 	$(MAKE) SAN=1 check

@@ -8,7 +8,9 @@
 # daemon's table, cuts the capture at that moment, replays it with
 # `handshaked -r` and the daemon's own configuration, and requires the same
 # flows with the same client and server states, packets, bytes and history
-# (ids and times aside) before the test passes.
+# (ids and times aside) before the test passes; two packets of opposite
+# sides that crossed between the tap and the queue may leave their history
+# letters swapped (replay_check.py, crossed).
 
 LAB_CAPTURE=""
 LAB_TCPDUMP_PID=""
