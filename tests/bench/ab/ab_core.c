@@ -26,7 +26,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "hs_table.h"
 #include "bench_flows.h"
