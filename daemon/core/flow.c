@@ -96,22 +96,18 @@ void hs_flow_copy(struct hs_flow_v6 *dst, const struct hs_flow *src)
 		*dst = (struct hs_flow_v6){ .flow = *src };
 }
 
-static unsigned history_get(const struct hs_flow *flow, unsigned i)
-{
-	return (flow->history[i / 2] >> ((i % 2) * 4)) & 0xf;
-}
-
 size_t hs_flow_history_format(const struct hs_flow *flow, char *buf, size_t size)
 {
 	static const char letters[] = "?SHADFRI";
 	bool syn_data[2] = { (flow->ep_flags[HS_CLIENT] & HS_EP_SYN_DATA) != 0,
 			     (flow->ep_flags[HS_SERVER] & HS_EP_SYN_DATA) != 0 };
+	uint64_t h = hs_flow_history_due(flow);
 	size_t n = 0;
 
 	if (size == 0)
 		return 0;
 	for (unsigned i = 0; i < HS_HISTORY_MAX && n + 1 < size; i++) {
-		unsigned code = history_get(flow, i), event = code & 7;
+		unsigned code = (unsigned)(h >> (4 * i)) & 0xf, event = code & 7;
 		int side = (code & 8) ? HS_SERVER : HS_CLIENT;
 
 		if (code == 0)

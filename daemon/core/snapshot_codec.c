@@ -207,7 +207,10 @@ static void encode_flow(uint8_t *p, const struct hs_flow *f, const struct hs_flo
 	p[5] = hs_flow_wscale(f, HS_SERVER);
 	p[6] = f->ep_flags[0];
 	p[7] = f->ep_flags[1];
-	memcpy(p + 8, f->history, 6);
+	/* The history as it stands, with any 'A' the common path noted (hs_flow_history_due). */
+	uint64_t h = hs_flow_history_due(f);
+	for (int i = 0; i < 6; i++)
+		p[8 + i] = (uint8_t)(h >> (8 * i));
 	memcpy(p + 14, key.addr[0].bytes, 16);
 	memcpy(p + 30, key.addr[1].bytes, 16);
 	put16(p + 46, key.port[0]);
@@ -305,6 +308,22 @@ static bool history_valid(const uint8_t *history)
 	return true;
 }
 
+/*
+ * The marks of the common path (HS_SEEN_*) that a restored history
+ * implies: a side whose 'D' it holds, or any side if it is full, needs no
+ * more 'D' recorded.  Its 'A's are all written (the file holds the history
+ * as it stands), so none is due.
+ */
+static void mark_history_seen(struct hs_flow *f)
+{
+	uint64_t h = hs_flow_history_bits(f);
+	bool full = (h >> (4 * (HS_HISTORY_MAX - 1))) != 0;
+
+	for (int s = 0; s < 2; s++)
+		if (full || hs_history_has(h, (enum hs_side)s, HS_HIST_DATA))
+			f->bytes_hi_seen[s] |= HS_SEEN_DATA;
+}
+
 /* A flow record as saved, into f6 (the record, and an IPv6 flow's addresses after it). */
 static const char *decode_flow(const uint8_t *p, struct hs_flow_v6 *f6, struct hs_flow_ages *ages)
 {
@@ -358,6 +377,7 @@ static const char *decode_flow(const uint8_t *p, struct hs_flow_v6 *f6, struct h
 	hs_flow_set_wscale(f, HS_SERVER, p[5]);
 	if (!history_valid(f->history))
 		return "malformed history";
+	mark_history_seen(f);
 	if (f->id == 0)
 		return "flow id 0";
 	if (ages->idle_ticks > ages->age_ticks || ages->state_ticks > ages->age_ticks)

@@ -781,7 +781,7 @@ static void init_record(struct hs_table *t, struct hs_flow *f, uint32_t now)
 		t->next_id = t->config.id_first;
 	memset(f->packets, 0, sizeof(f->packets));
 	memset(f->bytes_lo, 0, sizeof(f->bytes_lo));
-	memset(f->bytes_hi, 0, sizeof(f->bytes_hi));
+	memset(f->bytes_hi_seen, 0, sizeof(f->bytes_hi_seen));
 	memset(f->history, 0, sizeof(f->history));
 }
 
@@ -1017,18 +1017,23 @@ static __attribute__((noinline)) void track_missed(struct hs_table *t, const str
 /*
  * The common packet's tracking on its flow, when the state machine's
  * shortcut (hs_tcp_update_common) takes it: what record() does with a
- * packet without SYN, FIN or RST.  False, and nothing written, when the
- * shortcut declines the packet.  Inline: as a call of its own it saved
- * six registers a packet.  It was one while track_keyed took some of its
- * arguments on the stack and the window checks spilled there; since
- * track_keyed takes the lookahead, inline is 4 instructions a packet fewer.
+ * packet without SYN, FIN or RST, but for its history letter: a pure ACK
+ * marks its 'A' as due (HS_SEEN_ACK, hs_flow_history_due), and a side's
+ * first data is left to record() ('D' in its place).  False, and nothing
+ * written, when the shortcut declines the packet.  Inline: as a call of
+ * its own it saved six registers a packet.  It was one while track_keyed
+ * took some of its arguments on the stack and the window checks spilled
+ * there; since track_keyed takes the lookahead, inline is 4 instructions a
+ * packet fewer.
  */
 static inline __attribute__((always_inline)) bool track_common(struct hs_flow *f, enum hs_side sender, const struct hs_packet *pkt)
 {
+	if (pkt->payload_len && !(f->bytes_hi_seen[sender] & HS_SEEN_DATA))
+		return false;
 	if (!hs_tcp_update_common(f, sender, pkt))
 		return false;
 	hs_flow_count(f, sender, pkt->wire_len);
-	hs_flow_history_add(f, sender, pkt->payload_len ? HS_HIST_DATA : HS_HIST_ACK);
+	f->bytes_hi_seen[sender] |= (uint16_t)(pkt->payload_len ? 0 : HS_SEEN_ACK);
 	return true;
 }
 

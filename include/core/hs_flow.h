@@ -121,8 +121,8 @@ struct hs_flow {
 	uint32_t state_since;       /* when either endpoint's state last changed */
 	uint32_t id;                /* unique per table while the flow lives */
 	uint32_t packets[2];        /* every packet of the flow, invalid ones included */
-	uint32_t bytes_lo[2];       /* IP bytes (headers included), as conntrack accounts them: */
-	uint16_t bytes_hi[2];       /* the low 32 and high 16 bits */
+	uint32_t bytes_lo[2];       /* IP bytes (headers included), as conntrack accounts them: the low 32 bits */
+	uint16_t bytes_hi_seen[2];  /* bits 32-45 (HS_BYTES_HI_MASK), and the side's history marks (HS_SEEN_*) */
 };
 
 /*
@@ -164,26 +164,38 @@ static inline void hs_flow_set_wscale(struct hs_flow *flow, enum hs_side side, u
 	flow->wscales = (uint8_t)((flow->wscales & ~(0xfu << shift)) | ((wscale & 0xfu) << shift));
 }
 
-#define HS_FLOW_BYTES_MAX ((UINT64_C(1) << 48) - 1)
+/*
+ * A side's byte count is 46 bits (64 TiB each way), and the two bits above
+ * it in bytes_hi_seen are the side's history marks, which the common
+ * packet's path (table.c, track_common) reads and writes with the counters
+ * in place of the history itself (see hs_flow_history_due):
+ * HS_SEEN_ACK: the path counted a pure ACK of the side, whose 'A' may not
+ * be in the history yet; HS_SEEN_DATA: the side's 'D' is in the history
+ * (or the history was full), so its data may take the path.
+ */
+#define HS_BYTES_HI_MASK  0x3fffu
+#define HS_SEEN_ACK       0x4000u
+#define HS_SEEN_DATA      0x8000u
+#define HS_FLOW_BYTES_MAX ((UINT64_C(1) << 46) - 1)
 
 static inline uint64_t hs_flow_bytes(const struct hs_flow *flow, enum hs_side side)
 {
-	return ((uint64_t)flow->bytes_hi[side] << 32) | flow->bytes_lo[side];
+	return ((uint64_t)(flow->bytes_hi_seen[side] & HS_BYTES_HI_MASK) << 32) | flow->bytes_lo[side];
 }
 
-/* Sets a side's byte count; counts past 48 bits stay at the most. */
+/* Sets a side's byte count, its marks kept; counts past 46 bits stay at the most. */
 static inline void hs_flow_set_bytes(struct hs_flow *flow, enum hs_side side, uint64_t bytes)
 {
 	if (bytes > HS_FLOW_BYTES_MAX)
 		bytes = HS_FLOW_BYTES_MAX;
 	flow->bytes_lo[side] = (uint32_t)bytes;
-	flow->bytes_hi[side] = (uint16_t)(bytes >> 32);
+	flow->bytes_hi_seen[side] = (uint16_t)((flow->bytes_hi_seen[side] & ~HS_BYTES_HI_MASK) | (bytes >> 32));
 }
 
 /*
  * Counts a packet of len bytes from a side.  Every packet does, so the
  * low word is added alone and the high one touched only on a carry
- * (saturating at the most), rather than the 48 bits put together and
+ * (saturating at the most), rather than the 46 bits put together and
  * split again.
  */
 static inline void hs_flow_count(struct hs_flow *flow, enum hs_side side, uint32_t len)
@@ -192,10 +204,10 @@ static inline void hs_flow_count(struct hs_flow *flow, enum hs_side side, uint32
 
 	flow->packets[side]++;
 	if (lo < len) {
-		if (flow->bytes_hi[side] == UINT16_MAX)
+		if ((flow->bytes_hi_seen[side] & HS_BYTES_HI_MASK) == HS_BYTES_HI_MASK)
 			lo = UINT32_MAX;
 		else
-			flow->bytes_hi[side]++;
+			flow->bytes_hi_seen[side]++;
 	}
 	flow->bytes_lo[side] = lo;
 }
@@ -427,38 +439,77 @@ static inline void hs_flow_set_history_bits(struct hs_flow *flow, uint64_t h)
 }
 
 /*
- * Records a history event from a side.  Like Zeek's history, each letter is
- * recorded once per side, in the order first seen, so the string stays
- * short and reads as the story of the connection; a full history keeps
- * its first events, the ones that tell how the connection started.
+ * A history with one more event from a side.  Like Zeek's history, each
+ * letter is recorded once per side, in the order first seen, so the string
+ * stays short and reads as the story of the connection; a full history
+ * keeps its first events, the ones that tell how the connection started.
  *
- * Without a branch: the history is always stored, unchanged unless the
- * event is new.  Whether a packet's event is new follows no pattern the
- * CPU can predict where flows see few packets each: in bench_core at 1M
- * flows a flow sees about two of the server's ACKs in a run, so some 40%
- * of them are its first and took the branch to an out-of-line append.
- * There the history cost 3 ns a packet (the batch path without it: 31.6
- * against 34.5 ns, medians of 7 runs); without the branch the batch path
- * measured 32.4 against 34.1 ns (ratio to the floor 2.26 against 2.36),
- * for 15 instructions a packet more (callgrind, 10k flows), which at 10k
- * and 100k flows, where the branch is predicted, cost no more than the
- * noise (24.0 against 23.8 ns, 25.3 against 25.1).
+ * Without a branch, because whether an event is new follows no pattern
+ * the CPU can predict where flows see few packets each (f2d9f77).
  */
-static inline void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event)
+static inline uint64_t hs_history_append(uint64_t h, enum hs_side side, enum hs_history_event event)
 {
 	uint64_t code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
-	uint64_t h = hs_flow_history_bits(flow);
 	/*
 	 * The first free nibble, after the highest one in use (0s only
 	 * follow the last event): the 15 below makes an empty history's
-	 * nibble 0, and a full history's is the thirteenth, which the store
-	 * drops.
+	 * nibble 0, and a full history's is the thirteenth, which the
+	 * 48 bits drop.
 	 */
 	unsigned first_free = (unsigned)(__builtin_clzll(h << 4 | 15) ^ 63) & ~3u;
 	/* All ones unless a nibble already holds the code. */
 	uint64_t is_new = -(uint64_t)(hs_zero_nibbles(h ^ code * HS_NIBBLES_LOW) == 0);
 
-	hs_flow_set_history_bits(flow, h | (code << first_free & is_new));
+	return (h | (code << first_free & is_new)) & (HS_NIBBLES_LOW * 0xf);
+}
+
+/*
+ * The history as it stands, with the 'A' (or 'a') that the common path
+ * noted (HS_SEEN_ACK) and did not write.  The common packet, an ACK
+ * between two ESTABLISHED endpoints, is most of the traffic, and writing
+ * its letter into the history cost 5% of the batch path at 1M flows
+ * (make bench-ab); a mark beside the counters it writes anyway costs 1.6%.
+ * Its data ('D') still goes to its place: a side's first data leaves the
+ * common path (HS_SEEN_DATA), which costs a mispredicted branch twice a
+ * connection.  A noted 'A' is written before the next event recorded, and
+ * read here before that: so it stands where it happened, after every
+ * event before it and before every event after it.  Only when both sides'
+ * first pure ACKs fall between the same two recorded events (the client's
+ * usually ends the handshake, so rarely) is their order between
+ * themselves lost: the client's is put first.
+ */
+static inline uint64_t hs_flow_history_due(const struct hs_flow *flow)
+{
+	uint64_t h = hs_flow_history_bits(flow);
+
+	if (flow->bytes_hi_seen[HS_CLIENT] & HS_SEEN_ACK)
+		h = hs_history_append(h, HS_CLIENT, HS_HIST_ACK);
+	if (flow->bytes_hi_seen[HS_SERVER] & HS_SEEN_ACK)
+		h = hs_history_append(h, HS_SERVER, HS_HIST_ACK);
+	return h;
+}
+
+/* Whether a history holds an event from a side. */
+static inline bool hs_history_has(uint64_t h, enum hs_side side, enum hs_history_event event)
+{
+	uint64_t code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
+
+	return hs_zero_nibbles(h ^ code * HS_NIBBLES_LOW) != 0;
+}
+
+/*
+ * Records a history event from a side (the packet path's slow way; the
+ * common packet notes its 'A' instead, hs_flow_history_due), after any
+ * noted 'A'.  A side's 'D' recorded, or due and dropped from a full
+ * history, lets its later data take the common path (HS_SEEN_DATA).
+ */
+static inline void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event)
+{
+	uint64_t h = hs_history_append(hs_flow_history_due(flow), side, event);
+
+	hs_flow_set_history_bits(flow, h);
+	if (event == HS_HIST_DATA)
+		flow->bytes_hi_seen[side] |= HS_SEEN_DATA;
 }
 
 /*

@@ -14,8 +14,8 @@
  *   drawn around the edges of the four checks (any flags, mostly ACKs).
  * - hs_table_track leaves each record and gives each result exactly as a
  *   model built from hs_tcp_update_full does (the packet counted, its
- *   history letter, the time it was seen; or, for an invalid packet, the
- *   letter I and no time), for connections of both families that open,
+ *   history letter, or on the common path its noted 'A', the time it was
+ *   seen; or, for an invalid packet, the letter I and no time), for connections of both families that open,
  *   carry data, close, restart and are picked up mid-stream, some blocked
  *   by a policy, some restored from a snapshot (blocked or not, with the
  *   marks of the gap).
@@ -359,7 +359,19 @@ static enum foretold model_packet(struct rig *r, struct hs_flow_v6 *model, const
 		r->invalid++;
 		return EXACTLY;
 	}
-	model_record(m, sender, pkt, false);
+	/*
+	 * What the table's common path does instead of record(): a pure
+	 * ACK notes its 'A' (hs_flow_history_due), and data of a side whose
+	 * 'D' is recorded changes no history; a side's first data is
+	 * recorded as any other packet is.
+	 */
+	if (common && (pkt->payload_len == 0 || (m->bytes_hi_seen[sender] & HS_SEEN_DATA))) {
+		hs_flow_count(m, sender, pkt->wire_len);
+		if (pkt->payload_len == 0)
+			m->bytes_hi_seen[sender] |= HS_SEEN_ACK;
+	} else {
+		model_record(m, sender, pkt, false);
+	}
 	m->last_seen = tick;
 	r->common += common;
 	return EXACTLY;

@@ -12,6 +12,8 @@
  *   addresses (4 bytes for IPv4, 16 for IPv6) are equal byte for byte.
  * - hs_flow_history_add records an event in the first free nibble unless
  *   the side's event is there already or the twelve are full.
+ * - An 'A' the common path noted (HS_SEEN_ACK) reads, in the history as it
+ *   stands, as if recorded just before the next event recorded after it.
  *
  * Addresses are drawn so that pairs often share a prefix (of 8 or 15
  * bytes, where a word compare could go wrong) and bytes often have the
@@ -200,12 +202,104 @@ static void test_history_add_as_defined(void **state)
 	assert_true(full > 0);
 }
 
+/* The noted 'A's, client's first, into the definition's history (bytewise). */
+static void flush_noted_bytewise(uint8_t *history, bool noted[2])
+{
+	for (int side = HS_CLIENT; side <= HS_SERVER; side++)
+		if (noted[side])
+			history_add_bytewise(history, HS_HIST_ACK | (side == HS_SERVER ? 8u : 0u));
+	noted[HS_CLIENT] = noted[HS_SERVER] = false;
+}
+
+/*
+ * The common path notes a pure ACK's 'A' (HS_SEEN_ACK) rather than
+ * writing it.  The history as it stands (hs_flow_history_due, and the
+ * letters) must then read as if each noted 'A' had been recorded just
+ * before the next event recorded after it: where it happened, but for
+ * two sides' 'A's noted between the same two events, client's first.
+ * A side whose 'D' is recorded, or whose 'D' a full history dropped,
+ * is marked HS_SEEN_DATA.
+ */
+static void test_noted_ack_stands_where_it_happened(void **state)
+{
+	(void)state;
+	uint32_t noted_count = 0, full = 0;
+
+	for (uint32_t i = 0; i < ROUNDS / 4; i++) {
+		unsigned events = (unsigned)(test_random_next(&rng) % (2 * HS_HISTORY_MAX));
+		struct hs_flow f;
+		uint8_t want[HS_HISTORY_MAX / 2];
+		bool noted[2] = { false, false }, data_due[2] = { false, false };
+
+		memset(&f, 0, sizeof(f));
+		memset(want, 0, sizeof(want));
+		for (unsigned e = 0; e < events; e++) {
+			enum hs_side side = (test_random_next(&rng) & 1) ? HS_SERVER : HS_CLIENT;
+			enum hs_history_event ev = (enum hs_history_event)(HS_HIST_SYN + test_random_next(&rng) % 7);
+
+			if (ev == HS_HIST_ACK && (test_random_next(&rng) & 1)) {
+				f.bytes_hi_seen[side] |= HS_SEEN_ACK;
+				noted[side] = true;
+				noted_count++;
+				continue;
+			}
+			flush_noted_bytewise(want, noted);
+			history_add_bytewise(want, ev | (side == HS_SERVER ? 8u : 0u));
+			hs_flow_history_add(&f, side, ev);
+			data_due[side] |= ev == HS_HIST_DATA;
+		}
+		uint8_t shown[HS_HISTORY_MAX / 2];
+		uint64_t due = hs_flow_history_due(&f);
+
+		flush_noted_bytewise(want, noted);
+		for (unsigned b = 0; b < sizeof(shown); b++)
+			shown[b] = (uint8_t)(due >> (8 * b));
+		if (memcmp(shown, want, sizeof(want)) != 0)
+			fail_msg("round %u: the history as it stands differs from the definition", i);
+		for (int side = HS_CLIENT; side <= HS_SERVER; side++)
+			if (data_due[side] != ((f.bytes_hi_seen[side] & HS_SEEN_DATA) != 0))
+				fail_msg("round %u: side %d's data mark is wrong", i, side);
+		full += nibble(want, HS_HISTORY_MAX - 1) != 0;
+	}
+	assert_true(noted_count > ROUNDS / 8 && full > 0);
+}
+
+/* The story of a connection, letters and all: the server's first pure ACK noted, then data recorded. */
+static void test_noted_ack_in_the_letters(void **state)
+{
+	(void)state;
+	struct hs_flow f;
+	char buf[HS_HISTORY_MAX + 1];
+
+	memset(&f, 0, sizeof(f));
+	hs_flow_history_add(&f, HS_CLIENT, HS_HIST_SYN);
+	hs_flow_history_add(&f, HS_SERVER, HS_HIST_SYNACK);
+	hs_flow_history_add(&f, HS_CLIENT, HS_HIST_ACK);
+	f.bytes_hi_seen[HS_SERVER] |= HS_SEEN_ACK;
+	hs_flow_history_format(&f, buf, sizeof(buf));
+	assert_string_equal(buf, "ShAa");
+	hs_flow_history_add(&f, HS_CLIENT, HS_HIST_DATA);
+	hs_flow_history_add(&f, HS_SERVER, HS_HIST_DATA);
+	hs_flow_history_format(&f, buf, sizeof(buf));
+	assert_string_equal(buf, "ShAaDd");
+	/* The byte counts keep clear of the marks, and the marks of them. */
+	hs_flow_set_bytes(&f, HS_SERVER, HS_FLOW_BYTES_MAX);
+	assert_true(hs_flow_bytes(&f, HS_SERVER) == HS_FLOW_BYTES_MAX);
+	assert_true(f.bytes_hi_seen[HS_SERVER] & HS_SEEN_ACK);
+	assert_true(f.bytes_hi_seen[HS_SERVER] & HS_SEEN_DATA);
+	hs_flow_count(&f, HS_SERVER, 1000);
+	assert_true(hs_flow_bytes(&f, HS_SERVER) == HS_FLOW_BYTES_MAX);
+	assert_true((f.bytes_hi_seen[HS_SERVER] & (HS_SEEN_ACK | HS_SEEN_DATA)) == (HS_SEEN_ACK | HS_SEEN_DATA));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_order_is_memcmp_order),
 		cmocka_unit_test(test_has_key_is_bytewise_equality),
 		cmocka_unit_test(test_history_add_as_defined),
+		cmocka_unit_test(test_noted_ack_stands_where_it_happened),
+		cmocka_unit_test(test_noted_ack_in_the_letters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
