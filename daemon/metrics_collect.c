@@ -169,7 +169,7 @@ static bool count_by_state(void *ctx, const struct hs_table *table, const struct
 	if (f->state[HS_SERVER] < HS_TCP_STATE_COUNT)
 		s->flows_by_state[HS_SERVER][f->state[HS_SERVER]]++;
 	for (int side = HS_CLIENT; side <= HS_SERVER; side++)
-		if ((f->ep_flags[side] & HS_EP_LOCAL) && f->state[side] < HS_TCP_STATE_COUNT)
+		if ((hs_flow_local_sides(f) & HS_SIDE_BIT(side)) && f->state[side] < HS_TCP_STATE_COUNT)
 			s->local_by_state[f->state[side]]++;
 	return true;
 }

@@ -311,7 +311,7 @@ static void load_flow(void *ctx, const struct hs_snap_section *s, const struct h
 	if (image->id >= c->id_floor)
 		c->id_floor = image->id == UINT32_MAX ? UINT32_MAX : image->id + 1;
 	/* A local endpoint's socket did not survive a reboot of this host. */
-	if (!c->same_boot && ((image->ep_flags[0] | image->ep_flags[1]) & HS_EP_LOCAL)) {
+	if (!c->same_boot && hs_flow_local_sides(image)) {
 		c->gone_local++;
 		return;
 	}

@@ -194,6 +194,21 @@ static uint32_t ticks_of(uint64_t ms)
 	return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
 }
 
+/*
+ * A side's flags as a file holds them: the record's, but for the common
+ * path's note (HS_EP_SEEN_ACK: the history the file holds has its 'A'
+ * written), and with the side's HS_LOCAL mark where its flags kept it
+ * when the format was made (SNAP_EP_LOCAL).
+ */
+#define SNAP_EP_LOCAL 0x80
+
+static uint8_t wire_ep_flags(const struct hs_flow *f, enum hs_side side)
+{
+	uint8_t ep = f->ep_flags[side] & (uint8_t)~HS_EP_SEEN_ACK;
+
+	return (hs_flow_local_sides(f) & HS_SIDE_BIT(side)) ? ep | SNAP_EP_LOCAL : ep;
+}
+
 static void encode_flow(uint8_t *p, const struct hs_flow *f, const struct hs_flow_ages *ages)
 {
 	struct hs_flow_key key;
@@ -205,8 +220,8 @@ static void encode_flow(uint8_t *p, const struct hs_flow *f, const struct hs_flo
 	p[3] = f->state[1];
 	p[4] = hs_flow_wscale(f, HS_CLIENT);
 	p[5] = hs_flow_wscale(f, HS_SERVER);
-	p[6] = f->ep_flags[0];
-	p[7] = f->ep_flags[1];
+	for (int s = 0; s < 2; s++)
+		p[6 + s] = wire_ep_flags(f, (enum hs_side)s);
 	/* The history as it stands, with any 'A' the common path noted (hs_flow_history_due). */
 	uint64_t h = hs_flow_history_due(f);
 	for (int i = 0; i < 6; i++)
@@ -321,7 +336,7 @@ static void mark_history_seen(struct hs_flow *f)
 
 	for (int s = 0; s < 2; s++)
 		if (full || hs_history_has(h, (enum hs_side)s, HS_HIST_DATA))
-			f->bytes_hi_seen[s] |= HS_SEEN_DATA;
+			f->bytes_hi_marks[s] |= HS_SEEN_DATA;
 }
 
 /* A flow record as saved, into f6 (the record, and an IPv6 flow's addresses after it). */
@@ -335,7 +350,11 @@ static const char *decode_flow(const uint8_t *p, struct hs_flow_v6 *f6, struct h
 	memset(&key, 0, sizeof(key));
 	f->flags = p[1];
 	memcpy(f->state, p + 2, 2);
-	memcpy(f->ep_flags, p + 6, 2);
+	for (int s = 0; s < 2; s++) {
+		f->ep_flags[s] = p[6 + s] & (uint8_t)~SNAP_EP_LOCAL;
+		if (p[6 + s] & SNAP_EP_LOCAL)
+			f->bytes_hi_marks[s] |= HS_LOCAL;
+	}
 	memcpy(f->history, p + 8, 6);
 	memcpy(key.addr[0].bytes, p + 14, 16);
 	memcpy(key.addr[1].bytes, p + 30, 16);

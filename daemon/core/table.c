@@ -781,7 +781,7 @@ static void init_record(struct hs_table *t, struct hs_flow *f, uint32_t now)
 		t->next_id = t->config.id_first;
 	memset(f->packets, 0, sizeof(f->packets));
 	memset(f->bytes_lo, 0, sizeof(f->bytes_lo));
-	memset(f->bytes_hi_seen, 0, sizeof(f->bytes_hi_seen));
+	memset(f->bytes_hi_marks, 0, sizeof(f->bytes_hi_marks));
 	memset(f->history, 0, sizeof(f->history));
 }
 
@@ -793,7 +793,7 @@ static void mark_local(const struct hs_table *t, struct hs_flow *f)
 	for (int side = HS_CLIENT; side <= HS_SERVER; side++) {
 		struct hs_addr addr = hs_flow_addr(f, (enum hs_side)side);
 		if (hs_local_addrs_contains(&t->local, hs_flow_family(f), &addr))
-			f->ep_flags[side] |= HS_EP_LOCAL;
+			f->bytes_hi_marks[side] |= HS_LOCAL;
 	}
 }
 
@@ -838,8 +838,9 @@ static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const s
 	f->wscales = scratch.wscales;
 	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
 	memcpy(f->window, scratch.window, sizeof(f->window));
-	mark_local(t, f);
+	/* After init_record, which clears the counters' word the marks share. */
 	init_record(t, f, now);
+	mark_local(t, f);
 	record(f, sender, pkt, false);
 
 	hs_index_insert(&t->index, place, flow_index(t, f));
@@ -879,9 +880,9 @@ static void restart_flow(struct hs_table *t, struct hs_flow *f, enum hs_side sen
 	f->wscales = scratch.wscales;
 	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
 	memcpy(f->window, scratch.window, sizeof(f->window));
+	init_record(t, f, now);
 	/* The new client may be the old server: the sides' marks follow the addresses. */
 	mark_local(t, f);
-	init_record(t, f, now);
 	timer_file(t, f, flow_due(t, f));
 	t->stats.restarts++;
 }
@@ -1018,7 +1019,7 @@ static __attribute__((noinline)) void track_missed(struct hs_table *t, const str
  * The common packet's tracking on its flow, when the state machine's
  * shortcut (hs_tcp_update_common) takes it: what record() does with a
  * packet without SYN, FIN or RST, but for its history letter: a pure ACK
- * marks its 'A' as due (HS_SEEN_ACK, hs_flow_history_due), and a side's
+ * marks its 'A' as due (HS_EP_SEEN_ACK, hs_flow_history_due), and a side's
  * first data is left to record() ('D' in its place).  False, and nothing
  * written, when the shortcut declines the packet.  Inline: as a call of
  * its own it saved six registers a packet.  It was one while track_keyed
@@ -1028,12 +1029,11 @@ static __attribute__((noinline)) void track_missed(struct hs_table *t, const str
  */
 static inline __attribute__((always_inline)) bool track_common(struct hs_flow *f, enum hs_side sender, const struct hs_packet *pkt)
 {
-	if (pkt->payload_len && !(f->bytes_hi_seen[sender] & HS_SEEN_DATA))
+	if (pkt->payload_len && !(f->bytes_hi_marks[sender] & HS_SEEN_DATA))
 		return false;
-	if (!hs_tcp_update_common(f, sender, pkt))
+	if (!hs_tcp_update_common(f, sender, pkt, pkt->payload_len ? 0 : HS_EP_SEEN_ACK))
 		return false;
 	hs_flow_count(f, sender, pkt->wire_len);
-	f->bytes_hi_seen[sender] |= (uint16_t)(pkt->payload_len ? 0 : HS_SEEN_ACK);
 	return true;
 }
 

@@ -696,7 +696,7 @@ void hs_tcp_update(struct hs_flow *flow, enum hs_side sender, const struct hs_pa
 	 * which checks it again (the checks wrote nothing) and may
 	 * resynchronise.
 	 */
-	if (hs_tcp_update_common(flow, sender, pkt))
+	if (hs_tcp_update_common(flow, sender, pkt, 0))
 		return;
 	update_general(flow, sender, pkt, update);
 }

@@ -47,11 +47,11 @@ struct hs_endpoint_window {
 #define HS_EP_AHEAD_SEQ  0x20   /* its last packet started beyond its window: we may have missed some */
 #define HS_EP_AHEAD_ACK  0x40   /* its last packet acked data of the peer's we never saw */
 /*
- * Its address is one of the host's own (the daemon runs on an end host):
- * decided when the flow is created, from the table's copy of the host's
- * addresses, and kept for the flow's life, as the socket keeps its address.
+ * The common path counted a pure ACK of the side, whose 'A' may not be in
+ * the history yet (hs_flow_history_due).  Here, beside the bits that path
+ * clears, its mark costs no store of its own.
  */
-#define HS_EP_LOCAL      0x80
+#define HS_EP_SEEN_ACK   0x80
 /*
  * Both "ahead" bits at once, which no packet sets (resync marks one kind):
  * the flow was restored from a snapshot, and packets may have passed
@@ -122,7 +122,7 @@ struct hs_flow {
 	uint32_t id;                /* unique per table while the flow lives */
 	uint32_t packets[2];        /* every packet of the flow, invalid ones included */
 	uint32_t bytes_lo[2];       /* IP bytes (headers included), as conntrack accounts them: the low 32 bits */
-	uint16_t bytes_hi_seen[2];  /* bits 32-45 (HS_BYTES_HI_MASK), and the side's history marks (HS_SEEN_*) */
+	uint16_t bytes_hi_marks[2]; /* bits 32-45 (HS_BYTES_HI_MASK), and two marks of the side (HS_LOCAL, HS_SEEN_DATA) */
 };
 
 /*
@@ -165,22 +165,23 @@ static inline void hs_flow_set_wscale(struct hs_flow *flow, enum hs_side side, u
 }
 
 /*
- * A side's byte count is 46 bits (64 TiB each way), and the two bits above
- * it in bytes_hi_seen are the side's history marks, which the common
- * packet's path (table.c, track_common) reads and writes with the counters
- * in place of the history itself (see hs_flow_history_due):
- * HS_SEEN_ACK: the path counted a pure ACK of the side, whose 'A' may not
- * be in the history yet; HS_SEEN_DATA: the side's 'D' is in the history
- * (or the history was full), so its data may take the path.
+ * A side's byte count is 46 bits (64 TiB each way); the two bits above it
+ * in bytes_hi_marks are marks of the side that no common packet writes:
+ * HS_LOCAL: its address is one of the host's own (the daemon runs on an
+ * end host): decided when the flow is created, from the table's copy of
+ * the host's addresses, and kept for the flow's life, as the socket keeps
+ * its address (hs_flow_local_sides);
+ * HS_SEEN_DATA: its 'D' is in the history (or the history was full), so
+ * its data may take the common path (table.c, track_common).
  */
 #define HS_BYTES_HI_MASK  0x3fffu
-#define HS_SEEN_ACK       0x4000u
+#define HS_LOCAL          0x4000u
 #define HS_SEEN_DATA      0x8000u
 #define HS_FLOW_BYTES_MAX ((UINT64_C(1) << 46) - 1)
 
 static inline uint64_t hs_flow_bytes(const struct hs_flow *flow, enum hs_side side)
 {
-	return ((uint64_t)(flow->bytes_hi_seen[side] & HS_BYTES_HI_MASK) << 32) | flow->bytes_lo[side];
+	return ((uint64_t)(flow->bytes_hi_marks[side] & HS_BYTES_HI_MASK) << 32) | flow->bytes_lo[side];
 }
 
 /* Sets a side's byte count, its marks kept; counts past 46 bits stay at the most. */
@@ -189,7 +190,7 @@ static inline void hs_flow_set_bytes(struct hs_flow *flow, enum hs_side side, ui
 	if (bytes > HS_FLOW_BYTES_MAX)
 		bytes = HS_FLOW_BYTES_MAX;
 	flow->bytes_lo[side] = (uint32_t)bytes;
-	flow->bytes_hi_seen[side] = (uint16_t)((flow->bytes_hi_seen[side] & ~HS_BYTES_HI_MASK) | (bytes >> 32));
+	flow->bytes_hi_marks[side] = (uint16_t)((flow->bytes_hi_marks[side] & ~HS_BYTES_HI_MASK) | (bytes >> 32));
 }
 
 /*
@@ -204,10 +205,10 @@ static inline void hs_flow_count(struct hs_flow *flow, enum hs_side side, uint32
 
 	flow->packets[side]++;
 	if (lo < len) {
-		if ((flow->bytes_hi_seen[side] & HS_BYTES_HI_MASK) == HS_BYTES_HI_MASK)
+		if ((flow->bytes_hi_marks[side] & HS_BYTES_HI_MASK) == HS_BYTES_HI_MASK)
 			lo = UINT32_MAX;
 		else
-			flow->bytes_hi_seen[side]++;
+			flow->bytes_hi_marks[side]++;
 	}
 	flow->bytes_lo[side] = lo;
 }
@@ -365,8 +366,8 @@ static inline struct hs_addr hs_flow_addr(const struct hs_flow *flow, enum hs_si
 /* Which endpoints are the host's own: a set of HS_SIDE_BIT, 0 on a router. */
 static inline unsigned hs_flow_local_sides(const struct hs_flow *flow)
 {
-	return ((flow->ep_flags[HS_CLIENT] & HS_EP_LOCAL) ? HS_SIDE_BIT(HS_CLIENT) : 0) |
-	       ((flow->ep_flags[HS_SERVER] & HS_EP_LOCAL) ? HS_SIDE_BIT(HS_SERVER) : 0);
+	return ((flow->bytes_hi_marks[HS_CLIENT] & HS_LOCAL) ? HS_SIDE_BIT(HS_CLIENT) : 0) |
+	       ((flow->bytes_hi_marks[HS_SERVER] & HS_LOCAL) ? HS_SIDE_BIT(HS_SERVER) : 0);
 }
 
 /* Every set of sides: none (a router), the client, the server, both (loopback). */
@@ -465,10 +466,10 @@ static inline uint64_t hs_history_append(uint64_t h, enum hs_side side, enum hs_
 
 /*
  * The history as it stands, with the 'A' (or 'a') that the common path
- * noted (HS_SEEN_ACK) and did not write.  The common packet, an ACK
+ * noted (HS_EP_SEEN_ACK) and did not write.  The common packet, an ACK
  * between two ESTABLISHED endpoints, is most of the traffic, and writing
  * its letter into the history cost 5% of the batch path at 1M flows
- * (make bench-ab); a mark beside the counters it writes anyway costs 1.6%.
+ * (make bench-ab); a mark in the flags it writes anyway costs less (HS_EP_SEEN_ACK).
  * Its data ('D') still goes to its place: a side's first data leaves the
  * common path (HS_SEEN_DATA), which costs a mispredicted branch twice a
  * connection.  A noted 'A' is written before the next event recorded, and
@@ -482,9 +483,9 @@ static inline uint64_t hs_flow_history_due(const struct hs_flow *flow)
 {
 	uint64_t h = hs_flow_history_bits(flow);
 
-	if (flow->bytes_hi_seen[HS_CLIENT] & HS_SEEN_ACK)
+	if (flow->ep_flags[HS_CLIENT] & HS_EP_SEEN_ACK)
 		h = hs_history_append(h, HS_CLIENT, HS_HIST_ACK);
-	if (flow->bytes_hi_seen[HS_SERVER] & HS_SEEN_ACK)
+	if (flow->ep_flags[HS_SERVER] & HS_EP_SEEN_ACK)
 		h = hs_history_append(h, HS_SERVER, HS_HIST_ACK);
 	return h;
 }
@@ -509,7 +510,7 @@ static inline void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, 
 
 	hs_flow_set_history_bits(flow, h);
 	if (event == HS_HIST_DATA)
-		flow->bytes_hi_seen[side] |= HS_SEEN_DATA;
+		flow->bytes_hi_marks[side] |= HS_SEEN_DATA;
 }
 
 /*

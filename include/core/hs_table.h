@@ -128,7 +128,7 @@ void hs_table_set_remove_hook(struct hs_table *table, hs_table_remove_hook hook,
 
 /*
  * Gives the table its own copy of the host's addresses (NULL: none, as on
- * a router).  New flows get HS_EP_LOCAL on each endpoint whose address is
+ * a router).  New flows get HS_LOCAL on each endpoint whose address is
  * in the set; flows already tracked keep their marks, so that a flow's
  * locality, like its addresses, never changes while it lives (limits count
  * flows by what they matched when counted).

@@ -190,12 +190,14 @@ void hs_tcp_update_full(struct hs_flow *flow, enum hs_side sender, const struct 
  * is no FIN), so only the window checks judge it.  If it passes them, its
  * effects are written (the windows; the sender is no longer ahead) and
  * true is returned: everything hs_tcp_update would do with it, with no
- * state change, nothing invalid, no restart and no resync.  Otherwise
+ * state change, nothing invalid, no restart and no resync; and note, the
+ * caller's marks, is set in the sender's flags with the same store (the
+ * table's HS_EP_SEEN_ACK; 0 from hs_tcp_update).  Otherwise
  * nothing is written and false is returned, and hs_tcp_update must judge
  * the packet (it checks again: these checks wrote nothing).
  */
 static inline __attribute__((always_inline)) bool
-hs_tcp_update_common(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt)
+hs_tcp_update_common(struct hs_flow *flow, enum hs_side sender, const struct hs_packet *pkt, uint8_t note)
 {
 	if ((pkt->flags & (HS_TCP_SYN | HS_TCP_RST | HS_TCP_FIN | HS_TCP_ACK)) != HS_TCP_ACK ||
 	    flow->state[HS_CLIENT] != HS_TCP_ESTABLISHED || flow->state[HS_SERVER] != HS_TCP_ESTABLISHED)
@@ -220,7 +222,7 @@ hs_tcp_update_common(struct hs_flow *flow, enum hs_side sender, const struct hs_
 	 * measured on the batch path: 7 instructions a packet fewer).
 	 */
 	__asm__("" : "+m"(flow->ep_flags[sender]));
-	flow->ep_flags[sender] &= (uint8_t)~(HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK);
+	flow->ep_flags[sender] = (uint8_t)((flow->ep_flags[sender] & ~(HS_EP_AHEAD_SEQ | HS_EP_AHEAD_ACK)) | note);
 	return true;
 }
 

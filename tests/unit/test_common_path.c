@@ -137,7 +137,7 @@ static void packet_near_edges(const struct hs_flow *f, enum hs_side sender, bool
 static void random_flow(struct hs_flow *f)
 {
 	static const uint8_t marks[] = { HS_EP_WSCALE, HS_EP_SYN_DATA, HS_EP_SYN, HS_EP_FIN, HS_EP_LIBERAL,
-					 HS_EP_AHEAD_SEQ, HS_EP_AHEAD_ACK, HS_EP_LOCAL };
+					 HS_EP_AHEAD_SEQ, HS_EP_AHEAD_ACK, HS_EP_SEEN_ACK };
 
 	memset(f, 0, sizeof(*f));
 	f->flags = HS_FLOW_IN_USE | HS_FLOW_ESTABLISHED;
@@ -189,7 +189,7 @@ static void test_tcp_update_equals_full(void **state)
 			fail_msg("round %u: the flow after the shortcut differs from the general code's", round);
 
 		/* The shortcut alone: when it takes a packet it did all the general code does. */
-		if (hs_tcp_update_common(&probe, sender, &pkt)) {
+		if (hs_tcp_update_common(&probe, sender, &pkt, 0)) {
 			common++;
 			assert_int_equal(want.invalid, HS_INVALID_NONE);
 			assert_false(want.restart || want.resynced);
@@ -342,7 +342,7 @@ static enum foretold model_packet(struct rig *r, struct hs_flow_v6 *model, const
 		return EXACTLY;
 	}
 	struct hs_flow probe = *m;
-	bool common = !(m->flags & HS_FLOW_BLOCKED) && hs_tcp_update_common(&probe, sender, pkt);
+	bool common = !(m->flags & HS_FLOW_BLOCKED) && hs_tcp_update_common(&probe, sender, pkt, 0);
 
 	hs_tcp_update_full(m, sender, pkt, &up);
 	memcpy(want->new_state, m->state, sizeof(want->new_state));
@@ -365,10 +365,10 @@ static enum foretold model_packet(struct rig *r, struct hs_flow_v6 *model, const
 	 * 'D' is recorded changes no history; a side's first data is
 	 * recorded as any other packet is.
 	 */
-	if (common && (pkt->payload_len == 0 || (m->bytes_hi_seen[sender] & HS_SEEN_DATA))) {
+	if (common && (pkt->payload_len == 0 || (m->bytes_hi_marks[sender] & HS_SEEN_DATA))) {
 		hs_flow_count(m, sender, pkt->wire_len);
 		if (pkt->payload_len == 0)
-			m->bytes_hi_seen[sender] |= HS_SEEN_ACK;
+			m->ep_flags[sender] |= HS_EP_SEEN_ACK;
 	} else {
 		model_record(m, sender, pkt, false);
 	}

@@ -12,7 +12,7 @@
  *   addresses (4 bytes for IPv4, 16 for IPv6) are equal byte for byte.
  * - hs_flow_history_add records an event in the first free nibble unless
  *   the side's event is there already or the twelve are full.
- * - An 'A' the common path noted (HS_SEEN_ACK) reads, in the history as it
+ * - An 'A' the common path noted (HS_EP_SEEN_ACK) reads, in the history as it
  *   stands, as if recorded just before the next event recorded after it.
  *
  * Addresses are drawn so that pairs often share a prefix (of 8 or 15
@@ -212,7 +212,7 @@ static void flush_noted_bytewise(uint8_t *history, bool noted[2])
 }
 
 /*
- * The common path notes a pure ACK's 'A' (HS_SEEN_ACK) rather than
+ * The common path notes a pure ACK's 'A' (HS_EP_SEEN_ACK) rather than
  * writing it.  The history as it stands (hs_flow_history_due, and the
  * letters) must then read as if each noted 'A' had been recorded just
  * before the next event recorded after it: where it happened, but for
@@ -238,7 +238,7 @@ static void test_noted_ack_stands_where_it_happened(void **state)
 			enum hs_history_event ev = (enum hs_history_event)(HS_HIST_SYN + test_random_next(&rng) % 7);
 
 			if (ev == HS_HIST_ACK && (test_random_next(&rng) & 1)) {
-				f.bytes_hi_seen[side] |= HS_SEEN_ACK;
+				f.ep_flags[side] |= HS_EP_SEEN_ACK;
 				noted[side] = true;
 				noted_count++;
 				continue;
@@ -257,7 +257,7 @@ static void test_noted_ack_stands_where_it_happened(void **state)
 		if (memcmp(shown, want, sizeof(want)) != 0)
 			fail_msg("round %u: the history as it stands differs from the definition", i);
 		for (int side = HS_CLIENT; side <= HS_SERVER; side++)
-			if (data_due[side] != ((f.bytes_hi_seen[side] & HS_SEEN_DATA) != 0))
+			if (data_due[side] != ((f.bytes_hi_marks[side] & HS_SEEN_DATA) != 0))
 				fail_msg("round %u: side %d's data mark is wrong", i, side);
 		full += nibble(want, HS_HISTORY_MAX - 1) != 0;
 	}
@@ -275,7 +275,7 @@ static void test_noted_ack_in_the_letters(void **state)
 	hs_flow_history_add(&f, HS_CLIENT, HS_HIST_SYN);
 	hs_flow_history_add(&f, HS_SERVER, HS_HIST_SYNACK);
 	hs_flow_history_add(&f, HS_CLIENT, HS_HIST_ACK);
-	f.bytes_hi_seen[HS_SERVER] |= HS_SEEN_ACK;
+	f.ep_flags[HS_SERVER] |= HS_EP_SEEN_ACK;
 	hs_flow_history_format(&f, buf, sizeof(buf));
 	assert_string_equal(buf, "ShAa");
 	hs_flow_history_add(&f, HS_CLIENT, HS_HIST_DATA);
@@ -283,13 +283,13 @@ static void test_noted_ack_in_the_letters(void **state)
 	hs_flow_history_format(&f, buf, sizeof(buf));
 	assert_string_equal(buf, "ShAaDd");
 	/* The byte counts keep clear of the marks, and the marks of them. */
+	f.bytes_hi_marks[HS_SERVER] |= HS_LOCAL;
 	hs_flow_set_bytes(&f, HS_SERVER, HS_FLOW_BYTES_MAX);
 	assert_true(hs_flow_bytes(&f, HS_SERVER) == HS_FLOW_BYTES_MAX);
-	assert_true(f.bytes_hi_seen[HS_SERVER] & HS_SEEN_ACK);
-	assert_true(f.bytes_hi_seen[HS_SERVER] & HS_SEEN_DATA);
+	assert_true((f.bytes_hi_marks[HS_SERVER] & (HS_LOCAL | HS_SEEN_DATA)) == (HS_LOCAL | HS_SEEN_DATA));
 	hs_flow_count(&f, HS_SERVER, 1000);
 	assert_true(hs_flow_bytes(&f, HS_SERVER) == HS_FLOW_BYTES_MAX);
-	assert_true((f.bytes_hi_seen[HS_SERVER] & (HS_SEEN_ACK | HS_SEEN_DATA)) == (HS_SEEN_ACK | HS_SEEN_DATA));
+	assert_true((f.bytes_hi_marks[HS_SERVER] & (HS_LOCAL | HS_SEEN_DATA)) == (HS_LOCAL | HS_SEEN_DATA));
 }
 
 int main(void)

@@ -46,9 +46,9 @@ static struct hs_flow flow(uint32_t c, uint16_t cport, uint32_t s, uint16_t spor
 	f.state[HS_CLIENT] = (uint8_t)cs;
 	f.state[HS_SERVER] = (uint8_t)ss;
 	if (local & HS_SIDE_BIT(HS_CLIENT))
-		f.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+		f.bytes_hi_marks[HS_CLIENT] |= HS_LOCAL;
 	if (local & HS_SIDE_BIT(HS_SERVER))
-		f.ep_flags[HS_SERVER] |= HS_EP_LOCAL;
+		f.bytes_hi_marks[HS_SERVER] |= HS_LOCAL;
 	return f;
 }
 

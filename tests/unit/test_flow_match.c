@@ -173,9 +173,9 @@ static void test_local_remote_states(void **state)
 						struct hs_flow_v6 flow = make_flow("10.0.0.1", 1000, "10.0.0.2", 80,
 										(cs + ss + local) % 2 == 0, cs, ss);
 						if (local & 1)
-							flow.flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+							flow.flow.bytes_hi_marks[HS_CLIENT] |= HS_LOCAL;
 						if (local & 2)
-							flow.flow.ep_flags[HS_SERVER] |= HS_EP_LOCAL;
+							flow.flow.bytes_hi_marks[HS_SERVER] |= HS_LOCAL;
 						bool want = reference_local(choices[a], choices[b], cs, ss, local);
 						assert_int_equal(hs_flow_match_flow(&m, &flow.flow), want);
 						assert_int_equal(hs_flow_match_states(&m, cs, ss, local), want);
@@ -188,19 +188,19 @@ static void test_local_remote_states(void **state)
 	struct hs_flow_match m = any();
 	m.local_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	struct hs_flow_v6 out = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_CLOSE_WAIT, HS_TCP_FIN_WAIT_2);
-	out.flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+	out.flow.bytes_hi_marks[HS_CLIENT] |= HS_LOCAL;
 	assert_true(hs_flow_match_flow(&m, &out.flow));
 	/* The host in FIN_WAIT_2 facing a remote CLOSE_WAIT is not the host's CLOSE_WAIT. */
 	struct hs_flow_v6 mirror = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
-	mirror.flow.ep_flags[HS_CLIENT] |= HS_EP_LOCAL;
+	mirror.flow.bytes_hi_marks[HS_CLIENT] |= HS_LOCAL;
 	assert_false(hs_flow_match_flow(&m, &mirror.flow));
 	m.local_state = key(-1);
 	m.remote_state = HS_STATE_SET(HS_TCP_CLOSE_WAIT);
 	assert_true(hs_flow_match_flow(&m, &mirror.flow));
-	/* Other bits of ep_flags do not count as local. */
+	/* Other marks, and every bit of ep_flags, do not count as local. */
 	struct hs_flow_v6 other = make_flow("10.0.0.1", 40000, "10.0.0.2", 80, true, HS_TCP_FIN_WAIT_2, HS_TCP_CLOSE_WAIT);
-	other.flow.ep_flags[HS_CLIENT] = (uint8_t)~HS_EP_LOCAL;
-	other.flow.ep_flags[HS_SERVER] = (uint8_t)~HS_EP_LOCAL;
+	other.flow.ep_flags[HS_CLIENT] = other.flow.ep_flags[HS_SERVER] = 0xff;
+	other.flow.bytes_hi_marks[HS_CLIENT] = other.flow.bytes_hi_marks[HS_SERVER] = (uint16_t)~HS_LOCAL;
 	assert_false(hs_flow_match_flow(&m, &other.flow));
 	/* Clearing the states drops the end-host keys too (admission ignores states). */
 	m.local_state = HS_STATE_SET(HS_TCP_ESTABLISHED);

@@ -2,7 +2,7 @@
  * Unit tests of the host's address set (daemon/core/local_addrs.c) and of
  * what the table does with it: add, remove and lookup in both families,
  * the same address on two interfaces, whole local prefixes (127.0.0.0/8 on
- * loopback), the fixed capacity, invalid entries; then the HS_EP_LOCAL mark
+ * loopback), the fixed capacity, invalid entries; then the HS_LOCAL mark
  * a new flow gets (client, server, both, neither), its survival across a
  * change of the set, the marks following the addresses when a reopened
  * tuple swaps client and server, and the "local" field of the flow's JSON
@@ -227,8 +227,8 @@ static void test_table_marks_local_side(void **state)
 
 	f = sc_open(t, &out, 0);
 	assert_int_equal(hs_flow_local_sides(f), HS_SIDE_BIT(HS_CLIENT));
-	assert_true(f->ep_flags[HS_CLIENT] & HS_EP_LOCAL);
-	assert_false(f->ep_flags[HS_SERVER] & HS_EP_LOCAL);
+	assert_true(f->bytes_hi_marks[HS_CLIENT] & HS_LOCAL);
+	assert_false(f->bytes_hi_marks[HS_SERVER] & HS_LOCAL);
 	assert_true(strncmp(json_local(t, f), "\"client\",", 9) == 0);
 	/* The mark survives the connection's whole life, through every state. */
 	f = sc_close(t, &out, 100);
