@@ -196,17 +196,23 @@ static uint32_t ticks_of(uint64_t ms)
 
 /*
  * A side's flags as a file holds them: the record's, but for the common
- * path's note (HS_EP_SEEN_ACK: the history the file holds has its 'A'
- * written), and with the side's HS_LOCAL mark where its flags kept it
- * when the format was made (SNAP_EP_LOCAL).
+ * path's marks (the history the file holds has every 'A' written, and a
+ * restored 'D' brings back HS_EP_SEEN_DATA, mark_history_seen), and with
+ * the side's HS_SENT_WSCALE and HS_LOCAL marks where its flags kept them
+ * when the format was made.
  */
-#define SNAP_EP_LOCAL 0x80
+#define SNAP_EP_WSCALE 0x01
+#define SNAP_EP_LOCAL  0x80
 
 static uint8_t wire_ep_flags(const struct hs_flow *f, enum hs_side side)
 {
-	uint8_t ep = f->ep_flags[side] & (uint8_t)~HS_EP_SEEN_ACK;
+	uint8_t ep = f->ep_flags[side] & (uint8_t)~(HS_EP_SEEN_ACK | HS_EP_SEEN_DATA);
 
-	return (hs_flow_local_sides(f) & HS_SIDE_BIT(side)) ? ep | SNAP_EP_LOCAL : ep;
+	if (f->bytes_hi_marks[side] & HS_SENT_WSCALE)
+		ep |= SNAP_EP_WSCALE;
+	if (f->bytes_hi_marks[side] & HS_LOCAL)
+		ep |= SNAP_EP_LOCAL;
+	return ep;
 }
 
 static void encode_flow(uint8_t *p, const struct hs_flow *f, const struct hs_flow_ages *ages)
@@ -336,7 +342,7 @@ static void mark_history_seen(struct hs_flow *f)
 
 	for (int s = 0; s < 2; s++)
 		if (full || hs_history_has(h, (enum hs_side)s, HS_HIST_DATA))
-			f->bytes_hi_marks[s] |= HS_SEEN_DATA;
+			f->ep_flags[s] |= HS_EP_SEEN_DATA;
 }
 
 /* A flow record as saved, into f6 (the record, and an IPv6 flow's addresses after it). */
@@ -351,7 +357,9 @@ static const char *decode_flow(const uint8_t *p, struct hs_flow_v6 *f6, struct h
 	f->flags = p[1];
 	memcpy(f->state, p + 2, 2);
 	for (int s = 0; s < 2; s++) {
-		f->ep_flags[s] = p[6 + s] & (uint8_t)~SNAP_EP_LOCAL;
+		f->ep_flags[s] = p[6 + s] & (uint8_t)~(SNAP_EP_WSCALE | SNAP_EP_LOCAL);
+		if (p[6 + s] & SNAP_EP_WSCALE)
+			f->bytes_hi_marks[s] |= HS_SENT_WSCALE;
 		if (p[6 + s] & SNAP_EP_LOCAL)
 			f->bytes_hi_marks[s] |= HS_LOCAL;
 	}

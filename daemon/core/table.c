@@ -785,6 +785,21 @@ static void init_record(struct hs_table *t, struct hs_flow *f, uint32_t now)
 	memset(f->history, 0, sizeof(f->history));
 }
 
+/*
+ * Takes what the state machine made of a connection's first packet
+ * (hs_tcp_start, into a scratch record): after init_record, which clears
+ * the counters' word that the window scale marks share.
+ */
+static void take_tcp_start(struct hs_flow *f, const struct hs_flow *scratch)
+{
+	memcpy(f->state, scratch->state, sizeof(f->state));
+	f->wscales = scratch->wscales;
+	memcpy(f->ep_flags, scratch->ep_flags, sizeof(f->ep_flags));
+	memcpy(f->window, scratch->window, sizeof(f->window));
+	for (int side = 0; side < 2; side++)
+		f->bytes_hi_marks[side] |= scratch->bytes_hi_marks[side] & HS_SENT_WSCALE;
+}
+
 /* Marks the endpoints whose address is the host's own, for a new connection. */
 static void mark_local(const struct hs_table *t, struct hs_flow *f)
 {
@@ -834,12 +849,8 @@ static void create_flow(struct hs_table *t, const struct hs_packet *pkt, const s
 		f->flags |= HS_FLOW_CLIENT_IS_0;
 	if (!is_syn)
 		f->flags |= HS_FLOW_PICKED_UP | HS_FLOW_ESTABLISHED;
-	memcpy(f->state, scratch.state, sizeof(f->state));
-	f->wscales = scratch.wscales;
-	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
-	memcpy(f->window, scratch.window, sizeof(f->window));
-	/* After init_record, which clears the counters' word the marks share. */
 	init_record(t, f, now);
+	take_tcp_start(f, &scratch);
 	mark_local(t, f);
 	record(f, sender, pkt, false);
 
@@ -876,11 +887,8 @@ static void restart_flow(struct hs_table *t, struct hs_flow *f, enum hs_side sen
 	if (f->flags & HS_FLOW_ESTABLISHED)
 		t->stats.live_half_open++;
 	f->flags = (uint8_t)(HS_FLOW_IN_USE | (src_is_0 ? HS_FLOW_CLIENT_IS_0 : 0));
-	memcpy(f->state, scratch.state, sizeof(f->state));
-	f->wscales = scratch.wscales;
-	memcpy(f->ep_flags, scratch.ep_flags, sizeof(f->ep_flags));
-	memcpy(f->window, scratch.window, sizeof(f->window));
 	init_record(t, f, now);
+	take_tcp_start(f, &scratch);
 	/* The new client may be the old server: the sides' marks follow the addresses. */
 	mark_local(t, f);
 	timer_file(t, f, flow_due(t, f));
@@ -1029,7 +1037,7 @@ static __attribute__((noinline)) void track_missed(struct hs_table *t, const str
  */
 static inline __attribute__((always_inline)) bool track_common(struct hs_flow *f, enum hs_side sender, const struct hs_packet *pkt)
 {
-	if (pkt->payload_len && !(f->bytes_hi_marks[sender] & HS_SEEN_DATA))
+	if (pkt->payload_len && !(f->ep_flags[sender] & HS_EP_SEEN_DATA))
 		return false;
 	if (!hs_tcp_update_common(f, sender, pkt, pkt->payload_len ? 0 : HS_EP_SEEN_ACK))
 		return false;

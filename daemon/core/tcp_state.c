@@ -182,11 +182,12 @@ static void init_from_syn(struct hs_flow *flow, enum hs_side side, const struct 
 	w->end = segment_end(pkt);
 	w->maxend = pkt->seq + 1;
 	w->maxwin = pkt->window ? pkt->window : 1;
-	flow->ep_flags[side] = (uint8_t)((flow->ep_flags[side] & ~(HS_EP_WSCALE | HS_EP_FIN)) | HS_EP_SYN);
+	flow->ep_flags[side] = (uint8_t)((flow->ep_flags[side] & ~HS_EP_FIN) | HS_EP_SYN);
+	flow->bytes_hi_marks[side] &= (uint16_t)~HS_SENT_WSCALE;
 	if (pkt->payload_len)
 		flow->ep_flags[side] |= HS_EP_SYN_DATA;
 	if (pkt->wscale != HS_WSCALE_NONE) {
-		flow->ep_flags[side] |= HS_EP_WSCALE;
+		flow->bytes_hi_marks[side] |= HS_SENT_WSCALE;
 		hs_flow_set_wscale(flow, side, pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale);
 	} else {
 		hs_flow_set_wscale(flow, side, 0);
@@ -215,9 +216,9 @@ static void merge_syn(struct hs_flow *flow, enum hs_side side, const struct hs_p
 	if (pkt->wscale != HS_WSCALE_NONE) {
 		uint8_t shift = pkt->wscale > MAX_WSCALE ? MAX_WSCALE : pkt->wscale;
 
-		if (!(flow->ep_flags[side] & HS_EP_WSCALE) || shift > hs_flow_wscale(flow, side))
+		if (!(flow->bytes_hi_marks[side] & HS_SENT_WSCALE) || shift > hs_flow_wscale(flow, side))
 			hs_flow_set_wscale(flow, side, shift);
-		flow->ep_flags[side] |= HS_EP_WSCALE;
+		flow->bytes_hi_marks[side] |= HS_SENT_WSCALE;
 	}
 }
 
@@ -233,7 +234,7 @@ static bool same_syn(const struct hs_flow *flow, enum hs_side side, const struct
 /* RFC 7323: scaling applies in either direction only if both SYNs asked for it. */
 static void settle_window_scale(struct hs_flow *flow)
 {
-	if (!((flow->ep_flags[HS_CLIENT] & HS_EP_WSCALE) && (flow->ep_flags[HS_SERVER] & HS_EP_WSCALE))) {
+	if (!((flow->bytes_hi_marks[HS_CLIENT] & HS_SENT_WSCALE) && (flow->bytes_hi_marks[HS_SERVER] & HS_SENT_WSCALE))) {
 		flow->wscales = 0;
 	}
 }
@@ -275,6 +276,8 @@ bool hs_tcp_start(struct hs_flow *flow, enum hs_side sender, const struct hs_pac
 	}
 	memset(flow->window, 0, sizeof(flow->window));
 	memset(flow->ep_flags, 0, sizeof(flow->ep_flags));
+	for (int side = 0; side < 2; side++)
+		flow->bytes_hi_marks[side] &= (uint16_t)~HS_SENT_WSCALE;
 	flow->wscales = 0;
 
 	if ((flags & (HS_TCP_SYN | HS_TCP_ACK)) == HS_TCP_SYN) {
@@ -552,6 +555,7 @@ static void first_synack(struct hs_flow *flow, enum hs_side sender, const struct
 {
 	struct hs_endpoint_window saved_window[2];
 	uint8_t saved_flags = flow->ep_flags[sender], saved_wscales;
+	uint16_t saved_marks = flow->bytes_hi_marks[sender];
 
 	memcpy(saved_window, flow->window, sizeof(saved_window));
 	saved_wscales = flow->wscales;
@@ -565,6 +569,7 @@ static void first_synack(struct hs_flow *flow, enum hs_side sender, const struct
 	memcpy(flow->window, saved_window, sizeof(saved_window));
 	flow->wscales = saved_wscales;
 	flow->ep_flags[sender] = saved_flags;
+	flow->bytes_hi_marks[sender] = saved_marks;
 }
 
 /* A SYN-ACK on an existing flow. */

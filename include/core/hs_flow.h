@@ -35,7 +35,12 @@ struct hs_endpoint_window {
 };
 
 /* Per-endpoint flag bits (hs_flow.ep_flags). */
-#define HS_EP_WSCALE     0x01   /* sent a window scale option in its SYN */
+/*
+ * Its 'D' is in the history (or the history was full), so its data may
+ * take the common path (table.c, track_common), which reads this byte
+ * anyway.
+ */
+#define HS_EP_SEEN_DATA  0x01
 /*
  * A SYN or SYN-ACK of its carried data (TCP Fast Open).  The bit was
  * SACK-permitted, which nothing read: the checks use the cumulative ACK.
@@ -122,7 +127,7 @@ struct hs_flow {
 	uint32_t id;                /* unique per table while the flow lives */
 	uint32_t packets[2];        /* every packet of the flow, invalid ones included */
 	uint32_t bytes_lo[2];       /* IP bytes (headers included), as conntrack accounts them: the low 32 bits */
-	uint16_t bytes_hi_marks[2]; /* bits 32-45 (HS_BYTES_HI_MASK), and two marks of the side (HS_LOCAL, HS_SEEN_DATA) */
+	uint16_t bytes_hi_marks[2]; /* bits 32-45 (HS_BYTES_HI_MASK), and two marks of the side (HS_LOCAL, HS_SENT_WSCALE) */
 };
 
 /*
@@ -171,12 +176,12 @@ static inline void hs_flow_set_wscale(struct hs_flow *flow, enum hs_side side, u
  * end host): decided when the flow is created, from the table's copy of
  * the host's addresses, and kept for the flow's life, as the socket keeps
  * its address (hs_flow_local_sides);
- * HS_SEEN_DATA: its 'D' is in the history (or the history was full), so
- * its data may take the common path (table.c, track_common).
+ * HS_SENT_WSCALE: it sent a window scale option in its SYN (which the
+ * handshake alone reads: the scales in use are in wscales).
  */
 #define HS_BYTES_HI_MASK  0x3fffu
 #define HS_LOCAL          0x4000u
-#define HS_SEEN_DATA      0x8000u
+#define HS_SENT_WSCALE    0x8000u
 #define HS_FLOW_BYTES_MAX ((UINT64_C(1) << 46) - 1)
 
 static inline uint64_t hs_flow_bytes(const struct hs_flow *flow, enum hs_side side)
@@ -471,7 +476,7 @@ static inline uint64_t hs_history_append(uint64_t h, enum hs_side side, enum hs_
  * its letter into the history cost 5% of the batch path at 1M flows
  * (make bench-ab); a mark in the flags it writes anyway costs less (HS_EP_SEEN_ACK).
  * Its data ('D') still goes to its place: a side's first data leaves the
- * common path (HS_SEEN_DATA), which costs a mispredicted branch twice a
+ * common path (HS_EP_SEEN_DATA), which costs a mispredicted branch twice a
  * connection.  A noted 'A' is written before the next event recorded, and
  * read here before that: so it stands where it happened, after every
  * event before it and before every event after it.  Only when both sides'
@@ -502,7 +507,7 @@ static inline bool hs_history_has(uint64_t h, enum hs_side side, enum hs_history
  * Records a history event from a side (the packet path's slow way; the
  * common packet notes its 'A' instead, hs_flow_history_due), after any
  * noted 'A'.  A side's 'D' recorded, or due and dropped from a full
- * history, lets its later data take the common path (HS_SEEN_DATA).
+ * history, lets its later data take the common path (HS_EP_SEEN_DATA).
  */
 static inline void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, enum hs_history_event event)
 {
@@ -510,7 +515,7 @@ static inline void hs_flow_history_add(struct hs_flow *flow, enum hs_side side, 
 
 	hs_flow_set_history_bits(flow, h);
 	if (event == HS_HIST_DATA)
-		flow->bytes_hi_marks[side] |= HS_SEEN_DATA;
+		flow->ep_flags[side] |= HS_EP_SEEN_DATA;
 }
 
 /*

@@ -136,7 +136,7 @@ static void packet_near_edges(const struct hs_flow *f, enum hs_side sender, bool
 /* A flow as the state machine may hold one: mostly both ESTABLISHED, any marks, any windows. */
 static void random_flow(struct hs_flow *f)
 {
-	static const uint8_t marks[] = { HS_EP_WSCALE, HS_EP_SYN_DATA, HS_EP_SYN, HS_EP_FIN, HS_EP_LIBERAL,
+	static const uint8_t marks[] = { HS_EP_SEEN_DATA, HS_EP_SYN_DATA, HS_EP_SYN, HS_EP_FIN, HS_EP_LIBERAL,
 					 HS_EP_AHEAD_SEQ, HS_EP_AHEAD_ACK, HS_EP_SEEN_ACK };
 
 	memset(f, 0, sizeof(*f));
@@ -365,7 +365,7 @@ static enum foretold model_packet(struct rig *r, struct hs_flow_v6 *model, const
 	 * 'D' is recorded changes no history; a side's first data is
 	 * recorded as any other packet is.
 	 */
-	if (common && (pkt->payload_len == 0 || (m->bytes_hi_marks[sender] & HS_SEEN_DATA))) {
+	if (common && (pkt->payload_len == 0 || (m->ep_flags[sender] & HS_EP_SEEN_DATA))) {
 		hs_flow_count(m, sender, pkt->wire_len);
 		if (pkt->payload_len == 0)
 			m->ep_flags[sender] |= HS_EP_SEEN_ACK;

@@ -218,7 +218,7 @@ static void flush_noted_bytewise(uint8_t *history, bool noted[2])
  * before the next event recorded after it: where it happened, but for
  * two sides' 'A's noted between the same two events, client's first.
  * A side whose 'D' is recorded, or whose 'D' a full history dropped,
- * is marked HS_SEEN_DATA.
+ * is marked HS_EP_SEEN_DATA.
  */
 static void test_noted_ack_stands_where_it_happened(void **state)
 {
@@ -257,7 +257,7 @@ static void test_noted_ack_stands_where_it_happened(void **state)
 		if (memcmp(shown, want, sizeof(want)) != 0)
 			fail_msg("round %u: the history as it stands differs from the definition", i);
 		for (int side = HS_CLIENT; side <= HS_SERVER; side++)
-			if (data_due[side] != ((f.bytes_hi_marks[side] & HS_SEEN_DATA) != 0))
+			if (data_due[side] != ((f.ep_flags[side] & HS_EP_SEEN_DATA) != 0))
 				fail_msg("round %u: side %d's data mark is wrong", i, side);
 		full += nibble(want, HS_HISTORY_MAX - 1) != 0;
 	}
@@ -283,13 +283,13 @@ static void test_noted_ack_in_the_letters(void **state)
 	hs_flow_history_format(&f, buf, sizeof(buf));
 	assert_string_equal(buf, "ShAaDd");
 	/* The byte counts keep clear of the marks, and the marks of them. */
-	f.bytes_hi_marks[HS_SERVER] |= HS_LOCAL;
+	f.bytes_hi_marks[HS_SERVER] |= HS_LOCAL | HS_SENT_WSCALE;
 	hs_flow_set_bytes(&f, HS_SERVER, HS_FLOW_BYTES_MAX);
 	assert_true(hs_flow_bytes(&f, HS_SERVER) == HS_FLOW_BYTES_MAX);
-	assert_true((f.bytes_hi_marks[HS_SERVER] & (HS_LOCAL | HS_SEEN_DATA)) == (HS_LOCAL | HS_SEEN_DATA));
+	assert_true((f.bytes_hi_marks[HS_SERVER] & ~HS_BYTES_HI_MASK) == (HS_LOCAL | HS_SENT_WSCALE));
 	hs_flow_count(&f, HS_SERVER, 1000);
 	assert_true(hs_flow_bytes(&f, HS_SERVER) == HS_FLOW_BYTES_MAX);
-	assert_true((f.bytes_hi_marks[HS_SERVER] & (HS_LOCAL | HS_SEEN_DATA)) == (HS_LOCAL | HS_SEEN_DATA));
+	assert_true((f.bytes_hi_marks[HS_SERVER] & ~HS_BYTES_HI_MASK) == (HS_LOCAL | HS_SENT_WSCALE));
 }
 
 int main(void)
