@@ -376,7 +376,7 @@ static const char *decode_flow(const uint8_t *p, struct hs_flow_v6 *f6, struct h
 	f->id = get32(p + 74);
 	f->packets[0] = get32(p + 78);
 	f->packets[1] = get32(p + 82);
-	/* A record counts 48 bits of bytes each way; the file has room for 64. */
+	/* A record counts 46 bits of bytes each way (HS_FLOW_BYTES_MAX); the file has room for 64. */
 	hs_flow_set_bytes(f, HS_CLIENT, get64(p + 86));
 	hs_flow_set_bytes(f, HS_SERVER, get64(p + 94));
 	ages->age_ticks = get32(p + 102);

@@ -176,7 +176,7 @@ static void test_memory_follows_flows(void **state)
  * The compact record: IPv4 flows hold their addresses in the record, IPv6
  * flows after it, in records of their own; both families share the
  * capacity; a copy of an IPv6 flow keeps its addresses after the record is
- * reused; byte counters run to 48 bits and stay there.
+ * reused; byte counters run to 46 bits and stay there.
  */
 static void test_compact_records(void **state)
 {
@@ -216,7 +216,7 @@ static void test_compact_records(void **state)
 	assert_int_equal(hs_table_stats(t)->flows_removed[HS_REMOVE_EVICTED], 1);
 	assert_non_null(sc_conn_lookup(t, &a));
 
-	/* 48-bit byte counts: past 2^32 and up to the most, not beyond. */
+	/* 46-bit byte counts: past 2^32 and up to the most, not beyond. */
 	struct hs_flow *f = sc_conn_lookup(t, &a);
 	hs_flow_set_bytes(f, HS_SERVER, (UINT64_C(1) << 32) - 10);
 	hs_flow_count(f, HS_SERVER, 100);
