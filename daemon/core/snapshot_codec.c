@@ -330,7 +330,7 @@ static bool history_valid(const uint8_t *history)
 }
 
 /*
- * The marks of the common path (HS_SEEN_*) that a restored history
+ * The common path's mark (HS_EP_SEEN_DATA) that a restored history
  * implies: a side whose 'D' it holds, or any side if it is full, needs no
  * more 'D' recorded.  Its 'A's are all written (the file holds the history
  * as it stands), so none is due.

@@ -444,6 +444,12 @@ static inline void hs_flow_set_history_bits(struct hs_flow *flow, uint64_t h)
 	memcpy(flow->history + 4, &hi, sizeof(hi));
 }
 
+/* An event's 4-bit code in the history: the event, and 8 for the server. */
+static inline uint64_t hs_history_code(enum hs_side side, enum hs_history_event event)
+{
+	return (unsigned)event | (side == HS_SERVER ? 8u : 0u);
+}
+
 /*
  * A history with one more event from a side.  Like Zeek's history, each
  * letter is recorded once per side, in the order first seen, so the string
@@ -455,7 +461,7 @@ static inline void hs_flow_set_history_bits(struct hs_flow *flow, uint64_t h)
  */
 static inline uint64_t hs_history_append(uint64_t h, enum hs_side side, enum hs_history_event event)
 {
-	uint64_t code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
+	uint64_t code = hs_history_code(side, event);
 	/*
 	 * The first free nibble, after the highest one in use (0s only
 	 * follow the last event): the 15 below makes an empty history's
@@ -499,9 +505,7 @@ static inline uint64_t hs_flow_history_due(const struct hs_flow *flow)
 /* Whether a history holds an event from a side. */
 static inline bool hs_history_has(uint64_t h, enum hs_side side, enum hs_history_event event)
 {
-	uint64_t code = (unsigned)event | (side == HS_SERVER ? 8u : 0u);
-
-	return hs_zero_nibbles(h ^ code * HS_NIBBLES_LOW) != 0;
+	return hs_zero_nibbles(h ^ hs_history_code(side, event) * HS_NIBBLES_LOW) != 0;
 }
 
 /*

@@ -15,8 +15,9 @@
  * - hs_table_track leaves each record and gives each result exactly as a
  *   model built from hs_tcp_update_full does (the packet counted, its
  *   history letter, or on the common path its noted 'A', the time it was
- *   seen; or, for an invalid packet, the letter I and no time), for connections of both families that open,
- *   carry data, close, restart and are picked up mid-stream, some blocked
+ *   seen; or, for an invalid packet, the letter I and no time), for
+ *   connections of both families that open, carry data, close, restart
+ *   and are picked up mid-stream, some blocked
  *   by a policy, some restored from a snapshot (blocked or not, with the
  *   marks of the gap).
  */
